@@ -1,0 +1,224 @@
+"""GPU check and benchmark of the attention kernels, in one run.
+
+Correctness at real shapes (sampled query rows against a float64 reference of the same layout,
+outputs NaN-poisoned first), then timings against cuDNN SDPA, SDPA flash and FlexAttention on
+the same block layouts. Prints a table; writes bench-format JSON to $OUT (or --out).
+
+    python scripts/gpu_check.py                      # all cases
+    python scripts/gpu_check.py --cases wan1.3b-480p81f --densities 0.25
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+import triton
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from triton.testing import do_bench
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from videoaccel.kernels import BlockLayout, block_scores, dense_attention, quantize_fp8, sparse_attention  # noqa: E402
+from videoaccel.kernels.layout import num_blocks  # noqa: E402
+from videoaccel.kernels.reference import masked_attention  # noqa: E402
+from videoaccel.kernels.triton_attention import triton_block_sparse_attention  # noqa: E402
+
+CASES = {  # name: (S, heads, head_dim)
+    "wan1.3b-480p81f": (32760, 12, 128),
+    "wan14b-720p81f": (75600, 10, 128),
+    "cogvideox5b-480p49f": (17776, 48, 64),
+    "hunyuan-720p129f": (119056, 8, 128),
+}
+BLOCK = 128
+
+
+def tflops(S, H, D, ms, density=1.0):
+    return 4 * S * S * H * D * density / (ms * 1e-3) / 1e12
+
+
+def bench(fn, rep=200):
+    fn()
+    torch.cuda.synchronize()
+    return do_bench(fn, warmup=25, rep=rep, return_mode="median")
+
+
+def make_mask(kind, H, nb, density, gen):
+    if density >= 1.0:
+        return torch.ones(H, nb, nb, dtype=torch.bool)
+    if kind == "random":
+        m = torch.rand(H, nb, nb, generator=gen) < density
+    else:  # banded: a diagonal band per head, width set by the density
+        w = max(0, round((density * nb - 1) / 2))
+        i = torch.arange(nb)
+        m = ((i[:, None] - i[None, :]).abs() <= w)[None].expand(H, -1, -1).clone()
+    m[:, torch.arange(nb), torch.arange(nb)] = True
+    return m
+
+
+def flex_block_mask(mask, S):
+    from torch.nn.attention.flex_attention import BlockMask
+
+    num = mask.sum(-1).to(torch.int32)[None].cuda()
+    ind = torch.argsort((~mask).to(torch.int8), dim=-1, stable=True).to(torch.int32)[None].cuda()
+    return BlockMask.from_kv_blocks(torch.zeros_like(num), ind, full_kv_num_blocks=num, full_kv_indices=ind,
+                                    BLOCK_SIZE=BLOCK, seq_lengths=(S, S))
+
+
+def sampled_error(out, q, k, v, layout, rows):
+    """rel L2 and max abs error of out[:, rows] against float64 attention of the layout's mask."""
+    mask = layout.key_mask(q.shape[0], rows)
+    ref, _ = masked_attention(q[:, rows], k, v, mask)
+    o = out[:, rows].double()
+    return float((o - ref).norm() / ref.norm()), float((o - ref).abs().max())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases", nargs="*", default=list(CASES))
+    ap.add_argument("--densities", nargs="*", type=float, default=[1.0, 0.5, 0.25, 0.1, 0.05])
+    ap.add_argument("--layouts", nargs="*", default=["random", "banded"])
+    ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    ap.add_argument("--no-flex", action="store_true")
+    args = ap.parse_args()
+
+    dev_name = torch.cuda.get_device_name()
+    short = "h100" if "H100" in dev_name else "h200" if "H200" in dev_name else dev_name.split()[-1].lower()
+    res, failures = [], []
+    gen = torch.Generator().manual_seed(0)
+    flex = None
+    if not args.no_flex:
+        from torch.nn.attention.flex_attention import flex_attention
+        flex = torch.compile(flex_attention, dynamic=False)
+
+    def rec(**kw):
+        res.append(kw)
+        print(json.dumps(kw), flush=True)
+
+    for case in args.cases:
+        S, H, D = CASES[case]
+        torch.manual_seed(hash(case) % 2**31)
+        q, k, v = (torch.randn(1, S, H, D, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+        qh, kh, vh = (t.transpose(1, 2).contiguous() for t in (q, k, v))  # [B, H, S, D] for the baselines
+        rows = torch.randperm(S, device="cuda")[:192].sort().values
+        common = dict(case=case, head_dim=D, seq_len=S, heads=H)
+
+        for impl, backend in (("cudnn", SDPBackend.CUDNN_ATTENTION), ("flash2", SDPBackend.FLASH_ATTENTION)):
+            with sdpa_kernel([backend]):
+                ms = bench(lambda: F.scaled_dot_product_attention(qh, kh, vh))
+            rec(**common, impl=impl, layout="dense", density=1.0, ms=ms, eff_tflops=tflops(S, H, D, ms))
+            if impl == "cudnn":
+                dense_ms = ms
+        ms = bench(lambda: F.scaled_dot_product_attention(qh, kh, vh))
+        rec(**common, impl="sdpa-default", layout="dense", density=1.0, ms=ms, eff_tflops=tflops(S, H, D, ms))
+        out = dense_attention(q, k, v)
+        ms = bench(lambda: dense_attention(q, k, v))
+        rec(**common, impl="videoaccel-dense", layout="dense", density=1.0, ms=ms, eff_tflops=tflops(S, H, D, ms),
+            rel_l2=sampled_error(out, q, k, v, BlockLayout.dense(H, S, S, device="cuda"), rows)[0])
+
+        ms = bench(lambda: block_scores(q, k, BLOCK, BLOCK))
+        rec(**common, impl="videoaccel-block-scores", layout="dense", density=1.0, ms=ms, share_of_dense=ms / dense_ms)
+        ms = bench(lambda: quantize_fp8(q, k, v))
+        rec(**common, impl="videoaccel-fp8-quantize", layout="dense", density=1.0, ms=ms, share_of_dense=ms / dense_ms)
+
+        nb = num_blocks(0, S, BLOCK)
+        for kind in args.layouts:
+            for d in args.densities:
+                if d >= 1.0 and kind != args.layouts[0]:
+                    continue
+                mask = make_mask(kind, H, nb, d, gen)
+                lay = BlockLayout.from_block_mask(mask.cuda(), S, S, block_m=BLOCK, block_n=BLOCK)
+                real = lay.density
+                lname = "dense" if d >= 1.0 else kind
+                row = dict(**common, layout=lname, density=round(real, 4), target_density=d)
+                if flex is not None:
+                    bm = flex_block_mask(mask, S)
+                    fo = flex(qh, kh, vh, block_mask=bm).transpose(1, 2)
+                    err = sampled_error(fo, q, k, v, lay, rows)
+                    ms = bench(lambda: flex(qh, kh, vh, block_mask=bm))
+                    rec(**row, impl="flex", ms=ms, eff_tflops=tflops(S, H, D, ms, real), speedup_vs_cudnn=dense_ms / ms,
+                        rel_l2=err[0], max_abs_err=err[1])
+                for fp8 in (False, True):
+                    impl = "videoaccel-fp8" if fp8 else "videoaccel-bf16"
+                    out = torch.full_like(q, math.nan)
+                    sparse_attention(q, k, v, lay, fp8=fp8, out=out)
+                    torch.cuda.synchronize()
+                    unwritten = int(torch.isnan(out).sum())
+                    err = sampled_error(out, q, k, v, lay, rows)
+                    ms = bench(lambda: sparse_attention(q, k, v, lay, fp8=fp8, out=out))
+                    extra = {}
+                    if fp8:
+                        f8 = quantize_fp8(q, k, v)
+                        extra["kernel_ms"] = bench(lambda: triton_block_sparse_attention(q, k, v, lay, D ** -0.5, fp8=f8, out=out))
+                    rec(**row, impl=impl, ms=ms, eff_tflops=tflops(S, H, D, ms, real), speedup_vs_cudnn=dense_ms / ms,
+                        rel_l2=err[0], max_abs_err=err[1], unwritten=unwritten, **extra)
+                    limit = 0.08 if fp8 else 0.012
+                    if unwritten or not err[0] <= limit:
+                        failures.append(f"{case} {lname} d={d} {impl}: rel_l2={err[0]:.3g} unwritten={unwritten}")
+        del q, k, v, qh, kh, vh
+        torch.cuda.empty_cache()
+
+    # joint text at real shapes: CogVideoX text in front, HunyuanVideo text at the back (per-sample valid length)
+    for case, S, H, D, text, front, batch in (("cogvideox5b-text-front", 17776, 8, 64, 226, True, 1),
+                                              ("hunyuan-text-back", 119056, 4, 128, 256, False, 2)):
+        if not any(c.split("-")[0] in case for c in args.cases):
+            continue
+        q, k, v = (torch.randn(batch, S, H, D, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+        vid = (text, S) if front else (0, S - text)
+        always = [[[0, text]]] if front else [[[S - text, S - text + 77]], [[S - text, S]]][:batch]
+        nbv = num_blocks(*vid, BLOCK)
+        mask = make_mask("random", H, nbv, 0.25, gen)
+        lay = BlockLayout.from_block_mask(mask.cuda(), S, S, block_m=BLOCK, block_n=BLOCK, q_range=vid, kv_range=vid,
+                                          kv_always=torch.tensor(always, dtype=torch.int32, device="cuda"))
+        rows = torch.cat([torch.arange(0, 64), torch.randperm(S)[:128], torch.arange(S - 64, S)]).unique().cuda()
+        for fp8 in (False, True):
+            out = torch.full_like(q, math.nan)
+            sparse_attention(q, k, v, lay, fp8=fp8, out=out)
+            unwritten = int(torch.isnan(out).sum())
+            err = sampled_error(out, q, k, v, lay, rows)
+            ms = bench(lambda: sparse_attention(q, k, v, lay, fp8=fp8, out=out))
+            impl = "videoaccel-fp8" if fp8 else "videoaccel-bf16"
+            rec(case=case, impl=impl, layout="random+text", density=round(lay.density, 4), head_dim=D, seq_len=S, heads=H,
+                batch=batch, ms=ms, eff_tflops=batch * tflops(S, H, D, ms, lay.density), rel_l2=err[0], max_abs_err=err[1],
+                unwritten=unwritten)
+            if unwritten or not err[0] <= (0.08 if fp8 else 0.012):
+                failures.append(f"{case} {impl}: rel_l2={err[0]:.3g} unwritten={unwritten}")
+        del q, k, v
+
+    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
+    doc = {"suite": "kernels", "device": dev_name, "torch": torch.__version__, "triton": triton.__version__,
+           "videoaccel": sha, "command": "python " + " ".join(sys.argv), "date": datetime.date.today().isoformat(),
+           "results": res}
+    path = os.path.join(args.out, f"kernels-{short}.json")
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
+    print_table(res)
+    print(f"wrote {path}")
+    print("FAILURES:\n" + "\n".join(failures) if failures else "all correctness checks passed")
+    return 1 if failures else 0
+
+
+def print_table(res):
+    print(f"\n{'case':<24}{'layout':<8}{'dens':>6}{'impl':>18}{'ms':>9}{'effTF':>7}{'xCuDNN':>8}{'xFlex':>7}{'relL2':>9}")
+    flex = {(r["case"], r["layout"], r.get("target_density")): r["ms"] for r in res if r.get("impl") == "flex"}
+    for r in res:
+        if "eff_tflops" not in r:
+            continue
+        f = flex.get((r["case"], r["layout"], r.get("target_density")))
+        xf = f"{f / r['ms']:.2f}" if f and r["impl"].startswith("videoaccel") else ""
+        sp = r.get("speedup_vs_cudnn")
+        print(f"{r['case']:<24}{r['layout']:<8}{r['density']:>6.3f}{r['impl']:>18}{r['ms']:>9.3f}{r['eff_tflops']:>7.0f}"
+              f"{(f'{sp:.2f}' if sp else ''):>8}{xf:>7}{(f'{r['rel_l2']:.1e}' if 'rel_l2' in r else ''):>9}")
+    for r in res:
+        if "share_of_dense" in r:
+            print(f"{r['case']:<24}{r['impl']:<28}{r['ms']:.3f} ms = {100 * r['share_of_dense']:.2f}% of cuDNN dense")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
