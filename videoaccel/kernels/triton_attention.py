@@ -54,6 +54,13 @@ def _visit(acc, m_i, l_i, q, q_scale, k_ptrs, v_ptrs, ks_ptrs, offs_n, start, en
     return acc, m_new, l_i
 
 
+def _configs():
+    if INTERPRET:  # the interpreter cannot time candidates: one config
+        return [triton.Config({}, num_warps=4, num_stages=1)]
+    return [triton.Config({}, num_warps=w, num_stages=s) for w in (4, 8) for s in (2, 3, 4)]
+
+
+@triton.autotune(configs=_configs(), key=["HEAD_DIM", "BLOCK_M", "BLOCK_N", "FP8", "RETURN_LSE"])
 @triton.jit
 def _block_sparse_fwd(
     Q, K, V, O, LSE, LUT, CNT, SCHED, DROWS, ALWAYS, QS, KS, VS, KMEAN,
@@ -180,13 +187,6 @@ def triton_block_sparse_attention(q, k, v, layout: BlockLayout, scale: float, re
         *layout.q_range, *layout.kv_range, n_always, scale * LOG2E,
         HEAD_DIM=D, BLOCK_M=layout.block_m, BLOCK_N=layout.block_n,
         FP8=fp8 is not None, RETURN_LSE=return_lse, UPCAST=INTERPRET,
-        **_launch_config(layout, D, fp8 is not None),
     )
     return (out, lse) if return_lse else out
 
-
-def _launch_config(layout: BlockLayout, head_dim: int, fp8: bool) -> dict:
-    if INTERPRET:
-        return {}
-    warps = 8 if layout.block_m >= 128 else 4
-    return {"num_warps": warps, "num_stages": 3 if head_dim <= 64 or fp8 else 2}
