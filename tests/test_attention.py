@@ -102,3 +102,17 @@ def test_fp8_on_cpu_path_and_fp32_are_refused():
         sparse_attention(q, k, v, lay, fp8=True, backend="triton")
     with pytest.raises(ValueError, match="Triton kernel"):
         sparse_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), lay, fp8=True, backend="torch")
+
+
+@pytest.mark.parametrize("case", ["text-front", "d128-bm64-bn32", "text-back-per-sample"])
+@pytest.mark.parametrize("fp8", [False, True])
+def test_pointer_and_tma_paths_agree(case, fp8):
+    """The kernel's two load paths (TMA descriptors on Hopper, pointers elsewhere) compute the same."""
+    from videoaccel.kernels import quantize_fp8
+    from videoaccel.kernels.triton_attention import triton_block_sparse_attention
+
+    q, k, v, lay = _inputs(case, torch.bfloat16, 21)
+    f8 = quantize_fp8(q, k, v) if fp8 else None
+    a, la = triton_block_sparse_attention(q, k, v, lay, q.shape[-1] ** -0.5, True, fp8=f8, tma=True)
+    b, lb = triton_block_sparse_attention(q, k, v, lay, q.shape[-1] ** -0.5, True, fp8=f8, tma=False)
+    assert torch.equal(a, b) and torch.equal(la, lb)

@@ -5,8 +5,14 @@ heaviest-first schedule, so heads of different densities share one launch and th
 start first. It visits the LUT's key blocks, then the always-visited ranges, with an online
 softmax in base 2. ``FP8`` switches the same loop to e4m3 operands with per-token Q/K scales
 and per-channel V scales (see fp8.py); P is cast to e4m3 with a fixed scale of 448.
+
+Tiles: the program's query tile (TILE_M) and key tile (TILE_N) may be smaller than the layout's
+blocks (a layout block is then visited as several tiles), so layout granularity and kernel tiling
+are tuned separately. On Hopper, K and V arrive through TMA tensor descriptors (``TMA``).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import triton
@@ -15,55 +21,124 @@ import triton.language as tl
 from ._triton_utils import INTERPRET, to_fp8
 from .layout import BlockLayout
 
+try:
+    from triton.tools.tensor_descriptor import TensorDescriptor
+except ImportError:  # triton < 3.4
+    TensorDescriptor = None
+
 LOG2E = 1.4426950408889634
 
 
 @triton.jit
-def _visit(acc, m_i, l_i, q, q_scale, k_ptrs, v_ptrs, ks_ptrs, offs_n, start, end,
-           stride_ks, stride_vs, qk_scale,
-           FP8: tl.constexpr, UPCAST: tl.constexpr, MASK: tl.constexpr):
-    """Fold keys [start, start + BLOCK_N) into the running softmax (``MASK``: only those < end)."""
-    cols = start + offs_n
-    col_ok = cols < end
-    if MASK:
-        k = tl.load(k_ptrs + cols[None, :] * stride_ks, mask=col_ok[None, :], other=0.0)
-        v = tl.load(v_ptrs + cols[:, None] * stride_vs, mask=col_ok[:, None], other=0.0)
+def _load_kv(K, V, k_ptrs, v_ptrs, b, h, start, end, stride_ks, stride_vs, offs_n,
+             TMA: tl.constexpr, FP8: tl.constexpr, MASK: tl.constexpr, TILE_N: tl.constexpr, HEAD_DIM: tl.constexpr):
+    """K^T [D, TILE_N] and V [TILE_N, D] for keys [start, start + TILE_N); past ``end``: zeros (MASK).
+
+    Full tiles come through the TMA descriptors K, V; masked tiles (the region's tail, the
+    always-visited ranges: few, at arbitrary offsets) through plain pointers.
+    """
+    if TMA and not MASK:
+        if FP8:  # K [B*H, S, D]; V transposed [B*H, D, S]
+            k = K.load([b, start, 0]).reshape(TILE_N, HEAD_DIM)
+            v = V.load([b, 0, start]).reshape(HEAD_DIM, TILE_N).T
+        else:  # K, V [B, S, H, D] as given
+            k = K.load([b, start, h, 0]).reshape(TILE_N, HEAD_DIM)
+            v = V.load([b, start, h, 0]).reshape(TILE_N, HEAD_DIM)
+        k = k.T
     else:
-        k = tl.load(k_ptrs + cols[None, :] * stride_ks)
-        v = tl.load(v_ptrs + cols[:, None] * stride_vs)
+        cols = start + offs_n
+        if MASK:
+            k = tl.load(k_ptrs + cols[None, :] * stride_ks, mask=cols[None, :] < end, other=0.0)
+            v = tl.load(v_ptrs + cols[:, None] * stride_vs, mask=cols[:, None] < end, other=0.0)
+        else:
+            k = tl.load(k_ptrs + cols[None, :] * stride_ks)
+            v = tl.load(v_ptrs + cols[:, None] * stride_vs)
+    return k, v
+
+
+@triton.jit
+def _visit(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, b, h, offs_n, start, end,
+           stride_ks, stride_vs, qk_scale,
+           FP8: tl.constexpr, UPCAST: tl.constexpr, MASK: tl.constexpr, TMA: tl.constexpr,
+           TILE_N: tl.constexpr, HEAD_DIM: tl.constexpr):
+    """Fold keys [start, start + TILE_N) into the running softmax (``MASK``: only those < end).
+
+    Scores stay raw until one FMA per element applies the scale and subtracts the running max
+    (base 2). In FP8, K's per-token scale is applied to the raw scores, Q's per-row scale (with the
+    softmax scale folded in) in the FMA, and P comes out already multiplied by 448 (log2(448) is
+    folded into the max) so it casts straight to e4m3; l carries the same factor and cancels.
+    """
+    k, v = _load_kv(K, V, k_ptrs, v_ptrs, b, h, start, end, stride_ks, stride_vs, offs_n, TMA, FP8, MASK, TILE_N, HEAD_DIM)
     if UPCAST:
         k = k.to(tl.float32)
         v = v.to(tl.float32)
     s = tl.dot(q, k)
+    cols = start + offs_n
     if FP8:
-        k_scale = tl.load(ks_ptrs + cols, mask=col_ok, other=0.0)
-        s = s * q_scale[:, None] * k_scale[None, :]
-    else:
-        s = s * qk_scale
+        s = s * tl.load(ks_ptrs + cols, mask=cols < end, other=0.0)[None, :]
     if MASK:
-        s = tl.where(col_ok[None, :], s, float("-inf"))
-    m_new = tl.maximum(m_i, tl.max(s, 1))
+        s = tl.where((cols < end)[None, :], s, float("-inf"))
+    if FP8:
+        m_new = tl.maximum(m_i, tl.max(s, 1) * row_scale)
+        p = tl.exp2(s * row_scale[:, None] - (m_new - 8.807354922057604)[:, None])  # log2(448)
+    else:
+        m_new = tl.maximum(m_i, tl.max(s, 1) * qk_scale)
+        p = tl.exp2(s * qk_scale - m_new[:, None])
     alpha = tl.exp2(m_i - m_new)
-    p = tl.exp2(s - m_new[:, None])
     l_i = l_i * alpha + tl.sum(p, 1)
     acc = acc * alpha[:, None]
     if FP8:
-        acc = tl.dot(to_fp8(p * 448.0, UPCAST), v, acc)
+        acc = tl.dot(to_fp8(p, UPCAST), v, acc)
     else:
         acc = tl.dot(p.to(v.dtype), v, acc)
     return acc, m_new, l_i
 
 
-def _configs():
-    if INTERPRET:  # the interpreter cannot time candidates: one config
-        return [triton.Config({}, num_warps=4, num_stages=1)]
-    return [triton.Config({}, num_warps=w, num_stages=s) for w in (4, 8) for s in (2, 3, 4)]
+@triton.jit
+def _visit_block(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, b, h, offs_n, start, end,
+                 stride_ks, stride_vs, qk_scale,
+                 FP8: tl.constexpr, UPCAST: tl.constexpr, MASK: tl.constexpr, TMA: tl.constexpr,
+                 BLOCK_N: tl.constexpr, TILE_N: tl.constexpr, HEAD_DIM: tl.constexpr):
+    """One layout key block as BLOCK_N // TILE_N tiles; a masked (tail) block skips empty tiles."""
+    for j in tl.static_range(BLOCK_N // TILE_N):
+        t0 = start + j * TILE_N
+        if MASK:
+            if t0 < end:
+                acc, m_i, l_i = _visit(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, b, h, offs_n, t0, end,
+                                       stride_ks, stride_vs, qk_scale, FP8, UPCAST, True, TMA, TILE_N, HEAD_DIM)
+        else:
+            acc, m_i, l_i = _visit(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, b, h, offs_n, t0, end,
+                                   stride_ks, stride_vs, qk_scale, FP8, UPCAST, False, TMA, TILE_N, HEAD_DIM)
+    return acc, m_i, l_i
 
 
-@triton.autotune(configs=_configs(), key=["HEAD_DIM", "BLOCK_M", "BLOCK_N", "FP8", "RETURN_LSE"])
+@dataclass(frozen=True)
+class TileConfig:
+    tile_m: int
+    tile_n: int
+    num_warps: int
+    num_stages: int
+
+
+# Measured on H100 with scripts/tune_attention.py (bench/tune-h100.json); keyed by (head_dim, fp8).
+TUNED = {
+    (128, False): TileConfig(128, 128, 8, 2),
+    (128, True): TileConfig(128, 128, 8, 2),
+    (64, False): TileConfig(128, 64, 4, 3),
+    (64, True): TileConfig(128, 64, 4, 3),
+}
+
+
+def pick_config(head_dim: int, fp8: bool, block_m: int, block_n: int) -> TileConfig:
+    if INTERPRET:  # small tiles keep the interpreter fast and exercise sub-tiling of layout blocks
+        return TileConfig(min(32, block_m), min(32, block_n), 4, 1)
+    c = TUNED[(head_dim, fp8)]
+    return TileConfig(min(c.tile_m, block_m), min(c.tile_n, block_n), c.num_warps, c.num_stages)
+
+
 @triton.jit
 def _block_sparse_fwd(
-    Q, K, V, O, LSE, LUT, CNT, SCHED, DROWS, ALWAYS, QS, KS, VS, KMEAN,
+    Q, K, V, KP, VP, O, LSE, LUT, CNT, SCHED, DROWS, ALWAYS, QS, KS, VS, KMEAN,  # K, V: descriptors when TMA
     stride_qb, stride_qs, stride_qh,
     stride_kb, stride_ks, stride_kh,
     stride_vb, stride_vs, stride_vh, stride_vd,
@@ -72,11 +147,14 @@ def _block_sparse_fwd(
     stride_lut_h, stride_lut_q, stride_ab,
     B, H, SEQ_Q, NQB, NQT, NKB, q_lo, q_hi, kv_lo, kv_hi, n_always, qk_scale,
     HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-    FP8: tl.constexpr, RETURN_LSE: tl.constexpr, UPCAST: tl.constexpr,
+    FP8: tl.constexpr, RETURN_LSE: tl.constexpr, UPCAST: tl.constexpr, TMA: tl.constexpr,
+    TILE_M: tl.constexpr, TILE_N: tl.constexpr,
 ):
+    SUB: tl.constexpr = BLOCK_M // TILE_M
     pid = tl.program_id(0)
-    item = tl.load(SCHED + pid // B)
     b = pid % B
+    sub = (pid // B) % SUB
+    item = tl.load(SCHED + pid // (B * SUB))
     h = item // NQT
     qb = item % NQT
     if qb < NQB:  # a sparse query block: follow its LUT row
@@ -89,27 +167,31 @@ def _block_sparse_fwd(
         row1 = tl.load(DROWS + 2 * (qb - NQB) + 1)
         n_vis = NKB
         use_lut = False
+    row0 = row0 + sub * TILE_M
 
-    offs_m = row0 + tl.arange(0, BLOCK_M)
-    offs_n = tl.arange(0, BLOCK_N)
+    offs_m = row0 + tl.arange(0, TILE_M)
+    offs_n = tl.arange(0, TILE_N)
     offs_d = tl.arange(0, HEAD_DIM)
     row_ok = offs_m < row1
     b64 = b.to(tl.int64)
     bh = b64 * H + h  # row of the [B, H, ...] side tensors
     q = tl.load(Q + b64 * stride_qb + h * stride_qh + offs_m[:, None] * stride_qs + offs_d[None, :],
                 mask=row_ok[:, None], other=0.0)
-    k_ptrs = K + b64 * stride_kb + h * stride_kh + offs_d[:, None]
-    v_ptrs = V + b64 * stride_vb + h * stride_vh + offs_d[None, :] * stride_vd
+    k_ptrs = KP + b64 * stride_kb + h * stride_kh + offs_d[:, None]
+    v_ptrs = VP + b64 * stride_vb + h * stride_vh + offs_d[None, :] * stride_vd
+    kb_coord = b
+    if FP8:
+        kb_coord = b * H + h
     ks_ptrs = KS + b64 * stride_ksb + h * (stride_ksb // H)
-    q_scale = tl.zeros([BLOCK_M], dtype=tl.float32)
+    row_scale = tl.zeros([TILE_M], dtype=tl.float32)
     if FP8:  # per-row dequantisation with the softmax scale (and log2 e) folded in
-        q_scale = tl.load(QS + b64 * stride_qsb + h * (stride_qsb // H) + offs_m, mask=row_ok, other=0.0) * qk_scale
+        row_scale = tl.load(QS + b64 * stride_qsb + h * (stride_qsb // H) + offs_m, mask=row_ok, other=1.0) * qk_scale
     if UPCAST:
         q = q.to(tl.float32)
 
-    m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
-    l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
-    acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
+    m_i = tl.full([TILE_M], float("-inf"), dtype=tl.float32)
+    l_i = tl.zeros([TILE_M], dtype=tl.float32)
+    acc = tl.zeros([TILE_M, HEAD_DIM], dtype=tl.float32)
 
     # Only the region's last key block can be partial: visit it last, masked; all others unmasked.
     lut_row = LUT + h * stride_lut_h + qb * stride_lut_q
@@ -121,43 +203,59 @@ def _block_sparse_fwd(
     if use_lut:
         for i in range(n_full):
             kb = tl.load(lut_row + i) & 0xFFFFFF  # bits 24+ are reserved for a pooled level
-            acc, m_i, l_i = _visit(acc, m_i, l_i, q, q_scale, k_ptrs, v_ptrs, ks_ptrs, offs_n, kv_lo + kb * BLOCK_N,
-                                   kv_hi, stride_ks, stride_vs, qk_scale, FP8, UPCAST, False)
+            acc, m_i, l_i = _visit_block(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, kb_coord, h, offs_n,
+                                         kv_lo + kb * BLOCK_N, kv_hi, stride_ks, stride_vs, qk_scale,
+                                         FP8, UPCAST, False, TMA, BLOCK_N, TILE_N, HEAD_DIM)
     else:
         for kb in range(n_full):
-            acc, m_i, l_i = _visit(acc, m_i, l_i, q, q_scale, k_ptrs, v_ptrs, ks_ptrs, offs_n, kv_lo + kb * BLOCK_N,
-                                   kv_hi, stride_ks, stride_vs, qk_scale, FP8, UPCAST, False)
+            acc, m_i, l_i = _visit_block(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, kb_coord, h, offs_n,
+                                         kv_lo + kb * BLOCK_N, kv_hi, stride_ks, stride_vs, qk_scale,
+                                         FP8, UPCAST, False, TMA, BLOCK_N, TILE_N, HEAD_DIM)
     if has_tail:
-        acc, m_i, l_i = _visit(acc, m_i, l_i, q, q_scale, k_ptrs, v_ptrs, ks_ptrs, offs_n, kv_lo + last * BLOCK_N,
-                               kv_hi, stride_ks, stride_vs, qk_scale, FP8, UPCAST, True)
+        acc, m_i, l_i = _visit_block(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, kb_coord, h, offs_n,
+                                     kv_lo + last * BLOCK_N, kv_hi, stride_ks, stride_vs, qk_scale,
+                                     FP8, UPCAST, True, TMA, BLOCK_N, TILE_N, HEAD_DIM)
     for r in range(n_always):
         lo = tl.load(ALWAYS + b * stride_ab + 2 * r)
         hi = tl.load(ALWAYS + b * stride_ab + 2 * r + 1)
-        for start in range(lo, hi, BLOCK_N):
-            acc, m_i, l_i = _visit(acc, m_i, l_i, q, q_scale, k_ptrs, v_ptrs, ks_ptrs, offs_n,
-                                   start, hi, stride_ks, stride_vs, qk_scale, FP8, UPCAST, True)
+        for start in range(lo, hi, TILE_N):
+            acc, m_i, l_i = _visit(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, kb_coord, h, offs_n,
+                                   start, hi, stride_ks, stride_vs, qk_scale, FP8, UPCAST, True, TMA, TILE_N, HEAD_DIM)
 
     l_safe = tl.where(l_i == 0.0, 1.0, l_i)
     out = acc / l_safe[:, None]
-    if FP8:  # V's per-channel scale and P's fixed scale
-        out = out * (tl.load(VS + bh * HEAD_DIM + offs_d) / 448.0)[None, :]
+    if FP8:  # V's per-channel scale (P's factor 448 cancels against l)
+        out = out * tl.load(VS + bh * HEAD_DIM + offs_d)[None, :]
     tl.store(O + b64 * stride_ob + h * stride_oh + offs_m[:, None] * stride_os + offs_d[None, :],
              out.to(O.dtype.element_ty), mask=row_ok[:, None])
     if RETURN_LSE:
         lse = m_i + tl.log2(l_safe)
-        if FP8:  # undo K smoothing: every score of a row was shifted by q . mean(K)
+        if FP8:  # undo P's factor 448 and K smoothing (every score of a row was shifted by q . mean(K))
             k_mean = tl.load(KMEAN + bh * HEAD_DIM + offs_d)
-            lse += tl.sum(q.to(tl.float32) * k_mean[None, :], 1) * q_scale
+            lse += tl.sum(q.to(tl.float32) * k_mean[None, :], 1) * row_scale - 8.807354922057604
         lse = tl.where(l_i == 0.0, float("-inf"), lse * 0.6931471805599453)
         tl.store(LSE + bh * SEQ_Q + offs_m, lse, mask=row_ok)
 
 
+def tma_supported(device: torch.device) -> bool:
+    """TMA descriptors: Hopper or newer, a Triton that has them; the interpreter emulates them."""
+    if TensorDescriptor is None:
+        return False
+    return INTERPRET or (device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 9)
+
+
+def _descriptor(t: torch.Tensor):
+    return TensorDescriptor(t, list(t.shape), list(t.stride()), [1] * t.dim())  # block shape set at launch
+
+
 def triton_block_sparse_attention(q, k, v, layout: BlockLayout, scale: float, return_lse: bool = False,
-                                  fp8=None, out: torch.Tensor | None = None):
+                                  fp8=None, out: torch.Tensor | None = None, tma: bool | None = None,
+                                  config: TileConfig | None = None):
     """Launch the kernel. q/k/v [B, S, H, D] (last dim contiguous); ``fp8`` a Fp8Inputs or None."""
     B, Sq, H, D = q.shape
     out = torch.empty_like(q) if out is None else out
     lse = torch.empty(B, H, Sq, dtype=torch.float32, device=q.device) if return_lse else out
+    tma = tma_supported(q.device) if tma is None else tma
     always = layout.kv_always
     n_always = 0 if always is None else always.shape[1]
     if always is None:
@@ -171,6 +269,9 @@ def triton_block_sparse_attention(q, k, v, layout: BlockLayout, scale: float, re
         v_strides = (vx.stride(0), vx.stride(3), vx.stride(1), vx.stride(2))
         side = (fp8.q_scale, fp8.k_scale, fp8.v_scale, fp8.k_mean)
         s_strides = (fp8.q_scale.stride(0), fp8.k_scale.stride(0))
+        tma = tma and layout.kv_range[0] % 16 == 0  # V^T tiles start at kv_lo + j * TILE_N: 16-byte aligned
+        if tma:
+            kd, vd = _descriptor(kx.flatten(0, 1)), _descriptor(vx[..., : k.shape[1]].flatten(0, 1))
     else:
         qx, kx, vx = q, k, v
         q_strides = (q.stride(0), q.stride(1), q.stride(2))
@@ -178,15 +279,25 @@ def triton_block_sparse_attention(q, k, v, layout: BlockLayout, scale: float, re
         v_strides = (v.stride(0), v.stride(1), v.stride(2), v.stride(3))
         side = (sched, sched, sched, sched)  # unused
         s_strides = (0, 0)
-    grid = (sched.numel() * B,)
+        if tma:
+            kd, vd = _descriptor(k), _descriptor(v)
+    if not tma:
+        kd, vd = kx, vx
+    nqt = layout.num_q_blocks + layout.dense_row_blocks.shape[0]
+
+    cfg = pick_config(D, fp8 is not None, layout.block_m, layout.block_n) if config is None else config
+    if tma:  # descriptor block shapes follow the tiles
+        kd.block_shape = [1, cfg.tile_n, D] if fp8 is not None else [1, cfg.tile_n, 1, D]
+        vd.block_shape = [1, D, cfg.tile_n] if fp8 is not None else [1, cfg.tile_n, 1, D]
+    grid = (sched.numel() * (layout.block_m // cfg.tile_m) * B,)
     _block_sparse_fwd[grid](
-        qx, kx, vx, out, lse, layout.lut, layout.counts, sched, layout.dense_row_blocks, always, *side,
+        qx, kd, vd, kx, vx, out, lse, layout.lut, layout.counts, sched, layout.dense_row_blocks, always, *side,
         *q_strides, *k_strides, *v_strides, out.stride(0), out.stride(1), out.stride(2),
         *s_strides, layout.lut.stride(0), layout.lut.stride(1), stride_ab,
-        B, H, Sq, layout.num_q_blocks, layout.num_q_blocks + layout.dense_row_blocks.shape[0], layout.num_kv_blocks,
+        B, H, Sq, layout.num_q_blocks, nqt, layout.num_kv_blocks,
         *layout.q_range, *layout.kv_range, n_always, scale * LOG2E,
         HEAD_DIM=D, BLOCK_M=layout.block_m, BLOCK_N=layout.block_n,
-        FP8=fp8 is not None, RETURN_LSE=return_lse, UPCAST=INTERPRET,
+        FP8=fp8 is not None, RETURN_LSE=return_lse, UPCAST=INTERPRET, TMA=tma,
+        TILE_M=cfg.tile_m, TILE_N=cfg.tile_n, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )
     return (out, lse) if return_lse else out
-
