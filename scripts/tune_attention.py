@@ -26,7 +26,9 @@ def candidates():
     for tm, tn, w, s in itertools.product((64, 128), (64, 128), (4, 8), (2, 3, 4)):
         if tm * tn < 128 * 128 and w == 8:
             continue
-        yield tm, tn, w, s
+        yield tm, tn, w, s, False
+    for tn, w, s in itertools.product((64, 128), (4, 8), (2, 3)):  # Triton's automatic warp specialisation
+        yield 128, tn, w, s, True
 
 
 def setup(case):
@@ -63,7 +65,7 @@ def main():
     from videoaccel.kernels.triton_attention import TileConfig, triton_block_sparse_attention
 
     jobs = [(case, fp8, tma, cfg) for case in CASES for fp8 in (False, True) for tma in (True, False) for cfg in candidates()
-            if tma or cfg[:2] == (128, 128 if CASES[case][2] == 128 else 64)]
+            if tma or (cfg[:2] == (128, 128 if CASES[case][2] == 128 else 64) and not cfg[4])]
     t0 = time.time()
     ctx = torch.multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=12, mp_context=ctx) as ex:
@@ -76,7 +78,7 @@ def main():
         for (c, fp8, tma, cfg), err in zip(jobs, errors):
             if c != case:
                 continue
-            row = dict(case=case, fp8=fp8, tma=tma, tile_m=cfg[0], tile_n=cfg[1], num_warps=cfg[2], num_stages=cfg[3])
+            row = dict(case=case, fp8=fp8, tma=tma, tile_m=cfg[0], tile_n=cfg[1], num_warps=cfg[2], num_stages=cfg[3], ws=cfg[4])
             if err:
                 res.append(dict(row, error=err))
                 continue
@@ -89,12 +91,14 @@ def main():
     short = "h100" if "H100" in torch.cuda.get_device_name() else "gpu"
     json.dump({"suite": "tune", "device": torch.cuda.get_device_name(), "torch": torch.__version__,
                "command": "python " + " ".join(sys.argv), "results": res}, open(os.path.join(out, f"tune-{short}.json"), "w"), indent=1)
-    print("\nbest per (case, fp8):")
+    errs = [r for r in res if "error" in r]
+    print(f"\n{len(errs)} candidates failed; first: {errs[0] if errs else None}")
+    print("best per (case, fp8):")
     for case in CASES:
         for fp8 in (False, True):
             rows = sorted((r for r in res if r["case"] == case and r["fp8"] == fp8 and "ms" in r), key=lambda r: r["ms"])
-            for r in rows[:4]:
-                print(f"{case:<22} fp8={fp8!s:<5} tma={r['tma']!s:<5} {r['tile_m']}x{r['tile_n']} w{r['num_warps']} s{r['num_stages']}"
+            for r in rows[:5]:
+                print(f"{case:<22} fp8={fp8!s:<5} tma={r['tma']!s:<5} ws={r['ws']!s:<5} {r['tile_m']}x{r['tile_n']} w{r['num_warps']} s{r['num_stages']}"
                       f"  {r['ms']:.3f} ms  {r['eff_tflops']:.0f} TF/s")
 
 

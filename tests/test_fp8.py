@@ -53,8 +53,8 @@ def test_quantize_matches_reference(case):
 
 def _dequantised(q, k, v):
     q8, qs, k8, ks, v8, vs, km = quantize_reference(q, k, v)
-    dq = (q8.double() * qs[..., None].double()).transpose(1, 2)
-    dk = (k8.double() * ks[..., None].double() + km[:, :, None].double()).transpose(1, 2)
+    dq = (q8.double() * qs[..., None].double() / ks[:, :, None].double()).transpose(1, 2)
+    dk = (k8.double() * ks[:, :, None].double() + km[:, :, None].double()).transpose(1, 2)
     dv = (v8.double() * vs[:, :, None].double()).transpose(1, 2)
     return dq, dk, dv
 

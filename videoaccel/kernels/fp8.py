@@ -1,10 +1,12 @@
 """FP8 (e4m3) inputs for the attention kernel, SageAttention-style.
 
-Scales: per token for Q, per token for K after smoothing (K minus its mean over tokens, per
-head and channel; softmax is invariant to that shift, and it removes the channel outliers that
-dominate K's range), per channel for V. The statistics need one reduction pass (torch), the
-scaling and casting of Q, K and V happen in one fused Triton kernel that also writes V
-transposed ([B, H, D, S]), the K-major layout the FP8 P @ V product wants on Hopper.
+K is smoothed first (minus its mean over tokens, per head and channel: softmax is invariant to
+that shift, and it removes the channel offsets that dominate K's range), then scaled per
+channel. That channel scale is folded into Q (q.k = (q * ks) . (k / ks)), so the attention kernel
+multiplies scores by one per-row scale only, exactly like bf16: no per-column work. Q (times ks) is
+scaled per token, V per channel. The statistics are one reduction pass (torch); the scaling and
+casting of Q, K and V is one fused Triton kernel, which also writes V transposed ([B, H, D, S]),
+the K-major layout the FP8 P @ V product wants on Hopper.
 Error versus float32 attention: see README (rel. L2 about 2-3% on random inputs).
 """
 from __future__ import annotations
@@ -22,30 +24,20 @@ E4M3_MAX = 448.0
 
 @dataclass(frozen=True)
 class Fp8Inputs:
-    q: torch.Tensor  # float8_e4m3fn [B, H, Sq, D]
+    q: torch.Tensor  # float8_e4m3fn [B, H, Sq, D]: Q * k_scale / q_scale
     q_scale: torch.Tensor  # float32 [B, H, Sq]
-    k: torch.Tensor  # float8_e4m3fn [B, H, Skv, D], smoothed
-    k_scale: torch.Tensor  # float32 [B, H, Skv]
+    k: torch.Tensor  # float8_e4m3fn [B, H, Skv, D]: (K - k_mean) / k_scale
+    k_scale: torch.Tensor  # float32 [B, H, D]
     v_t: torch.Tensor  # float8_e4m3fn [B, H, D, Skv_pad]
     v_scale: torch.Tensor  # float32 [B, H, D]
     k_mean: torch.Tensor  # float32 [B, H, D]
 
 
 @triton.jit
-def _quantize_rows(X, X8, XS, MEAN, row0, n_rows, stride_b, stride_s, stride_h, b, h, H,
-                   BLOCK: tl.constexpr, HEAD_DIM: tl.constexpr, SMOOTH: tl.constexpr, EMULATE: tl.constexpr):
-    rows = row0 + tl.arange(0, BLOCK)
+def _load_rows(X, b, h, rows, ok, stride_b, stride_s, stride_h, HEAD_DIM: tl.constexpr):
     offs_d = tl.arange(0, HEAD_DIM)
-    ok = rows < n_rows
     x = tl.load(X + b * stride_b + h * stride_h + rows[:, None] * stride_s + offs_d[None, :], mask=ok[:, None], other=0.0)
-    x = x.to(tl.float32)
-    bh = b * H + h
-    if SMOOTH:
-        x = x - tl.load(MEAN + bh * HEAD_DIM + offs_d)[None, :]
-    scale = tl.maximum(tl.max(tl.abs(x), 1), 1e-12) / 448.0
-    x8 = to_fp8(tl.math.div_rn(x, scale[:, None]), EMULATE)
-    tl.store(X8 + bh * n_rows * HEAD_DIM + rows[:, None] * HEAD_DIM + offs_d[None, :], x8, mask=ok[:, None])
-    tl.store(XS + bh * n_rows + rows, scale, mask=ok)
+    return x.to(tl.float32)
 
 
 @triton.jit
@@ -57,17 +49,37 @@ def _quantize_fp8_kernel(Q, K, V, Q8, K8, V8T, QS, KS, VS, KMEAN,
     bh = tl.program_id(1)
     b = (bh // H).to(tl.int64)
     h = bh % H
-    if row0 < SEQ_Q:
-        _quantize_rows(Q, Q8, QS, KMEAN, row0, SEQ_Q, stride_qb, stride_qs, stride_qh, b, h, H, BLOCK, HEAD_DIM, False, EMULATE)
-    if row0 < SEQ_KV:
-        _quantize_rows(K, K8, KS, KMEAN, row0, SEQ_KV, stride_kb, stride_ks, stride_kh, b, h, H, BLOCK, HEAD_DIM, True, EMULATE)
-        rows = row0 + tl.arange(0, BLOCK)
-        offs_d = tl.arange(0, HEAD_DIM)
+    rows = row0 + tl.arange(0, BLOCK)
+    offs_d = tl.arange(0, HEAD_DIM)
+    k_scale = tl.load(KS + bh * HEAD_DIM + offs_d)
+    if row0 < SEQ_Q:  # Q * ks, then per token
+        ok = rows < SEQ_Q
+        x = _load_rows(Q, b, h, rows, ok, stride_qb, stride_qs, stride_qh, HEAD_DIM) * k_scale[None, :]
+        scale = tl.maximum(tl.max(tl.abs(x), 1), 1e-12) / 448.0
+        x8 = to_fp8(tl.math.div_rn(x, scale[:, None]), EMULATE)
+        tl.store(Q8 + bh * SEQ_Q * HEAD_DIM + rows[:, None] * HEAD_DIM + offs_d[None, :], x8, mask=ok[:, None])
+        tl.store(QS + bh * SEQ_Q + rows, scale, mask=ok)
+    if row0 < SEQ_KV:  # (K - mean) / ks; V / vs, stored transposed
         ok = rows < SEQ_KV
-        v = tl.load(V + b * stride_vb + h * stride_vh + rows[:, None] * stride_vs + offs_d[None, :], mask=ok[:, None], other=0.0)
-        v_scale = tl.load(VS + (b * H + h) * HEAD_DIM + offs_d)
-        v8 = to_fp8(tl.math.div_rn(v.to(tl.float32), v_scale[None, :]), EMULATE)
-        tl.store(V8T + (b * H + h) * HEAD_DIM * SEQ_KV_PAD + offs_d[None, :] * SEQ_KV_PAD + rows[:, None], v8, mask=ok[:, None])
+        x = _load_rows(K, b, h, rows, ok, stride_kb, stride_ks, stride_kh, HEAD_DIM) - tl.load(KMEAN + bh * HEAD_DIM + offs_d)[None, :]
+        x8 = to_fp8(tl.math.div_rn(x, k_scale[None, :]), EMULATE)
+        tl.store(K8 + bh * SEQ_KV * HEAD_DIM + rows[:, None] * HEAD_DIM + offs_d[None, :], x8, mask=ok[:, None])
+        v = _load_rows(V, b, h, rows, ok, stride_vb, stride_vs, stride_vh, HEAD_DIM)
+        v8 = to_fp8(tl.math.div_rn(v, tl.load(VS + bh * HEAD_DIM + offs_d)[None, :]), EMULATE)
+        tl.store(V8T + bh * HEAD_DIM * SEQ_KV_PAD + offs_d[None, :] * SEQ_KV_PAD + rows[:, None], v8, mask=ok[:, None])
+
+
+def fp8_stats(k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per (sample, head, channel) over tokens: K's mean, max |K - mean| / 448, max |V| / 448 -> [B, H, D] each.
+
+    One pass over K (mean, and min/max together) and one over V; max |K - mean| is taken from the
+    extremes, which is exact because the kernel subtracts the same fp32 numbers.
+    """
+    k_mean = k.mean(dim=1, dtype=torch.float32)
+    k_min, k_max = torch.aminmax(k, dim=1)
+    k_scale = torch.maximum(k_max.float() - k_mean, k_mean - k_min.float()).clamp_min(1e-12) / E4M3_MAX
+    v_scale = torch.linalg.vector_norm(v, ord=float("inf"), dim=1, dtype=torch.float32).clamp_min(1e-12) / E4M3_MAX
+    return k_mean.contiguous(), k_scale.contiguous(), v_scale.contiguous()
 
 
 def quantize_fp8(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: int = 64) -> Fp8Inputs:
@@ -75,18 +87,16 @@ def quantize_fp8(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: int =
     B, Sq, H, D = q.shape
     Skv = k.shape[1]
     dev = q.device
-    k_mean = k.mean(dim=1, dtype=torch.float32).contiguous()  # [B, H, D]
-    v_scale = (torch.linalg.vector_norm(v, ord=float("inf"), dim=1, dtype=torch.float32).clamp_min(1e-12) / E4M3_MAX).contiguous()
+    k_mean, k_scale, v_scale = fp8_stats(k, v)
     skv_pad = -(-Skv // 16) * 16
     f8 = torch.float8_e4m3fn
     q8 = torch.empty(B, H, Sq, D, dtype=f8, device=dev)
     k8 = torch.empty(B, H, Skv, D, dtype=f8, device=dev)
     v8t = torch.zeros(B, H, D, skv_pad, dtype=f8, device=dev) if skv_pad != Skv else torch.empty(B, H, D, Skv, dtype=f8, device=dev)
     qs = torch.empty(B, H, Sq, dtype=torch.float32, device=dev)
-    ks = torch.empty(B, H, Skv, dtype=torch.float32, device=dev)
     grid = (triton.cdiv(max(Sq, Skv), block), B * H)
-    _quantize_fp8_kernel[grid](q, k, v, q8, k8, v8t, qs, ks, v_scale, k_mean,
+    _quantize_fp8_kernel[grid](q, k, v, q8, k8, v8t, qs, k_scale, v_scale, k_mean,
                                q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
                                v.stride(0), v.stride(1), v.stride(2), H, Sq, Skv, skv_pad,
                                BLOCK=block, HEAD_DIM=D, EMULATE=INTERPRET)
-    return Fp8Inputs(q=q8, q_scale=qs, k=k8, k_scale=ks, v_t=v8t, v_scale=v_scale, k_mean=k_mean)
+    return Fp8Inputs(q=q8, q_scale=qs, k=k8, k_scale=k_scale, v_t=v8t, v_scale=v_scale, k_mean=k_mean)

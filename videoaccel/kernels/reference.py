@@ -38,23 +38,19 @@ E4M3_MAX = 448.0
 
 
 def quantize_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
-    """What videoaccel.kernels.fp8.quantize must produce, written plainly in torch.
+    """What videoaccel.kernels.fp8.quantize_fp8 must produce, written plainly in torch.
 
-    Per-token scales for Q and for K after smoothing (K minus its mean over tokens, per head and
-    channel: softmax is invariant to it), per-channel scales for V. Returns
-    (q8 [B,H,S,D], q_scale [B,H,S], k8 [B,H,S,D], k_scale [B,H,S], v8 [B,H,S,D], v_scale [B,H,D],
-    k_mean [B,H,D]); x ~= x8.float() * scale.
+    K minus its mean over tokens, scaled per channel (ks); Q times ks, scaled per token; V scaled
+    per channel. Returns (q8, q_scale [B,H,S], k8, k_scale [B,H,D], v8, v_scale [B,H,D],
+    k_mean [B,H,D]) with q8/k8/v8 [B,H,S,D]: q * ks ~= q8 * q_scale, k - mean ~= k8 * ks, v ~= v8 * vs.
     """
+    from .fp8 import fp8_stats  # the statistics are plain torch reductions, shared
+
+    k_mean, ks, vs = fp8_stats(k, v)
     qf, kf, vf = (t.float().transpose(1, 2) for t in (q, k, v))
-    k_mean = kf.mean(2)
-    kf = kf - k_mean[:, :, None]
-
-    def per_token(x):
-        s = x.abs().amax(-1).clamp_min(1e-12) / E4M3_MAX
-        return (x / s[..., None]).to(torch.float8_e4m3fn), s
-
-    q8, qs = per_token(qf)
-    k8, ks = per_token(kf)
-    vs = vf.abs().amax(2).clamp_min(1e-12) / E4M3_MAX
+    qk = qf * ks[:, :, None]
+    qs = qk.abs().amax(-1).clamp_min(1e-12) / E4M3_MAX
+    q8 = (qk / qs[..., None]).to(torch.float8_e4m3fn)
+    k8 = ((kf - k_mean[:, :, None]) / ks[:, :, None]).to(torch.float8_e4m3fn)
     v8 = (vf / vs[:, :, None]).to(torch.float8_e4m3fn)
     return q8, qs, k8, ks, v8, vs, k_mean

@@ -12,7 +12,7 @@ are tuned separately. On Hopper, K and V arrive through TMA tensor descriptors (
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import triton
@@ -57,27 +57,24 @@ def _load_kv(K, V, k_ptrs, v_ptrs, b, h, start, end, stride_ks, stride_vs, offs_
 
 
 @triton.jit
-def _visit(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, b, h, offs_n, start, end,
+def _visit(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, b, h, offs_n, start, end,
            stride_ks, stride_vs, qk_scale,
            FP8: tl.constexpr, UPCAST: tl.constexpr, MASK: tl.constexpr, TMA: tl.constexpr,
            TILE_N: tl.constexpr, HEAD_DIM: tl.constexpr):
     """Fold keys [start, start + TILE_N) into the running softmax (``MASK``: only those < end).
 
     Scores stay raw until one FMA per element applies the scale and subtracts the running max
-    (base 2). In FP8, K's per-token scale is applied to the raw scores, Q's per-row scale (with the
-    softmax scale folded in) in the FMA, and P comes out already multiplied by 448 (log2(448) is
-    folded into the max) so it casts straight to e4m3; l carries the same factor and cancels.
+    (base 2). In FP8 the scale is Q's per-row scale (K's per-channel scale was folded into Q, see
+    fp8.py, so no per-column work is left), and P comes out already multiplied by 448 (log2(448)
+    is folded into the max) so it casts straight to e4m3; l carries the same factor and cancels.
     """
     k, v = _load_kv(K, V, k_ptrs, v_ptrs, b, h, start, end, stride_ks, stride_vs, offs_n, TMA, FP8, MASK, TILE_N, HEAD_DIM)
     if UPCAST:
         k = k.to(tl.float32)
         v = v.to(tl.float32)
     s = tl.dot(q, k)
-    cols = start + offs_n
-    if FP8:
-        s = s * tl.load(ks_ptrs + cols, mask=cols < end, other=0.0)[None, :]
     if MASK:
-        s = tl.where((cols < end)[None, :], s, float("-inf"))
+        s = tl.where((start + offs_n < end)[None, :], s, float("-inf"))
     if FP8:
         m_new = tl.maximum(m_i, tl.max(s, 1) * row_scale)
         p = tl.exp2(s * row_scale[:, None] - (m_new - 8.807354922057604)[:, None])  # log2(448)
@@ -95,7 +92,7 @@ def _visit(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, b, h, off
 
 
 @triton.jit
-def _visit_block(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, b, h, offs_n, start, end,
+def _visit_block(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, b, h, offs_n, start, end,
                  stride_ks, stride_vs, qk_scale,
                  FP8: tl.constexpr, UPCAST: tl.constexpr, MASK: tl.constexpr, TMA: tl.constexpr,
                  BLOCK_N: tl.constexpr, TILE_N: tl.constexpr, HEAD_DIM: tl.constexpr):
@@ -104,10 +101,10 @@ def _visit_block(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, b, 
         t0 = start + j * TILE_N
         if MASK:
             if t0 < end:
-                acc, m_i, l_i = _visit(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, b, h, offs_n, t0, end,
+                acc, m_i, l_i = _visit(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, b, h, offs_n, t0, end,
                                        stride_ks, stride_vs, qk_scale, FP8, UPCAST, True, TMA, TILE_N, HEAD_DIM)
         else:
-            acc, m_i, l_i = _visit(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, b, h, offs_n, t0, end,
+            acc, m_i, l_i = _visit(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, b, h, offs_n, t0, end,
                                    stride_ks, stride_vs, qk_scale, FP8, UPCAST, False, TMA, TILE_N, HEAD_DIM)
     return acc, m_i, l_i
 
@@ -118,6 +115,7 @@ class TileConfig:
     tile_n: int
     num_warps: int
     num_stages: int
+    warp_specialize: bool = False  # Triton's automatic warp specialisation (device-side descriptors)
 
 
 # Measured on H100 with scripts/tune_attention.py (bench/tune-h100.json); keyed by (head_dim, fp8).
@@ -143,12 +141,12 @@ def _block_sparse_fwd(
     stride_kb, stride_ks, stride_kh,
     stride_vb, stride_vs, stride_vh, stride_vd,
     stride_ob, stride_os, stride_oh,
-    stride_qsb, stride_ksb,  # FP8 scale tensors: QS [B, H, Sq], KS [B, H, Skv]
+    stride_qsb,  # FP8: QS [B, H, Sq]; KS, VS, KMEAN [B, H, D]
     stride_lut_h, stride_lut_q, stride_ab,
-    B, H, SEQ_Q, NQB, NQT, NKB, q_lo, q_hi, kv_lo, kv_hi, n_always, qk_scale,
+    B, H, SEQ_Q, SEQ_KV, NQB, NQT, NKB, q_lo, q_hi, kv_lo, kv_hi, n_always, qk_scale,
     HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     FP8: tl.constexpr, RETURN_LSE: tl.constexpr, UPCAST: tl.constexpr, TMA: tl.constexpr,
-    TILE_M: tl.constexpr, TILE_N: tl.constexpr,
+    TILE_M: tl.constexpr, TILE_N: tl.constexpr, WS: tl.constexpr,
 ):
     SUB: tl.constexpr = BLOCK_M // TILE_M
     pid = tl.program_id(0)
@@ -182,7 +180,13 @@ def _block_sparse_fwd(
     kb_coord = b
     if FP8:
         kb_coord = b * H + h
-    ks_ptrs = KS + b64 * stride_ksb + h * (stride_ksb // H)
+    if WS:  # warp specialisation wants descriptors made on the device
+        if FP8:
+            K = tl.make_tensor_descriptor(KP, [B * H, SEQ_KV, HEAD_DIM], [stride_kh, stride_ks, 1], [1, TILE_N, HEAD_DIM])
+            V = tl.make_tensor_descriptor(VP, [B * H, HEAD_DIM, SEQ_KV], [stride_vh, stride_vd, 1], [1, HEAD_DIM, TILE_N])
+        else:
+            K = tl.make_tensor_descriptor(KP, [B, SEQ_KV, H, HEAD_DIM], [stride_kb, stride_ks, stride_kh, 1], [1, TILE_N, 1, HEAD_DIM])
+            V = tl.make_tensor_descriptor(VP, [B, SEQ_KV, H, HEAD_DIM], [stride_vb, stride_vs, stride_vh, 1], [1, TILE_N, 1, HEAD_DIM])
     row_scale = tl.zeros([TILE_M], dtype=tl.float32)
     if FP8:  # per-row dequantisation with the softmax scale (and log2 e) folded in
         row_scale = tl.load(QS + b64 * stride_qsb + h * (stride_qsb // H) + offs_m, mask=row_ok, other=1.0) * qk_scale
@@ -201,25 +205,25 @@ def _block_sparse_fwd(
     has_tail = ((kv_hi - kv_lo) % BLOCK_N != 0) & (last == NKB - 1) & (n_vis > 0)
     n_full = n_vis - has_tail.to(tl.int32)
     if use_lut:
-        for i in range(n_full):
+        for i in tl.range(0, n_full, warp_specialize=WS):
             kb = tl.load(lut_row + i) & 0xFFFFFF  # bits 24+ are reserved for a pooled level
-            acc, m_i, l_i = _visit_block(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, kb_coord, h, offs_n,
+            acc, m_i, l_i = _visit_block(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, kb_coord, h, offs_n,
                                          kv_lo + kb * BLOCK_N, kv_hi, stride_ks, stride_vs, qk_scale,
                                          FP8, UPCAST, False, TMA, BLOCK_N, TILE_N, HEAD_DIM)
     else:
         for kb in range(n_full):
-            acc, m_i, l_i = _visit_block(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, kb_coord, h, offs_n,
+            acc, m_i, l_i = _visit_block(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, kb_coord, h, offs_n,
                                          kv_lo + kb * BLOCK_N, kv_hi, stride_ks, stride_vs, qk_scale,
                                          FP8, UPCAST, False, TMA, BLOCK_N, TILE_N, HEAD_DIM)
     if has_tail:
-        acc, m_i, l_i = _visit_block(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, kb_coord, h, offs_n,
+        acc, m_i, l_i = _visit_block(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, kb_coord, h, offs_n,
                                      kv_lo + last * BLOCK_N, kv_hi, stride_ks, stride_vs, qk_scale,
                                      FP8, UPCAST, True, TMA, BLOCK_N, TILE_N, HEAD_DIM)
     for r in range(n_always):
         lo = tl.load(ALWAYS + b * stride_ab + 2 * r)
         hi = tl.load(ALWAYS + b * stride_ab + 2 * r + 1)
         for start in range(lo, hi, TILE_N):
-            acc, m_i, l_i = _visit(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, ks_ptrs, kb_coord, h, offs_n,
+            acc, m_i, l_i = _visit(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, kb_coord, h, offs_n,
                                    start, hi, stride_ks, stride_vs, qk_scale, FP8, UPCAST, True, TMA, TILE_N, HEAD_DIM)
 
     l_safe = tl.where(l_i == 0.0, 1.0, l_i)
@@ -231,7 +235,7 @@ def _block_sparse_fwd(
     if RETURN_LSE:
         lse = m_i + tl.log2(l_safe)
         if FP8:  # undo P's factor 448 and K smoothing (every score of a row was shifted by q . mean(K))
-            k_mean = tl.load(KMEAN + bh * HEAD_DIM + offs_d)
+            k_mean = tl.load(KMEAN + bh * HEAD_DIM + offs_d) / tl.load(KS + bh * HEAD_DIM + offs_d)  # q8 holds Q * ks
             lse += tl.sum(q.to(tl.float32) * k_mean[None, :], 1) * row_scale - 8.807354922057604
         lse = tl.where(l_i == 0.0, float("-inf"), lse * 0.6931471805599453)
         tl.store(LSE + bh * SEQ_Q + offs_m, lse, mask=row_ok)
@@ -242,6 +246,10 @@ def tma_supported(device: torch.device) -> bool:
     if TensorDescriptor is None:
         return False
     return INTERPRET or (device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 9)
+
+
+def _descriptor_scratch(size: int, alignment: int, stream):
+    return torch.empty(size, dtype=torch.int8, device="cuda")
 
 
 def _descriptor(t: torch.Tensor):
@@ -268,7 +276,7 @@ def triton_block_sparse_attention(q, k, v, layout: BlockLayout, scale: float, re
         k_strides = (kx.stride(0), kx.stride(2), kx.stride(1))
         v_strides = (vx.stride(0), vx.stride(3), vx.stride(1), vx.stride(2))
         side = (fp8.q_scale, fp8.k_scale, fp8.v_scale, fp8.k_mean)
-        s_strides = (fp8.q_scale.stride(0), fp8.k_scale.stride(0))
+        s_strides = (fp8.q_scale.stride(0),)
         tma = tma and layout.kv_range[0] % 16 == 0  # V^T tiles start at kv_lo + j * TILE_N: 16-byte aligned
         if tma:
             kd, vd = _descriptor(kx.flatten(0, 1)), _descriptor(vx[..., : k.shape[1]].flatten(0, 1))
@@ -278,14 +286,20 @@ def triton_block_sparse_attention(q, k, v, layout: BlockLayout, scale: float, re
         k_strides = (k.stride(0), k.stride(1), k.stride(2))
         v_strides = (v.stride(0), v.stride(1), v.stride(2), v.stride(3))
         side = (sched, sched, sched, sched)  # unused
-        s_strides = (0, 0)
+        s_strides = (0,)
         if tma:
             kd, vd = _descriptor(k), _descriptor(v)
     if not tma:
         kd, vd = kx, vx
     nqt = layout.num_q_blocks + layout.dense_row_blocks.shape[0]
 
-    cfg = pick_config(D, fp8 is not None, layout.block_m, layout.block_n) if config is None else config
+    if config is not None and config.warp_specialize and not tma:
+        raise ValueError("warp_specialize needs TMA descriptors (Hopper or newer, 16-byte aligned kv_range)")
+    cfg = config or pick_config(D, fp8 is not None, layout.block_m, layout.block_n)
+    if cfg.warp_specialize and not tma:  # the tuned choice needs TMA; the plain pipeline computes the same
+        cfg = replace(cfg, warp_specialize=False)
+    if cfg.warp_specialize:
+        triton.set_allocator(_descriptor_scratch)
     if tma:  # descriptor block shapes follow the tiles
         kd.block_shape = [1, cfg.tile_n, D] if fp8 is not None else [1, cfg.tile_n, 1, D]
         vd.block_shape = [1, D, cfg.tile_n] if fp8 is not None else [1, cfg.tile_n, 1, D]
@@ -294,10 +308,10 @@ def triton_block_sparse_attention(q, k, v, layout: BlockLayout, scale: float, re
         qx, kd, vd, kx, vx, out, lse, layout.lut, layout.counts, sched, layout.dense_row_blocks, always, *side,
         *q_strides, *k_strides, *v_strides, out.stride(0), out.stride(1), out.stride(2),
         *s_strides, layout.lut.stride(0), layout.lut.stride(1), stride_ab,
-        B, H, Sq, layout.num_q_blocks, nqt, layout.num_kv_blocks,
+        B, H, Sq, k.shape[1], layout.num_q_blocks, nqt, layout.num_kv_blocks,
         *layout.q_range, *layout.kv_range, n_always, scale * LOG2E,
         HEAD_DIM=D, BLOCK_M=layout.block_m, BLOCK_N=layout.block_n,
         FP8=fp8 is not None, RETURN_LSE=return_lse, UPCAST=INTERPRET, TMA=tma,
-        TILE_M=cfg.tile_m, TILE_N=cfg.tile_n, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        TILE_M=cfg.tile_m, TILE_N=cfg.tile_n, WS=cfg.warp_specialize, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )
     return (out, lse) if return_lse else out
