@@ -120,10 +120,10 @@ class TileConfig:
 
 # Measured on H100 with scripts/tune_attention.py (bench/tune-h100.json); keyed by (head_dim, fp8).
 TUNED = {
-    (128, False): TileConfig(128, 128, 8, 2),
-    (128, True): TileConfig(128, 128, 8, 2),
-    (64, False): TileConfig(128, 64, 4, 3),
-    (64, True): TileConfig(128, 64, 4, 3),
+    (128, False): TileConfig(128, 128, 8, 3),
+    (128, True): TileConfig(128, 64, 4, 3),
+    (64, False): TileConfig(128, 128, 4, 3),
+    (64, True): TileConfig(128, 128, 4, 4),
 }
 
 
