@@ -213,8 +213,10 @@ def print_table(res):
         f = flex.get((r["case"], r["layout"], r.get("target_density")))
         xf = f"{f / r['ms']:.2f}" if f and r["impl"].startswith("videoaccel") else ""
         sp = r.get("speedup_vs_cudnn")
+        sp = f"{sp:.2f}" if sp else ""
+        err = f"{r['rel_l2']:.1e}" if "rel_l2" in r else ""
         print(f"{r['case']:<24}{r['layout']:<8}{r['density']:>6.3f}{r['impl']:>18}{r['ms']:>9.3f}{r['eff_tflops']:>7.0f}"
-              f"{(f'{sp:.2f}' if sp else ''):>8}{xf:>7}{(f'{r['rel_l2']:.1e}' if 'rel_l2' in r else ''):>9}")
+              f"{sp:>8}{xf:>7}{err:>9}")
     for r in res:
         if "share_of_dense" in r:
             print(f"{r['case']:<24}{r['impl']:<28}{r['ms']:.3f} ms = {100 * r['share_of_dense']:.2f}% of cuDNN dense")

@@ -43,7 +43,7 @@ def torch_block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     lse_all = torch.empty(B, H, Sq, dtype=torch.float32, device=dev)
     bm, bn = layout.block_m, layout.block_n
     (qlo, qhi), (klo, khi) = layout.q_range, layout.kv_range
-    nqb, nkb = layout.num_q_blocks, layout.num_kv_blocks
+    nqb = layout.num_q_blocks
     a_idx, a_ok = _always_tokens(layout, B, dev)
     region = torch.arange(klo, khi, device=dev)
     for h in range(H):
