@@ -10,8 +10,8 @@ import triton.language as tl
 
 from videoaccel.kernels import quantize_fp8, sparse_attention
 from videoaccel.kernels._triton_utils import to_fp8
-from videoaccel.kernels.reference import layout_attention, masked_attention, quantize_reference
-from helpers import random_layout, rel_l2
+from videoaccel.kernels.reference import masked_attention, quantize_reference
+from helpers import rel_l2
 from test_attention import _inputs, CASES
 
 
