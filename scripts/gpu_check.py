@@ -190,7 +190,8 @@ def main():
                 failures.append(f"{case} {impl}: rel_l2={err[0]:.3g} unwritten={unwritten}")
         del q, k, v
 
-    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
+    sha = os.environ.get("VIDEOACCEL_SHA") or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                                              text=True).stdout.strip() or "unknown"
     doc = {"suite": "kernels", "device": dev_name, "torch": torch.__version__, "triton": triton.__version__,
            "videoaccel": sha, "command": "python " + " ".join(sys.argv), "date": datetime.date.today().isoformat(),
            "results": res}
