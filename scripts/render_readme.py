@@ -1,0 +1,61 @@
+"""Regenerate the README's result tables from the committed bench/*.json (never typed by hand).
+
+    python scripts/render_readme.py
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def kernels_table(path: Path) -> str:
+    doc = json.loads(path.read_text())
+    rows = doc["results"]
+    lines = [f"Device: {doc['device']}, torch {doc['torch']}, triton {doc['triton']}, videoaccel {doc['videoaccel']}, "
+             f"{doc['date']}. Command: `{doc['command']}`. Effective TF/s count computed blocks only; "
+             "x = speed ratio, same run.", "",
+             "| case | layout | density | cuDNN dense ms | Flex ms | bf16 ms (x Flex) | FP8 ms (x Flex) | bf16 x cuDNN | FP8 x cuDNN |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    cudnn = {r["case"]: r["ms"] for r in rows if r.get("impl") == "cudnn"}
+    by = {}
+    for r in rows:
+        if r.get("impl") in ("flex", "videoaccel-bf16", "videoaccel-fp8") and "target_density" in r:
+            by.setdefault((r["case"], r["layout"], r["target_density"]), {})[r["impl"]] = r
+    for (case, layout, _), g in by.items():
+        f, b, e = g.get("flex"), g.get("videoaccel-bf16"), g.get("videoaccel-fp8")
+        if not (f and b and e):
+            continue
+        c = cudnn[case]
+        lines.append(f"| {case} | {layout} | {b['density']:.3f} | {c:.2f} | {f['ms']:.2f} | {b['ms']:.2f} ({f['ms'] / b['ms']:.2f}) | "
+                     f"{e['ms']:.2f} ({f['ms'] / e['ms']:.2f}) | {c / b['ms']:.2f} | {c / e['ms']:.2f} |")
+    extra = [r for r in rows if "share_of_dense" in r]
+    lines += ["", "| case | step | ms | share of cuDNN dense |", "|---|---|---|---|"]
+    lines += [f"| {r['case']} | {r['impl']} | {r['ms']:.3f} | {100 * r['share_of_dense']:.2f}% |" for r in extra]
+    errs = [r["rel_l2"] for r in rows if r.get("impl") == "videoaccel-fp8" and "rel_l2" in r]
+    errb = [r["rel_l2"] for r in rows if r.get("impl") == "videoaccel-bf16" and "rel_l2" in r]
+    lines += ["", f"Relative L2 error vs float64 on sampled rows: bf16 {min(errb):.1e} to {max(errb):.1e}, "
+              f"FP8 {min(errs):.1e} to {max(errs):.1e} (random N(0,1) inputs)."]
+    return "\n".join(lines)
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    pat = re.compile(rf"(<!-- {name}:start -->).*?(<!-- {name}:end -->)", re.S)
+    if not pat.search(text):
+        raise SystemExit(f"README has no {name} markers")
+    return pat.sub(lambda m: m.group(1) + "\n" + body + "\n" + m.group(2), text)
+
+
+def main() -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    kern = ROOT / "bench" / "kernels-h100.json"
+    if kern.exists():
+        text = replace_block(text, "kernels-table", kernels_table(kern))
+    readme.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
