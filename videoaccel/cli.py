@@ -31,12 +31,96 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _parse_params(items: list[str]) -> dict:
+    params = {}
+    for item in items:
+        key, sep, val = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--param {item!r}: write NAME=VALUE, e.g. --param decay=0.5")
+        params[key] = int(val) if val.lstrip("-").isdigit() else float(val)
+    return params
+
+
+def _load_qk(path: str | None, geometry, synthetic: str):
+    """One head's q, k [S, D] from a .safetensors file (tensors 'q', 'k') or synthetic planted structure."""
+    if path is None:
+        from .patterns.synthetic import planted_qk
+
+        return planted_qk(geometry, synthetic, width=0.15, sharpness=30.0)
+    from safetensors.torch import load_file
+
+    t = load_file(path)
+    if "q" not in t or "k" not in t:
+        raise SystemExit(f"{path} must hold tensors 'q' and 'k' shaped [S, D] for one head")
+    q, k = t["q"].float(), t["k"].float()
+    if q.shape[0] != geometry.seq_len:
+        raise SystemExit(f"{path}: q has {q.shape[0]} tokens but the geometry has {geometry.seq_len}")
+    return q, k
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    import torch
+
+    from .patterns import PATTERNS, VideoGeometry, block_mask, draft_masks, fit_density, mask_density, pyramid_levels
+    from .patterns.render import write_layout_png
+
+    dynamic = ("draft", "pyramid")
+    if args.pattern not in PATTERNS and args.pattern not in dynamic:
+        raise SystemExit(f"unknown pattern {args.pattern!r}; choose from {', '.join(sorted(PATTERNS) + list(dynamic))}")
+    try:
+        geometry = VideoGeometry.parse(args.geometry, text=args.text, text_position=args.text_position if args.text else "none",
+                                       block=args.block, order=args.order)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    params = _parse_params(args.param)
+    if args.pattern in dynamic:
+        q, k = _load_qk(args.qk, geometry, args.synthetic)
+        if args.pattern == "draft":
+            levels = draft_masks(q[None, :, None], k[None, :, None], geometry, top_p=params.get("top_p", 0.9))[0]
+        else:
+            from .kernels import block_scores
+
+            vr = geometry.video_range
+            probs = block_scores(q[None, :, None], k[None, :, None], geometry.block, geometry.block, vr, vr)[0, 0]
+            levels = pyramid_levels(probs)
+        kept = levels if levels.dtype == torch.bool else levels >= 0
+    elif args.density is not None:
+        params, kept = fit_density(args.pattern, geometry, args.density, **params)
+        levels = kept
+    else:
+        try:
+            kept = levels = block_mask(args.pattern, geometry, **params)
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
+    dens = mask_density(kept, geometry)
+    shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    title = f"{args.pattern} {args.geometry} {args.order}-major block {args.block}: density {dens:.3f} {shown}"
+    write_layout_png(args.output, levels, geometry, title)
+    print(f"{title}\nwrote {args.output} (left: blocks, query rows down; right: kept fraction per frame pair)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videoaccel", description="Faster video diffusion transformers.")
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("bench", help="check and time the kernels on this machine")
     bench.add_argument("--self-check", action="store_true", help="check every kernel against the reference on small shapes")
     bench.set_defaults(func=_cmd_bench)
+
+    insp = sub.add_parser("inspect", help="render a pattern's block layout as a PNG")
+    insp.add_argument("--pattern", required=True, help="radial, diagonal, multi_diagonal, vertical_stripe, dense, skip, draft, pyramid")
+    insp.add_argument("--geometry", required=True, help="TxHxW latent tokens after patchify, e.g. 21x30x52 (Wan2.1 480p 81f)")
+    insp.add_argument("--text", type=int, default=0, help="joined text tokens")
+    insp.add_argument("--text-position", choices=["front", "back"], default="back")
+    insp.add_argument("--block", type=int, default=128)
+    insp.add_argument("--order", choices=["frame", "tile"], default="tile")
+    insp.add_argument("--param", action="append", default=[], help="pattern parameter NAME=VALUE (repeatable)")
+    insp.add_argument("--density", type=float, help="fit the pattern's knob to this density")
+    insp.add_argument("--qk", help="draft/pyramid: .safetensors with one head's 'q' and 'k' [S, D]")
+    insp.add_argument("--synthetic", default="local", choices=["local", "temporal", "stripe"],
+                      help="draft/pyramid without --qk: planted structure to draw from")
+    insp.add_argument("-o", "--output", required=True, help="PNG path")
+    insp.set_defaults(func=_cmd_inspect)
     return parser
 
 

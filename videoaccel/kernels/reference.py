@@ -54,3 +54,70 @@ def quantize_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
     k8 = ((kf - k_mean[:, :, None]) / ks[:, :, None]).to(torch.float8_e4m3fn)
     v8 = (vf / vs[:, :, None]).to(torch.float8_e4m3fn)
     return q8, qs, k8, ks, v8, vs, k_mean
+
+
+def pyramid_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, levels: torch.Tensor, block: int,
+                      video_range: tuple[int, int], text_range: tuple[int, int] = (0, 0), compensate: bool = False,
+                      scale: float | None = None) -> torch.Tensor:
+    """float64 pyramid attention written as one masked softmax over every candidate key.
+
+    Keys: all tokens (level 0, text included), then for l = 1.. the video tokens mean-pooled over
+    2**l consecutive tokens (logit + l ln 2), then (``compensate``) one mean key per video block
+    (logit + ln n). Video query rows of block i see level-l keys of block j where levels[h, i, j]
+    == l, the block means of skipped blocks when compensating, and the text; other rows see every
+    level-0 key. levels: int [H, NB, NB], -1 = skip.
+    """
+    B, S, H, D = q.shape
+    scale = D ** -0.5 if scale is None else scale
+    lo, hi = video_range
+    sv = hi - lo
+    nb = -(-sv // block)
+
+    def pooled(x, f):  # [B, ceil(sv/f), H, D] means over groups of f (last group partial)
+        xs = x[:, lo:hi].double()
+        n = -(-sv // f)
+        xs = torch.nn.functional.pad(xs, (0, 0, 0, 0, 0, n * f - sv))
+        cnt = torch.clamp(sv - torch.arange(n, device=x.device) * f, max=f).double()
+        return xs.reshape(B, n, f, H, D).sum(2) / cnt[None, :, None, None], cnt
+
+    keys, vals, bias, key_block, key_level = [k.double()], [v.double()], [torch.zeros(S, dtype=torch.float64)], [], []
+    pos = torch.arange(S)
+    key_block.append(torch.where((pos >= lo) & (pos < hi), (pos - lo) // block, -1))
+    key_level.append(torch.zeros(S, dtype=torch.long))
+    max_level = int(levels.max()) if levels.numel() else 0
+    for lvl in range(1, max_level + 1):
+        f = 2 ** lvl
+        kp, _ = pooled(k, f)
+        vp, _ = pooled(v, f)
+        keys.append(kp)
+        vals.append(vp)
+        bias.append(torch.full((kp.shape[1],), lvl * math.log(2), dtype=torch.float64))
+        key_block.append(torch.arange(kp.shape[1]) * f // block)
+        key_level.append(torch.full((kp.shape[1],), lvl))
+    if compensate:
+        kp, cnt = pooled(k, block)
+        vp, _ = pooled(v, block)
+        keys.append(kp)
+        vals.append(vp)
+        bias.append(torch.log(cnt).cpu())
+        key_block.append(torch.arange(nb))
+        key_level.append(torch.full((nb,), -1))
+    kc, vc = torch.cat(keys, 1), torch.cat(vals, 1)
+    bias, key_block, key_level = torch.cat(bias), torch.cat(key_block), torch.cat(key_level)
+    is_text = torch.zeros(kc.shape[1], dtype=torch.bool)
+    is_text[text_range[0]:text_range[1]] = True
+    rows = torch.arange(S)
+    in_video = (rows >= lo) & (rows < hi)
+    qb = ((rows - lo) // block).clamp(0, nb - 1)
+    lv = levels.cpu().long()  # [H, NB, NB]
+    want = lv[:, qb][:, :, key_block.clamp(min=0)]  # [H, S, K]: the level each key must have to count
+    mask = (want == key_level[None, None]) & (key_block >= 0)[None, None]
+    if compensate:
+        mask |= (want == -1) & (key_level == -1)[None, None]
+    mask |= is_text[None, None]
+    dense_row = (key_level == 0)[None, None] & (key_block >= 0)[None, None] | is_text[None, None]
+    mask = torch.where(in_video[None, :, None], mask, dense_row)
+    s = torch.einsum("bqhd,bkhd->bhqk", q.double(), kc) * scale + bias.to(q.device)
+    s = s.masked_fill(~mask.to(q.device)[None], -math.inf)
+    p = torch.softmax(s, -1).nan_to_num(0.0)
+    return torch.einsum("bhqk,bkhd->bqhd", p, vc)

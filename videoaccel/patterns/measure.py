@@ -1,0 +1,80 @@
+"""Score candidate layouts of one head on sampled query rows, without materialising S x S.
+
+For R sampled video query rows, the exact attention row (all S keys) is computed once and folded
+per key block: the mass each block holds and its mass-weighted value sum. A candidate block mask
+then costs only an [R, NB] selection: its output on those rows is the renormalised sum of the
+kept blocks, its recall the kept mass. Mass compensation adds each skipped block through its mean
+key and value, as the kernels do. Dozens of candidates per head take milliseconds on a GPU.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .geometry import VideoGeometry
+
+
+@dataclass
+class HeadSample:
+    rows: torch.Tensor  # int64 [R] absolute query rows (video)
+    out: torch.Tensor  # float32 [R, D] exact attention output
+    block_mass: torch.Tensor  # [R, NB] softmax mass per video key block
+    block_pv: torch.Tensor  # [R, NB, D] sum over the block of p * v
+    text_mass: torch.Tensor  # [R]
+    text_pv: torch.Tensor  # [R, D]
+    pooled_weight: torch.Tensor  # [R, NB] n_j exp(q . mean k_j * scale - lse): a skipped block's compensated mass
+    pooled_v: torch.Tensor  # [NB, D] mean value per block
+    row_block: torch.Tensor  # int64 [R] query block of each row
+
+
+def sample_head(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometry: VideoGeometry, n_rows: int = 256,
+                scale: float | None = None, generator: torch.Generator | None = None) -> HeadSample:
+    """q/k/v [S, D] of one head and one sample (the full joint sequence)."""
+    S, D = q.shape
+    scale = D ** -0.5 if scale is None else scale
+    lo, hi = geometry.video_range
+    rows = lo + torch.randperm(hi - lo, generator=generator)[:n_rows].sort().values.to(q.device)
+    qs = q[rows].float()
+    s = (qs @ k.float().T) * scale  # [R, S]
+    lse = torch.logsumexp(s, -1, keepdim=True)
+    p = torch.exp(s - lse)
+    out = p @ v.float()
+    nb, bs = geometry.num_blocks, geometry.block
+    blk = torch.arange(hi - lo, device=q.device) // bs
+    pv = p[:, lo:hi, None] * v[lo:hi].float()[None]  # [R, Sv, D]
+    block_mass = torch.zeros(len(rows), nb, device=q.device).index_add_(1, blk, p[:, lo:hi])
+    block_pv = torch.zeros(len(rows), nb, D, device=q.device).index_add_(1, blk, pv)
+    tlo, thi = geometry.text_range
+    text_mass, text_pv = p[:, tlo:thi].sum(-1), p[:, tlo:thi] @ v[tlo:thi].float()
+    counts = torch.bincount(blk, minlength=nb).float()
+    k_mean = torch.zeros(nb, D, device=q.device).index_add_(0, blk, k[lo:hi].float()) / counts[:, None]
+    v_mean = torch.zeros(nb, D, device=q.device).index_add_(0, blk, v[lo:hi].float()) / counts[:, None]
+    pooled_weight = torch.exp((qs @ k_mean.T) * scale + torch.log(counts) - lse)
+    return HeadSample(rows, out, block_mass, block_pv, text_mass, text_pv, pooled_weight, v_mean, (rows - lo) // bs)
+
+
+def evaluate(sample: HeadSample, masks: torch.Tensor, compensate: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """masks bool [C, NB, NB] -> (relative L2 error of the output on the sampled rows [C], mean kept mass [C])."""
+    kept = masks.to(sample.block_mass.device)[:, sample.row_block].float()  # [C, R, NB]
+    mass = (kept * sample.block_mass).sum(-1) + sample.text_mass  # [C, R]
+    num = torch.einsum("crn,rnd->crd", kept, sample.block_pv) + sample.text_pv
+    den = mass
+    if compensate:
+        w = (1 - kept) * sample.pooled_weight
+        num = num + w @ sample.pooled_v
+        den = den + w.sum(-1)
+    out = num / den.clamp_min(1e-30)[..., None]
+    err = (out - sample.out).flatten(1).norm(dim=-1) / sample.out.norm()
+    return err, mass.mean(-1)
+
+
+def density_of(masks: torch.Tensor, geometry: VideoGeometry) -> torch.Tensor:
+    """Computed fraction of the video x video scores per candidate mask [C, NB, NB]."""
+    n = torch.full((geometry.num_blocks,), float(geometry.block))
+    n[-1] = geometry.video_tokens - (geometry.num_blocks - 1) * geometry.block
+    w = (n[:, None] * n[None, :]).to(masks.device)
+    return (masks.float() * w).sum((-1, -2)) / geometry.video_tokens ** 2
+
+
+
