@@ -58,14 +58,15 @@ def quantize_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
 
 def pyramid_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, levels: torch.Tensor, block: int,
                       video_range: tuple[int, int], text_range: tuple[int, int] = (0, 0), compensate: bool = False,
-                      scale: float | None = None) -> torch.Tensor:
+                      scale: float | None = None, text_lengths: list[int] | None = None) -> torch.Tensor:
     """float64 pyramid attention written as one masked softmax over every candidate key.
 
     Keys: all tokens (level 0, text included), then for l = 1.. the video tokens mean-pooled over
     2**l consecutive tokens (logit + l ln 2), then (``compensate``) one mean key per video block
     (logit + ln n). Video query rows of block i see level-l keys of block j where levels[h, i, j]
     == l, the block means of skipped blocks when compensating, and the text; other rows see every
-    level-0 key. levels: int [H, NB, NB], -1 = skip.
+    level-0 key. levels: int [H, NB, NB], -1 = skip. ``text_lengths``: valid text keys per sample
+    (the rest of text_range is padding, seen by no row).
     """
     B, S, H, D = q.shape
     scale = D ** -0.5 if scale is None else scale
@@ -104,8 +105,11 @@ def pyramid_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, levels:
         key_level.append(torch.full((nb,), -1))
     kc, vc = torch.cat(keys, 1), torch.cat(vals, 1)
     bias, key_block, key_level = torch.cat(bias), torch.cat(key_block), torch.cat(key_level)
-    is_text = torch.zeros(kc.shape[1], dtype=torch.bool)
-    is_text[text_range[0]:text_range[1]] = True
+    is_text = torch.zeros(B, kc.shape[1], dtype=torch.bool)
+    for b in range(B):
+        n = text_range[1] - text_range[0] if text_lengths is None else text_lengths[b]
+        is_text[b, text_range[0]:text_range[0] + n] = True
+    is_text = is_text[:, None, None]  # [B, 1, 1, K]
     rows = torch.arange(S)
     in_video = (rows >= lo) & (rows < hi)
     qb = ((rows - lo) // block).clamp(0, nb - 1)
@@ -114,10 +118,10 @@ def pyramid_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, levels:
     mask = (want == key_level[None, None]) & (key_block >= 0)[None, None]
     if compensate:
         mask |= (want == -1) & (key_level == -1)[None, None]
-    mask |= is_text[None, None]
-    dense_row = (key_level == 0)[None, None] & (key_block >= 0)[None, None] | is_text[None, None]
-    mask = torch.where(in_video[None, :, None], mask, dense_row)
+    mask = mask[None] | is_text  # [B, H, S, K]
+    dense_row = ((key_level == 0) & (key_block >= 0))[None, None, None] | is_text
+    mask = torch.where(in_video[None, None, :, None], mask, dense_row)
     s = torch.einsum("bqhd,bkhd->bhqk", q.double(), kc) * scale + bias.to(q.device)
-    s = s.masked_fill(~mask.to(q.device)[None], -math.inf)
+    s = s.masked_fill(~mask.to(q.device), -math.inf)
     p = torch.softmax(s, -1).nan_to_num(0.0)
     return torch.einsum("bhqk,bkhd->bqhd", p, vc)

@@ -1,0 +1,159 @@
+"""diffusers integration on tiny real model classes (CPU, float32)."""
+import json
+
+import pytest
+import torch
+
+import videoaccel
+from videoaccel.pipelines import router_of
+from videoaccel.plans import SCHEMA_VERSION, Plan, Profile, config_hash, preset
+from tiny_models import TINY
+
+SPARSE = {
+    "radial": Plan("radial", (("density", 0.3),)),
+    "draft": Plan("draft", (("top_p", 0.8),)),
+    "pyramid": Plan("pyramid", (("thresholds", (0.5, 0.8)),)),
+    "diagonal+compensation": Plan("diagonal", (("density", 0.3),), compensate=True),
+}
+
+
+def _run(model, kwargs):
+    with torch.no_grad():
+        return model(**kwargs)[0]
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_dense_preset_equals_unwrapped(name):
+    model, kwargs = TINY[name]()
+    ref = _run(model, kwargs)
+    videoaccel.accelerate(model, Profile("dense", block=32))
+    out = _run(model, kwargs)
+    rep = videoaccel.report(model)["transformer"]
+    videoaccel.restore(model)
+    assert (out - ref).abs().max().item() <= 1e-6
+    assert rep["fallbacks"] == 0 and all(v["calls"] >= 1 for v in rep["layers"].values())
+    assert (_run(model, kwargs) - ref).abs().max().item() == 0.0  # restore() is exact
+
+
+@pytest.mark.parametrize("plan", list(SPARSE))
+@pytest.mark.parametrize("name", list(TINY))
+def test_sparse_plans_equal_reference_of_the_same_plan(name, plan):
+    """The kernels (torch path on CPU) through the real processors equal a float64 reference of the
+    same plan through the same plumbing; and the plan really is sparse."""
+    model, kwargs = TINY[name]()
+    block = 32 if plan == "pyramid" else 16
+    videoaccel.accelerate(model, Profile(plan, default=SPARSE[plan], block=block, order="tile"))
+    out = _run(model, kwargs)
+    router = router_of(model)
+    router.reference = True
+    router.reset()
+    ref = _run(model, kwargs)
+    rep = videoaccel.report(model)["transformer"]
+    videoaccel.restore(model)
+    assert (out - ref).abs().max().item() <= 2e-5 * max(1.0, ref.abs().max().item())
+    assert rep["fallbacks"] == 0, rep
+    assert rep["mean_density"] < 1.0
+
+
+def test_tile_order_with_dense_plans_is_exact():
+    model, kwargs = TINY["wan"]()
+    ref = _run(model, kwargs)
+    videoaccel.accelerate(model, Profile("dense-tile", block=16, order="tile"))
+    assert router_of(model).order == "tile"
+    out = _run(model, kwargs)
+    videoaccel.restore(model)
+    assert (out - ref).abs().max().item() <= 1e-5
+
+
+def _tiny_wan_pipeline():
+    import tokenizers
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline
+    from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(0)
+    vocab = {w: i for i, w in enumerate(["<pad>", "</s>", "<unk>", "a", "red", "circle", "moving", "left"])}
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    te = UMT5EncoderModel(UMT5Config(vocab_size=8, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=2, relative_attention_num_buckets=8))
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
+    model, _ = TINY["wan"]()
+    from diffusers import WanTransformer3DModel
+
+    tr = WanTransformer3DModel.from_config({**model.config, "in_channels": 16, "out_channels": 16})
+    return WanPipeline(tokenizer=tokenizer, text_encoder=te, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0), transformer=tr)
+
+
+def test_pipeline_call_with_cfg_sees_steps_and_resets():
+    pipe = _tiny_wan_pipeline()
+    videoaccel.accelerate(pipe, Profile("r", default=SPARSE["radial"], block=16, order="tile", dense_steps=1))
+    for _ in range(2):  # a second call starts again at step 0
+        frames = pipe("a red circle moving left", height=64, width=64, num_frames=9, num_inference_steps=3, guidance_scale=5.0,
+                      max_sequence_length=8, output_type="np").frames
+        assert frames.shape == (1, 9, 64, 64, 3)
+        router = router_of(pipe.transformer)
+        assert router.step == -1  # reset at the end of the pipeline call
+        for layer in range(2):
+            assert router.stats[layer].steps[-6:] == [0, 0, 1, 1, 2, 2]  # CFG as two passes per step
+        plans = videoaccel.report(pipe)["transformer"]["layers"][0]["plans"]
+        assert plans == ["radial(density=0.3)"] * 2
+    videoaccel.restore(pipe)
+    assert not hasattr(pipe.transformer, "_videoaccel")
+    assert all(not h.hooks for h in [getattr(m, "_diffusers_hook", None) for m in pipe.transformer.modules()] if h is not None)
+    assert all(type(b.attn1.processor).__name__ == "WanAttnProcessor" for b in pipe.transformer.blocks)
+
+
+def test_second_accelerate_errors_and_unsupported_pipeline():
+    model, _ = TINY["wan"]()
+    videoaccel.accelerate(model, "dense")
+    with pytest.raises(ValueError, match="already accelerated"):
+        videoaccel.accelerate(model, "dense")
+    videoaccel.restore(model)
+    with pytest.raises(ValueError, match="is not supported; videoaccel supports WanTransformer3DModel"):
+        videoaccel.accelerate(torch.nn.Linear(2, 2), "dense")
+
+    class NotAPipeline:
+        pass
+
+    with pytest.raises(ValueError, match="WanPipeline"):
+        videoaccel.accelerate(NotAPipeline(), "dense")
+
+
+def test_profile_errors_name_the_fix(tmp_path):
+    model, kwargs = TINY["wan"]()
+    with pytest.raises(ValueError, match="unknown preset"):
+        videoaccel.accelerate(model, "nonsense")
+    other = Profile("p", model={"class": "WanTransformer3DModel", "config_hash": "0000"})
+    with pytest.raises(ValueError, match="videoaccel profile"):
+        videoaccel.accelerate(model, other)
+    path = tmp_path / "p.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="corrupt"):
+        videoaccel.accelerate(model, str(path))
+    path.write_text(json.dumps({**Profile("x").to_json(), "schema_version": SCHEMA_VERSION + 1}))
+    with pytest.raises(ValueError, match="upgrade videoaccel"):
+        videoaccel.accelerate(model, str(path))
+    # a matching fingerprint loads and round-trips
+    good = Profile("g", default=SPARSE["radial"], model={"class": "WanTransformer3DModel", "config_hash": config_hash(model.config)}, block=16)
+    good.save(path)
+    assert Profile.load(path).to_json() == good.to_json()
+    videoaccel.accelerate(model, str(path))
+    _run(model, kwargs)
+    videoaccel.restore(model)
+
+
+def test_presets_parse():
+    assert preset("radial").default == Plan("radial", (("density", 0.25),))
+    assert preset("draft:0.8+fp8").default == Plan("draft", (("top_p", 0.8),), "fp8")
+    assert preset("dense").order == "frame"
+    with pytest.raises(ValueError, match="number"):
+        preset("radial:abc")
+
+
+def test_explicit_fallbacks_are_counted():
+    model, kwargs = TINY["wan"]()
+    videoaccel.accelerate(model, Profile("f", default=Plan("radial", (("density", 0.3),), precision="fp8"), block=16))
+    _run(model, kwargs)
+    rep = videoaccel.report(model)["transformer"]
+    videoaccel.restore(model)
+    assert rep["layers"][0]["fallbacks"] == {"fp8 attention needs a CUDA GPU: ran bf16": 1}

@@ -1,0 +1,136 @@
+"""accelerate / restore / report: the one-line user surface on a diffusers pipeline."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from ..plans import Profile, config_hash, preset
+from . import dispatch
+from .hooks import ORDER_HOOK, STEP_HOOK, StepHook, TileOrderHook, add_hook, remove_hook
+from .models import spec_for, transformers_of
+from .processors import REPLACEMENTS
+from .router import AttentionRouter
+
+log = logging.getLogger("videoaccel")
+_ATTR = "_videoaccel"
+
+
+def _load_profile(profile) -> Profile:
+    if isinstance(profile, Profile):
+        return profile
+    if isinstance(profile, (str, Path)) and (str(profile).endswith(".json") or Path(str(profile)).exists()):
+        return Profile.load(profile)
+    if isinstance(profile, str):
+        return preset(profile)
+    raise ValueError(f"profile must be a Profile, a profile .json path or a preset name, got {type(profile).__name__}")
+
+
+def _check_fingerprint(profile: Profile, model: torch.nn.Module) -> None:
+    if profile.model is None:
+        return
+    cls, h = profile.model.get("class"), profile.model.get("config_hash")
+    if cls != type(model).__name__ or h != config_hash(model.config):
+        raise ValueError(f"profile {profile.name!r} was made for {cls} (config {h}), not this {type(model).__name__} "
+                         f"(config {config_hash(model.config)}): profile this model with `videoaccel profile`")
+
+
+def accelerate(pipe, profile="radial"):
+    """Route the self-attention of ``pipe``'s transformer(s) by ``profile`` (a Profile, a profile
+    file or a preset name: dense, radial[:density], draft[:top_p], ... with optional +fp8). In place;
+    returns ``pipe``. Undo with ``restore(pipe)``."""
+    prof = _load_profile(profile)
+    models = transformers_of(pipe)
+    for name, model in models:
+        if hasattr(model, _ATTR):
+            raise ValueError(f"{name} is already accelerated: call videoaccel.restore(pipe) before accelerating again")
+        spec_for(model)
+        _check_fingerprint(prof, model)
+    for _, model in models:
+        _install(model, prof)
+    return pipe
+
+
+def _install(model: torch.nn.Module, prof: Profile) -> None:
+    spec = spec_for(model)
+    attn = spec.self_attention(model)
+    router = AttentionRouter(prof, spec, len(attn))
+    if prof.order == "tile" and not spec.tile_order:
+        log.info("videoaccel: %s runs frame-major token order (tile-major reordering is implemented for Wan)", type(model).__name__)
+    saved = {"processors": [m.processor for m in attn], "backends": [], "cross": []}
+    if spec.processor == "dispatch":
+        dispatch.install()
+        for i, m in enumerate(attn):
+            saved["backends"].append(getattr(m.processor, "_attention_backend", None))
+            m.processor._attention_backend = None  # use the registry's active backend: the interceptor
+            _set_processor(m, dispatch.RoutedProcessor(m.processor, router, i))
+    else:
+        for i, m in enumerate(attn):
+            _set_processor(m, REPLACEMENTS[spec.processor](router, i))
+    if torch.cuda.is_available():  # cross-attention: the fastest dense path
+        from diffusers.models.attention_dispatch import AttentionBackendName
+
+        for m in spec.cross_attention(model):
+            saved["cross"].append((m, getattr(m.processor, "_attention_backend", None)))
+            m.processor._attention_backend = AttentionBackendName._NATIVE_CUDNN
+    add_hook(model, StepHook(router), STEP_HOOK)
+    if spec.tile_order:
+        blocks = list(model.blocks)
+        cache: dict = {}
+        for i, b in enumerate(blocks):
+            add_hook(b, TileOrderHook(router, i == 0, i == len(blocks) - 1, cache), ORDER_HOOK)
+    setattr(model, _ATTR, {"router": router, "saved": saved})
+
+
+def _set_processor(module: torch.nn.Module, processor) -> None:
+    if hasattr(module, "set_processor"):
+        module.set_processor(processor)
+    else:  # MochiAttention
+        module.processor = processor
+
+
+def restore(pipe):
+    """Remove everything accelerate() installed; the pipeline computes exactly as before."""
+    for _, model in transformers_of(pipe):
+        state = getattr(model, _ATTR, None)
+        if state is None:
+            continue
+        spec = spec_for(model)
+        saved = state["saved"]
+        for m, proc in zip(spec.self_attention(model), saved["processors"]):
+            _set_processor(m, proc)
+        for proc, backend in zip(saved["processors"], saved["backends"]):
+            proc._attention_backend = backend
+        if saved["backends"]:
+            dispatch.uninstall()
+        for m, backend in saved["cross"]:
+            m.processor._attention_backend = backend
+        remove_hook(model, STEP_HOOK)
+        if spec.tile_order:
+            for b in model.blocks:
+                remove_hook(b, ORDER_HOOK)
+        delattr(model, _ATTR)
+    return pipe
+
+
+def report(pipe) -> dict:
+    """Per transformer, per layer: calls, steps seen, per-head plans, achieved density, FP8 calls,
+    fallbacks with their reasons, attention time (when ``set_timing(pipe, True)``)."""
+    out = {}
+    for name, model in transformers_of(pipe):
+        state = getattr(model, _ATTR, None)
+        if state is None:
+            raise ValueError(f"{name} is not accelerated: call videoaccel.accelerate(pipe, profile) first")
+        out[name] = state["router"].report()
+    return out
+
+
+def set_timing(pipe, on: bool = True) -> None:
+    """Time every routed attention call (synchronises the GPU per call: for measurement, not production)."""
+    for _, model in transformers_of(pipe):
+        getattr(model, _ATTR)["router"].timing = on
+
+
+def router_of(model: torch.nn.Module) -> AttentionRouter:
+    return getattr(model, _ATTR)["router"]

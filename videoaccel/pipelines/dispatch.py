@@ -1,0 +1,81 @@
+"""Intercept diffusers' attention dispatch for the self-attention calls videoaccel routes.
+
+Wan, HunyuanVideo and LTX processors call ``dispatch_attention_fn``; with no backend set on the
+processor it uses the registry's active backend. videoaccel registers one backend function and
+makes it active while any pipeline is accelerated: during a call of a routed processor (a
+thread-local context set by ``RoutedProcessor``) it hands q/k/v to the router; every other call
+goes to the backend that was active before, unchanged. This touches diffusers' private
+``_AttentionBackendRegistry``: all of that is in this module, checked against the versions tested.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+
+import torch
+from diffusers.models import attention_dispatch as ad
+
+NAME = "videoaccel"
+_ctx = threading.local()
+_state = {"users": 0, "previous": None}
+
+
+def _videoaccel_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask: torch.Tensor | None = None,
+                          dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
+                          enable_gqa: bool = False, _parallel_config=None) -> torch.Tensor:
+    route = getattr(_ctx, "route", None)
+    if route is None or is_causal or dropout_p or enable_gqa or _parallel_config is not None:
+        prev = _state["previous"]
+        fn = ad._AttentionBackendRegistry._backends[prev]
+        kw = dict(query=query, key=key, value=value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal,
+                  scale=scale, enable_gqa=enable_gqa, _parallel_config=_parallel_config)
+        names = ad._AttentionBackendRegistry._supported_arg_names[prev]
+        return fn(**{k: v for k, v in kw.items() if k in names})
+    _ctx.route = None  # one self-attention call per processor call
+    router, layer = route
+    return router.attend_masked(layer, query, key, value, attn_mask, scale)
+
+
+def install() -> None:
+    """Make the interceptor the active backend (reference-counted across accelerated pipelines)."""
+    reg = ad._AttentionBackendRegistry
+    if not all(hasattr(reg, a) for a in ("_backends", "_supported_arg_names", "_active_backend", "register")):
+        raise RuntimeError("this diffusers version's attention registry is not the one videoaccel was built for "
+                           "(tested with diffusers 0.35-0.42): install a tested diffusers version")
+    if _state["users"] == 0:
+        if NAME not in reg._backends:
+            reg.register(NAME)(_videoaccel_attention)
+        _state["previous"] = reg._active_backend
+        reg._active_backend = NAME
+    _state["users"] += 1
+
+
+def uninstall() -> None:
+    _state["users"] -= 1
+    if _state["users"] == 0:
+        ad._AttentionBackendRegistry._active_backend = _state["previous"]
+
+
+class RoutedProcessor:
+    """Wraps a stock processor: marks its attention call for the router, otherwise runs it as is."""
+
+    def __init__(self, inner, router, layer: int):
+        self.inner, self.router, self.layer = inner, router, layer
+        # diffusers inspects processor.__call__'s parameters to filter kwargs: show the stock ones
+        def call(attn, *args, **kwargs):
+            return self._call(attn, *args, **kwargs)
+
+        self.__dict__["__call__"] = functools.update_wrapper(call, inner.__call__)
+
+    def _call(self, attn, *args, **kwargs):
+        _ctx.route = (self.router, self.layer)
+        try:
+            return self.inner(attn, *args, **kwargs)
+        finally:
+            _ctx.route = None
+
+    def __call__(self, attn, *args, **kwargs):
+        return self._call(attn, *args, **kwargs)
+
+    def __getattr__(self, name):  # _attention_backend, _parallel_config, ... live on the stock processor
+        return getattr(self.__dict__["inner"], name)

@@ -1,0 +1,156 @@
+"""Attention plans and profiles: which pattern and precision each (layer, head, step) uses.
+
+A ``Plan`` is one head's choice (pattern, its parameters, precision, mass compensation). A
+``Profile`` maps (layer, timestep bucket) to one plan per head, plus dense warm-up steps and
+layers, the token order and block size, and the model it was made for. Presets are uncalibrated
+profiles given by name (``dense``, ``radial``, ``radial:0.1``, ``draft:0.9+fp8``, ...).
+Profiles are JSON; loading runs no code.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+PRECISIONS = ("bf16", "fp8")
+STATIC = ("dense", "skip", "radial", "diagonal", "multi_diagonal", "vertical_stripe")
+DYNAMIC = ("draft", "pyramid")
+
+
+@dataclass(frozen=True)
+class Plan:
+    pattern: str = "dense"
+    params: tuple[tuple[str, Any], ...] = ()  # pattern parameters, or ("density", d) to fit per geometry
+    precision: str = "bf16"
+    compensate: bool = False
+
+    def __post_init__(self) -> None:
+        if self.pattern not in STATIC + DYNAMIC:
+            raise ValueError(f"unknown pattern {self.pattern!r}: use one of {', '.join(STATIC + DYNAMIC)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r}: use 'bf16' or 'fp8'")
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def label(self) -> str:
+        p = ",".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.params)
+        return f"{self.pattern}({p})" + ("+fp8" if self.precision == "fp8" else "") + ("+comp" if self.compensate else "")
+
+    def to_json(self) -> dict:
+        return {"pattern": self.pattern, "params": dict(self.params), "precision": self.precision, "compensate": self.compensate}
+
+    @classmethod
+    def from_json(cls, d: dict) -> Plan:
+        return cls(d["pattern"], tuple(sorted(d.get("params", {}).items())), d.get("precision", "bf16"), bool(d.get("compensate", False)))
+
+
+@dataclass
+class Profile:
+    """Plans for one model. ``layers[i][b]`` is the list of per-head plans of layer i in timestep
+    bucket b (bucket edges on the scheduler's timestep, descending from noise); a layer missing from
+    ``layers`` uses ``default`` for every head."""
+    name: str
+    default: Plan = field(default_factory=Plan)
+    layers: dict[int, list[list[Plan]]] = field(default_factory=dict)
+    bucket_edges: list[float] = field(default_factory=list)  # timesteps splitting buckets, descending
+    dense_steps: int = 0
+    dense_layers: tuple[int, ...] = ()
+    order: str = "frame"
+    block: int = 128
+    calibrated: bool = False
+    model: dict[str, str] | None = None  # {"class": ..., "config_hash": ...}
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def bucket(self, timestep: float | None) -> int:
+        if timestep is None:
+            return 0
+        return sum(1 for e in self.bucket_edges if timestep < e)
+
+    def plans(self, layer: int, heads: int, step: int, timestep: float | None) -> list[Plan]:
+        if step < self.dense_steps or layer in self.dense_layers:
+            return [Plan()] * heads
+        per_bucket = self.layers.get(layer)
+        if per_bucket is None:
+            return [self.default] * heads
+        plans = per_bucket[min(self.bucket(timestep), len(per_bucket) - 1)]
+        if len(plans) != heads:
+            raise ValueError(f"profile {self.name!r} has {len(plans)} head plans for layer {layer}, the model has {heads} heads: "
+                             "it was made for another model")
+        return plans
+
+    # ---- files ------------------------------------------------------------------------------
+    def to_json(self) -> dict:
+        return {"schema_version": SCHEMA_VERSION, "name": self.name, "default": self.default.to_json(),
+                "layers": {str(i): [[p.to_json() for p in hs] for hs in bs] for i, bs in self.layers.items()},
+                "bucket_edges": self.bucket_edges, "dense_steps": self.dense_steps, "dense_layers": list(self.dense_layers),
+                "order": self.order, "block": self.block, "calibrated": self.calibrated, "model": self.model, "meta": self.meta}
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=1))
+
+    @classmethod
+    def from_json(cls, d: dict, source: str = "profile") -> Profile:
+        if not isinstance(d, dict) or "schema_version" not in d:
+            raise ValueError(f"{source} is not a videoaccel profile (no schema_version)")
+        if d["schema_version"] > SCHEMA_VERSION:
+            raise ValueError(f"{source} has schema version {d['schema_version']}, this videoaccel reads up to {SCHEMA_VERSION}: "
+                             "upgrade videoaccel")
+        try:
+            return cls(name=d["name"], default=Plan.from_json(d["default"]),
+                       layers={int(i): [[Plan.from_json(p) for p in hs] for hs in bs] for i, bs in d.get("layers", {}).items()},
+                       bucket_edges=list(d.get("bucket_edges", [])), dense_steps=int(d.get("dense_steps", 0)),
+                       dense_layers=tuple(d.get("dense_layers", ())), order=d.get("order", "frame"), block=int(d.get("block", 128)),
+                       calibrated=bool(d.get("calibrated", False)), model=d.get("model"), meta=d.get("meta", {}))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{source} is corrupt: {e}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> Profile:
+        try:
+            d = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ValueError(f"profile file {path} does not exist") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"profile file {path} is corrupt (not JSON: {e})") from None
+        return cls.from_json(d, str(path))
+
+
+PRESETS = ("dense", "radial", "diagonal", "multi_diagonal", "vertical_stripe", "draft")
+
+
+def preset(spec: str) -> Profile:
+    """An uncalibrated profile: ``pattern[:value][+fp8]``. value = target density for static patterns
+    (default 0.25), top-p mass for ``draft`` (default 0.9)."""
+    base, _, suffix = spec.partition("+")
+    if suffix not in ("", "fp8"):
+        raise ValueError(f"preset {spec!r}: the only suffix is '+fp8'")
+    name, _, value = base.partition(":")
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {spec!r}; presets: {', '.join(PRESETS)} (e.g. radial:0.1, draft:0.9+fp8), "
+                         "or pass a profile file")
+    precision = "fp8" if suffix else "bf16"
+    try:
+        v = float(value) if value else None
+    except ValueError:
+        raise ValueError(f"preset {spec!r}: the value after ':' must be a number") from None
+    if name == "dense":
+        plan = Plan("dense", precision=precision)
+    elif name == "draft":
+        plan = Plan("draft", (("top_p", v if v is not None else 0.9),), precision)
+    else:
+        plan = Plan(name, (("density", v if v is not None else 0.25),), precision)
+    return Profile(name=spec, default=plan, order="tile" if name != "dense" else "frame", meta={"preset": True})
+
+
+def config_hash(config: dict) -> str:
+    """Stable hash of a model config (what a profile's fingerprint checks)."""
+    keep = {k: v for k, v in sorted(dict(config).items()) if not k.startswith("_")}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
