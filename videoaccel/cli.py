@@ -17,8 +17,20 @@ def _prepare_triton() -> str:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "e2e":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit("videoaccel bench e2e needs a CUDA GPU (full-size models); on CPU run `videoaccel bench --self-check`")
+        from .benchmarks.e2e import CASES, run
+
+        unknown = [m for m in args.models if m not in CASES]
+        if unknown:
+            raise SystemExit(f"unknown models {unknown}; choose from {', '.join(CASES)}")
+        run(args.models, args.out, fp8_linear=not args.no_fp8_linear)
+        return 0
     if not args.self_check:
-        print("videoaccel bench: nothing to run; use --self-check (GPU suites: scripts/gpu_check.py)", file=sys.stderr)
+        print("videoaccel bench: give a suite (e2e) or --self-check", file=sys.stderr)
         return 2
     device = _prepare_triton()
     from .selfcheck import format_table, run_self_check
@@ -104,7 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videoaccel", description="Faster video diffusion transformers.")
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("bench", help="check and time the kernels on this machine")
+    bench.add_argument("suite", nargs="?", choices=["e2e"], help="e2e: one denoising step of full-size models (GPU)")
     bench.add_argument("--self-check", action="store_true", help="check every kernel against the reference on small shapes")
+    bench.add_argument("--models", nargs="*", default=["wan1.3b-480p81f", "cogvideox5b-480p49f", "wan14b-720p81f"],
+                       help="e2e cases (also hunyuan-720p129f)")
+    bench.add_argument("--out", default=os.environ.get("OUT", "."), help="directory for the bench JSON")
+    bench.add_argument("--no-fp8-linear", action="store_true", help="skip the torchao FP8 linear settings")
     bench.set_defaults(func=_cmd_bench)
 
     insp = sub.add_parser("inspect", help="render a pattern's block layout as a PNG")
