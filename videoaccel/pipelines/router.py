@@ -50,7 +50,8 @@ class AttentionRouter:
         self.timing = False
         self.stats: dict[int, LayerStats] = defaultdict(LayerStats)
         self._warned: set[str] = set()
-        self._drafts: dict[int, torch.Tensor] = {}
+        self._drafts: dict[tuple, tuple] = {}
+        self._layouts: dict[tuple, tuple] = {}
 
     # ---- per forward / per pipeline call -------------------------------------------------
     def begin_forward(self, timestep: float | None, grid: tuple[int, int, int]) -> None:
@@ -142,6 +143,19 @@ class AttentionRouter:
             return _fitted(plan.pattern, geometry, d, tuple(sorted(kw.items())))
         return block_mask(plan.pattern, geometry, **kw)
 
+    def _layout(self, layer, plans, heads, geometry, sub, text_lengths):
+        """Kernel layout and per-head densities of a sparse group; static groups are built once and cached."""
+        static = not any(plans[h].pattern == "draft" for h in heads)
+        key = (tuple(plans[h] for h in heads), geometry, tuple(text_lengths or ()), str(sub[0].device))
+        if static and key in self._layouts:
+            return self._layouts[key]
+        masks = self._group_masks(layer, plans, heads, geometry, sub)
+        lay = build_layout(geometry, masks, text_lengths, sub[0].device)
+        value = (lay, torch.tensor([mask_density(m, geometry) for m in masks.cpu()]))
+        if static:
+            self._layouts[key] = value
+        return value
+
     def _group_masks(self, layer, plans, heads, geometry, sub) -> torch.Tensor:
         """bool [len(heads), NB, NB]: static masks from the cache, draft masks from these heads' q/k
         (recomputed every ``every`` steps, default each step)."""
@@ -189,13 +203,12 @@ class AttentionRouter:
                 o = self._dense(*sub, scale)
                 dens[heads] = 1.0
             elif kind[0] == "sparse":
-                masks = self._group_masks(layer, plans, heads, geometry, sub)
-                lay = build_layout(geometry, masks, text_lengths, q.device)
+                lay, head_dens = self._layout(layer, plans, heads, geometry, sub, text_lengths)
                 if self.reference:
                     o = layout_attention(*sub, lay, scale)[0].to(q.dtype)
                 else:
                     o = sparse_attention(*sub, lay, scale=scale, fp8=fp8)
-                dens[heads] = torch.tensor([mask_density(m, geometry) for m in masks.cpu()])
+                dens[heads] = head_dens
                 st.fp8_calls += int(fp8)
             else:  # pyramid levels, or a binary plan with mass compensation
                 levels, comp = self._levels(layer, plans, heads, geometry, sub)
