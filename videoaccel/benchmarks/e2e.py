@@ -88,8 +88,7 @@ def _capture(model, spec, layers):
     return store, handles
 
 
-def run(cases: list[str], out_dir: str, fp8_linear: bool = True) -> dict:
-    import triton
+def run(cases: list[str], out_dir: str, fp8_linear: bool = True) -> list:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     import videoaccel
@@ -150,6 +149,14 @@ def run(cases: list[str], out_dir: str, fp8_linear: bool = True) -> dict:
             print(f"{case}: {time.time() - t0:.0f} s", flush=True)
         del model, kw, dense_layers, store
         torch.cuda.empty_cache()
+        path = _write(results, out_dir)  # after every case: a run cut short keeps what it measured
+    _table(results)
+    print(f"wrote {path}")
+    return results
+
+
+def _write(results: list, out_dir: str) -> str:
+    import triton
 
     dev = torch.cuda.get_device_name()
     sha = os.environ.get("VIDEOACCEL_SHA") or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -161,10 +168,12 @@ def run(cases: list[str], out_dir: str, fp8_linear: bool = True) -> dict:
     path = os.path.join(out_dir, f"e2e-{short}.json")
     with open(path, "w") as f:
         json.dump(doc, f, indent=1)
+    return path
+
+
+def _table(results: list) -> None:
     print(f"\n{'case':<22}{'impl':<36}{'ms':>10}{'density':>9}{'x cuDNN':>9}{'out err':>9}")
     for r in results:
         if "ms" in r:
             print(f"{r['case']:<22}{r['impl']:<36}{r['ms']:>10.1f}{r['attn_density']:>9.3f}{r.get('speedup_vs_cudnn', 0):>9.2f}"
                   f"{r.get('out_rel_err', 0):>9.3f}")
-    print(f"wrote {path}")
-    return doc
