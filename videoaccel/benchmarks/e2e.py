@@ -88,7 +88,7 @@ def _capture(model, spec, layers):
     return store, handles
 
 
-def run(cases: list[str], out_dir: str, fp8_linear: bool = True) -> list:
+def run(cases: list[str], out_dir: str, fp8_linear: bool = True, presets: tuple[str, ...] = PRESETS) -> list:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     import videoaccel
@@ -118,8 +118,8 @@ def run(cases: list[str], out_dir: str, fp8_linear: bool = True) -> list:
             for h in handles:
                 h.remove()
             rec(case=case, impl="cudnn", ms=dense_ms, attn_density=1.0, speedup_vs_cudnn=1.0)
-            settings = [("dense", False)] + [(p, False) for p in PRESETS]
-            for name, lin in settings + ([("cudnn", True)] + [(p, True) for p in PRESETS[1:]] if fp8_linear else []):
+            settings = [("dense", False)] + [(p, False) for p in presets]
+            for name, lin in settings + ([("cudnn", True)] + [(p, True) for p in presets if ":0.1" in p] if fp8_linear else []):
                 if lin and not getattr(model, "_fp8_linear", False):
                     try:
                         from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
