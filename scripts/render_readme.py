@@ -64,6 +64,21 @@ def patterns_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def e2e_table(path: Path) -> str:
+    doc = json.loads(path.read_text())
+    lines = [f"Device: {doc['device']}, torch {doc['torch']}, triton {doc['triton']}, videoaccel {doc['videoaccel']}, "
+             f"{doc['date']}. Commands: {doc['command']}. One transformer forward (one denoising step, one CFG "
+             "branch), full-size random weights; x = speed ratio against cudnn in the same run.", "",
+             "| case | setting | ms | attention density | x cuDNN | output rel. error vs dense |", "|---|---|---|---|---|---|"]
+    for r in doc["results"]:
+        if "ms" not in r:
+            continue
+        x = f"{r['speedup_vs_cudnn']:.2f}" if "speedup_vs_cudnn" in r else "-"
+        err = f"{r['out_rel_err']:.3f}" if "out_rel_err" in r else "-"
+        lines.append(f"| {r['case']} | {r['impl']} | {r['ms']:.0f} | {r['attn_density']:.3f} | {x} | {err} |")
+    return "\n".join(lines)
+
+
 def replace_block(text: str, name: str, body: str) -> str:
     pat = re.compile(rf"(<!-- {name}:start -->).*?(<!-- {name}:end -->)", re.S)
     if not pat.search(text):
@@ -77,6 +92,9 @@ def main() -> None:
     kern = ROOT / "bench" / "kernels-h100.json"
     if kern.exists():
         text = replace_block(text, "kernels-table", kernels_table(kern))
+    e2e = ROOT / "bench" / "e2e-h100.json"
+    if e2e.exists():
+        text = replace_block(text, "e2e-table", e2e_table(e2e))
     pat = ROOT / "bench" / "patterns-h100.json"
     if pat.exists():
         text = replace_block(text, "patterns-table", patterns_table(pat))

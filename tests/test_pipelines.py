@@ -157,3 +157,32 @@ def test_explicit_fallbacks_are_counted():
     rep = videoaccel.report(model)["transformer"]
     videoaccel.restore(model)
     assert rep["layers"][0]["fallbacks"] == {"fp8 attention needs a CUDA GPU: ran bf16": 1}
+
+
+def test_fp8_linear_needs_a_capable_gpu():
+    model, _ = TINY["wan"]()
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="compute capability"):
+            videoaccel.accelerate(model, "dense", fp8_linear=True)
+        assert not hasattr(model, "_videoaccel")
+
+
+def test_torch_compile_of_the_wrapped_transformer():
+    """torch.compile works on an accelerated transformer and computes what eager does; graph breaks
+    (the router's Python control flow, the processor wrapper) are counted, not failures."""
+    from torch._dynamo.utils import counters
+
+    model, kwargs = TINY["wan"]()
+    videoaccel.accelerate(model, Profile("r", default=SPARSE["radial"], block=16, order="tile"))
+    eager = _run(model, kwargs)
+    router_of(model).reset()
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = torch.compile(model)
+    with torch.no_grad():
+        out = compiled(**kwargs)[0]
+    breaks = sum(counters["graph_break"].values())
+    videoaccel.restore(model)
+    torch._dynamo.reset()
+    assert (out - eager).abs().max().item() <= 1e-5
+    assert breaks < 40, f"{breaks} graph breaks"

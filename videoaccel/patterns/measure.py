@@ -42,9 +42,11 @@ def sample_head(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometry: Vid
     out = p @ v.float()
     nb, bs = geometry.num_blocks, geometry.block
     blk = torch.arange(hi - lo, device=q.device) // bs
-    pv = p[:, lo:hi, None] * v[lo:hi].float()[None]  # [R, Sv, D]
-    block_mass = torch.zeros(len(rows), nb, device=q.device).index_add_(1, blk, p[:, lo:hi])
-    block_pv = torch.zeros(len(rows), nb, D, device=q.device).index_add_(1, blk, pv)
+    pad = nb * bs - (hi - lo)
+    pb = torch.nn.functional.pad(p[:, lo:hi], (0, pad)).reshape(len(rows), nb, bs)  # [R, NB, bs]
+    vb = torch.nn.functional.pad(v[lo:hi].float(), (0, 0, 0, pad)).reshape(nb, bs, D)
+    block_mass = pb.sum(-1)
+    block_pv = torch.einsum("rnb,nbd->rnd", pb, vb)  # per-block P.V without an [R, S, D] intermediate
     tlo, thi = geometry.text_range
     text_mass, text_pv = p[:, tlo:thi].sum(-1), p[:, tlo:thi] @ v[tlo:thi].float()
     counts = torch.bincount(blk, minlength=nb).float()

@@ -36,11 +36,18 @@ def _check_fingerprint(profile: Profile, model: torch.nn.Module) -> None:
                          f"(config {config_hash(model.config)}): profile this model with `videoaccel profile`")
 
 
-def accelerate(pipe, profile="radial"):
+def accelerate(pipe, profile="radial", *, fp8_linear: bool = False):
     """Route the self-attention of ``pipe``'s transformer(s) by ``profile`` (a Profile, a profile
     file or a preset name: dense, radial[:density], draft[:top_p], ... with optional +fp8). In place;
-    returns ``pipe``. Undo with ``restore(pipe)``."""
+    returns ``pipe``. Undo with ``restore(pipe)``.
+
+    ``fp8_linear``: also run the transformer's linear layers in FP8 (torchao dynamic float8; a CUDA
+    GPU of compute capability 8.9 or newer). Separate from the per-head FP8 attention. Off by
+    default: without torch.compile torchao's eager quantisation can cost more than it saves
+    (bench/e2e-h100.json)."""
     prof = _load_profile(profile)
+    if fp8_linear:
+        _check_fp8_linear()
     models = transformers_of(pipe)
     for name, model in models:
         if hasattr(model, _ATTR):
@@ -49,7 +56,27 @@ def accelerate(pipe, profile="radial"):
         _check_fingerprint(prof, model)
     for _, model in models:
         _install(model, prof)
+        if fp8_linear:
+            _fp8_linears(model)
     return pipe
+
+
+def _check_fp8_linear() -> None:
+    if not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 9):
+        raise ValueError("fp8_linear needs a CUDA GPU with FP8 tensor cores (compute capability >= 8.9, e.g. H100)")
+    try:
+        import torchao  # noqa: F401
+    except ImportError:
+        raise ValueError("fp8_linear needs torchao: pip install torchao (a version matching your torch)") from None
+
+
+def _fp8_linears(model: torch.nn.Module) -> None:
+    """Quantise linear weights to float8 with torchao, keeping the originals on the CPU for restore()."""
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
+
+    originals = {name: m.weight.detach().to("cpu") for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    quantize_(model, Float8DynamicActivationFloat8WeightConfig())
+    getattr(model, _ATTR)["saved"]["linear_weights"] = originals
 
 
 def _install(model: torch.nn.Module, prof: Profile) -> None:
@@ -106,6 +133,9 @@ def restore(pipe):
             dispatch.uninstall()
         for m, backend in saved["cross"]:
             m.processor._attention_backend = backend
+        for name, w in saved.get("linear_weights", {}).items():
+            lin = model.get_submodule(name)
+            lin.weight = torch.nn.Parameter(w.to(lin.weight.device), requires_grad=False)
         remove_hook(model, STEP_HOOK)
         if spec.tile_order:
             for b in model.blocks:
