@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import os
 import sys
 
@@ -71,6 +72,21 @@ def _load_qk(path: str | None, geometry, synthetic: str):
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
+    if args.profile:
+        from .plans import Profile
+        from .profiling.inspect import summary, write_png
+
+        try:
+            prof = Profile.load(args.profile)
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
+        print(summary(prof))
+        if args.output:
+            write_png(prof, args.output)
+            print(f"wrote {args.output} (rows: layers, columns: heads, one panel per timestep bucket; paler = sparser)")
+        return 0
+    if not (args.pattern and args.geometry and args.output):
+        raise SystemExit("videoaccel inspect: give a profile file, or --pattern, --geometry and -o")
     import torch
 
     from .patterns import PATTERNS, VideoGeometry, block_mask, draft_masks, fit_density, mask_density, pyramid_levels
@@ -112,6 +128,53 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_pipeline(model: str):
+    """A diffusers pipeline from a local directory or a hub id (the hub needs network access)."""
+    import torch
+    from diffusers import DiffusionPipeline
+
+    cuda = torch.cuda.is_available()
+    try:
+        pipe = DiffusionPipeline.from_pretrained(model, torch_dtype=torch.bfloat16 if cuda else torch.float32)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"cannot load a diffusers pipeline from {model!r}: give a local diffusers directory, or a hub id "
+                         f"on a machine with network access ({str(e).splitlines()[0][:200]})") from None
+    return pipe.to("cuda") if cuda else pipe
+
+
+def _read_prompts(path: str) -> list[str]:
+    try:
+        prompts = [line.strip() for line in open(path) if line.strip() and not line.startswith("#")]
+    except OSError as e:
+        raise SystemExit(f"cannot read prompts file {path}: {e}") from None
+    if not prompts:
+        raise SystemExit(f"{path} holds no prompts (one per line)")
+    return prompts
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from .profiling import ProfileConfig, profile_pipeline
+
+    prompts = _read_prompts(args.prompts)
+    pipe = _load_pipeline(args.model)
+    cfg = ProfileConfig(error_budget=args.error_budget, target_density=args.target_density, buckets=args.buckets,
+                        block=args.block, seed=args.seed)
+    call = dict(num_inference_steps=args.steps, guidance_scale=args.guidance)
+    for k in ("height", "width", "num_frames"):
+        if getattr(args, k) is not None:
+            call[k] = getattr(args, k)
+    prof = profile_pipeline(pipe, prompts, cfg, name=args.name or Path(args.output).stem, seed=args.seed, **call)
+    try:
+        prof.save(args.output)
+    except OSError as e:
+        raise SystemExit(f"cannot write {args.output}: {e}") from None
+    from .profiling.inspect import summary
+
+    print(summary(prof))
+    print(f"wrote {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videoaccel", description="Faster video diffusion transformers.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -126,9 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="videoaccel presets to time in e2e")
     bench.set_defaults(func=_cmd_bench)
 
-    insp = sub.add_parser("inspect", help="render a pattern's block layout as a PNG")
-    insp.add_argument("--pattern", required=True, help="radial, diagonal, multi_diagonal, vertical_stripe, dense, skip, draft, pyramid")
-    insp.add_argument("--geometry", required=True, help="TxHxW latent tokens after patchify, e.g. 21x30x52 (Wan2.1 480p 81f)")
+    insp = sub.add_parser("inspect", help="summarise a profile, or render a pattern's block layout, as text and PNG")
+    insp.add_argument("profile", nargs="?", help="a profile .json to summarise (with -o: a layers x heads PNG)")
+    insp.add_argument("--pattern", help="radial, diagonal, multi_diagonal, vertical_stripe, dense, skip, draft, pyramid")
+    insp.add_argument("--geometry", help="TxHxW latent tokens after patchify, e.g. 21x30x52 (Wan2.1 480p 81f)")
     insp.add_argument("--text", type=int, default=0, help="joined text tokens")
     insp.add_argument("--text-position", choices=["front", "back"], default="back")
     insp.add_argument("--block", type=int, default=128)
@@ -138,8 +202,25 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("--qk", help="draft/pyramid: .safetensors with one head's 'q' and 'k' [S, D]")
     insp.add_argument("--synthetic", default="local", choices=["local", "temporal", "stripe"],
                       help="draft/pyramid without --qk: planted structure to draw from")
-    insp.add_argument("-o", "--output", required=True, help="PNG path")
+    insp.add_argument("-o", "--output", help="PNG path")
     insp.set_defaults(func=_cmd_inspect)
+
+    prof = sub.add_parser("profile", help="calibrate a pipeline once and write its per-head attention plans")
+    prof.add_argument("--model", required=True, help="diffusers pipeline directory (or hub id)")
+    prof.add_argument("--prompts", required=True, help="text file, one calibration prompt per line")
+    prof.add_argument("-o", "--output", required=True, help="profile .json to write")
+    prof.add_argument("--steps", type=int, default=50)
+    prof.add_argument("--guidance", type=float, default=5.0)
+    prof.add_argument("--height", type=int)
+    prof.add_argument("--width", type=int)
+    prof.add_argument("--num-frames", dest="num_frames", type=int)
+    prof.add_argument("--error-budget", type=float, default=0.05, help="per-head attention output error on sampled rows")
+    prof.add_argument("--target-density", type=float, help="instead: reach this mean attention density, least error first")
+    prof.add_argument("--buckets", type=int, default=3, help="timestep buckets")
+    prof.add_argument("--block", type=int, default=128)
+    prof.add_argument("--seed", type=int, default=0)
+    prof.add_argument("--name")
+    prof.set_defaults(func=_cmd_profile)
     return parser
 
 

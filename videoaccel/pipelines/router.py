@@ -47,6 +47,9 @@ class AttentionRouter:
         self.timestep: float | None = None
         self.grid: tuple[int, int, int] | None = None
         self.reference = False  # compute plans with the float64 references (tests)
+        self.profiler = None  # a profiling.Profiler observing every call (calibration runs)
+        self.last_geometry: VideoGeometry | None = None
+        self.last_heads = 0
         self.timing = False
         self.stats: dict[int, LayerStats] = defaultdict(LayerStats)
         self._warned: set[str] = set()
@@ -88,6 +91,8 @@ class AttentionRouter:
         t0 = self._tick(q)
         plans = self.profile.plans(layer, H, self.step, self.timestep)
         st.plans = [p.label for p in plans]
+        if self.profiler is not None:
+            self._observe(layer, q, k, v)
         try:
             if all(p.pattern == "dense" for p in plans):
                 out, dens = self._dense(q, k, v, scale, attn_mask), 1.0
@@ -102,6 +107,15 @@ class AttentionRouter:
         st.density_sum += dens
         st.ms += self._tock(q, t0)
         return out
+
+    def _observe(self, layer, q, k, v) -> None:
+        try:
+            g = self._check(q, None)
+        except _Fallback as fb:
+            self._fallback(layer, f"{fb}: not profiled")
+            return
+        self.last_geometry, self.last_heads = g, q.shape[2]
+        self.profiler.observe(layer, self.step, self.timestep, q, k, v, g)
 
     def _check(self, q: torch.Tensor, text_lengths) -> VideoGeometry:
         if self.grid is None:

@@ -1,0 +1,124 @@
+"""Profiler: candidate scoring and choice on planted structure, budgets, the end-to-end CLI path."""
+import json
+import subprocess
+import sys
+
+import torch
+
+from videoaccel.patterns import VideoGeometry
+from videoaccel.patterns.measure import density_of, evaluate, sample_head
+from videoaccel.patterns.synthetic import planted_qk
+from videoaccel.plans import Profile
+from videoaccel.profiling import ProfileConfig, Profiler
+from videoaccel.profiling.inspect import summary
+
+G = VideoGeometry(12, 16, 16, block=32, order="tile")
+
+
+def _heads(seed):
+    """4 heads: local, temporal, stripe, and unstructured (random) attention."""
+    qs, ks = [], []
+    for kind in ("local", "temporal", "stripe"):
+        q, k = planted_qk(G, kind, width=0.15, sharpness=40.0, seed=seed)
+        qs.append(q)
+        ks.append(k)
+    gen = torch.Generator().manual_seed(seed + 100)
+    qs.append(torch.randn(G.seq_len, 64, generator=gen))
+    ks.append(torch.randn(G.seq_len, 64, generator=gen))
+    q = torch.stack(qs, 1)[None]
+    k = torch.stack(ks, 1)[None]
+    return q, k, torch.randn(1, G.seq_len, 4, 64, generator=gen)
+
+
+def _profiler(**kw):
+    prof = Profiler(ProfileConfig(block=32, buckets=1, rows=96, **kw), timesteps=[900.0, 500.0])
+    for step, seed in enumerate((0, 1)):
+        q, k, v = _heads(seed)
+        prof.observe(0, step, 900.0 - 400 * step, q, k, v, G)
+    return prof
+
+
+def test_profiler_picks_the_structure_each_head_has():
+    prof = _profiler(error_budget=0.05, compensate=False).choose(4, 1, G, "t")
+    plans = prof.layers[0][0]
+    assert plans[0].pattern in ("diagonal", "radial")
+    assert plans[1].pattern == "multi_diagonal"
+    assert plans[2].pattern in ("vertical_stripe", "skip") or plans[2].kwargs.get("density", 1) <= 0.1
+    assert plans[3].pattern == "dense"  # nothing cheap is faithful for unstructured attention
+    assert prof.calibrated and prof.meta["expected_max_head_error"] <= 0.05
+
+
+def test_chosen_plans_hold_their_budget_on_held_out_inputs():
+    budget = 0.05
+    prof = _profiler(error_budget=budget, compensate=False).choose(4, 1, G, "t")
+    from videoaccel.patterns import fit_density
+
+    q, k, v = _heads(seed=7)  # inputs the profiler never saw
+    for h, plan in enumerate(prof.layers[0][0]):
+        if plan.pattern == "dense":
+            continue
+        mask = torch.zeros(G.num_blocks, G.num_blocks, dtype=torch.bool) if plan.pattern == "skip" else \
+            fit_density(plan.pattern, G, plan.kwargs["density"])[1]
+        s = sample_head(q[0, :, h], k[0, :, h], v[0, :, h], G, 96, generator=torch.Generator().manual_seed(3))
+        err, _ = evaluate(s, mask[None])
+        assert err.item() <= budget, (h, plan, err)
+
+
+def test_target_density_allocation_and_compensation():
+    prof = _profiler(error_budget=0.05, target_density=0.3, compensate=True)
+    chosen = prof.choose(4, 1, G, "t")
+    assert chosen.meta["expected_density"] <= 0.3 + 1e-6
+    assert chosen.layers[0][0][3].pattern == "dense" or chosen.meta["expected_density"] < 0.3
+    # budget mode is deterministic for a seed
+    a = _profiler(error_budget=0.05).choose(4, 1, G, "t").to_json()
+    b = _profiler(error_budget=0.05).choose(4, 1, G, "t").to_json()
+    assert a == b
+
+
+def test_profile_end_to_end_cli(tmp_path):
+    from test_pipelines import _tiny_wan_pipeline
+
+    pipe = _tiny_wan_pipeline()
+    model_dir = tmp_path / "tiny-wan"
+    pipe.save_pretrained(model_dir)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red circle moving left\na circle moving left\n")
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"p{i}.json"
+        cmd = [sys.executable, "-m", "videoaccel.cli", "profile", "--model", str(model_dir), "--prompts", str(prompts), "-o", str(out),
+               "--steps", "3", "--height", "64", "--width", "128", "--num-frames", "9", "--block", "16", "--error-budget", "0.6",
+               "--buckets", "2", "--name", "tiny"]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs.append(json.loads(out.read_text()))
+    assert outs[0] == outs[1]  # same seed, same profile
+    prof = Profile.load(tmp_path / "p0.json")
+    assert prof.calibrated and prof.model["class"] == "WanTransformer3DModel"
+    assert len(prof.layers) == 2 and len(prof.layers[0]) == 2
+    assert "layer   0" in summary(prof)
+    png = tmp_path / "p.png"
+    r = subprocess.run([sys.executable, "-m", "videoaccel.cli", "inspect", str(tmp_path / "p0.json"), "-o", str(png)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and png.stat().st_size > 0, r.stderr
+    # the profile drives the same model family it was made for
+    import videoaccel
+    from diffusers import WanPipeline
+
+    pipe2 = WanPipeline.from_pretrained(model_dir)
+    videoaccel.accelerate(pipe2, str(tmp_path / "p0.json"))
+    pipe2("a red circle moving left", height=64, width=128, num_frames=9, num_inference_steps=3, max_sequence_length=8,
+          output_type="latent")
+    assert videoaccel.report(pipe2)["transformer"]["fallbacks"] == 0
+    videoaccel.restore(pipe2)
+
+
+def test_profile_cli_errors(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "videoaccel.cli", "profile", "--model", str(tmp_path / "nope"), "--prompts",
+                        str(tmp_path / "none.txt"), "-o", str(tmp_path / "p.json")], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "cannot read prompts file" in r.stderr
+    (tmp_path / "p.txt").write_text("a prompt\n")
+    r = subprocess.run([sys.executable, "-m", "videoaccel.cli", "profile", "--model", str(tmp_path / "nope"), "--prompts",
+                        str(tmp_path / "p.txt"), "-o", str(tmp_path / "p.json")], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "cannot load a diffusers pipeline" in r.stderr
+    assert not (tmp_path / "p.json").exists()

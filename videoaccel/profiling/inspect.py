@@ -1,0 +1,67 @@
+"""Summaries and pictures of a profile: what each layer and head runs, per timestep bucket."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..plans import Plan, Profile
+
+COLORS = {"dense": (60, 60, 60), "skip": (235, 235, 235), "radial": (40, 200, 255), "diagonal": (60, 160, 60),
+          "multi_diagonal": (200, 120, 40), "vertical_stripe": (150, 60, 150), "draft": (60, 60, 220), "pyramid": (0, 140, 140)}
+
+
+def _density(p: Plan) -> float:
+    return 1.0 if p.pattern == "dense" else 0.0 if p.pattern == "skip" else float(p.kwargs.get("density", float("nan")))
+
+
+def summary(profile: Profile, num_layers: int | None = None) -> str:
+    n = num_layers or (max(profile.layers) + 1 if profile.layers else 0)
+    lines = [f"profile {profile.name!r}: {'calibrated' if profile.calibrated else 'uncalibrated preset'}, order {profile.order}, "
+             f"block {profile.block}, {len(profile.bucket_edges) + 1} timestep bucket(s), dense warm-up steps {profile.dense_steps}, "
+             f"dense layers {list(profile.dense_layers)}",
+             f"model: {profile.model or 'any'}; expected density {profile.meta.get('expected_density', 'n/a')}"]
+    for layer in range(n):
+        buckets = profile.layers.get(layer)
+        if buckets is None:
+            lines.append(f"layer {layer:3d}: all heads {profile.default.label}")
+            continue
+        cells = []
+        for b, heads in enumerate(buckets):
+            counts: dict[str, int] = {}
+            for p in heads:
+                key = p.pattern + ("+fp8" if p.precision == "fp8" else "") + ("+comp" if p.compensate else "")
+                counts[key] = counts.get(key, 0) + 1
+            d = np.nanmean([_density(p) for p in heads])
+            cells.append(f"b{b}: " + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())) + f" (density {d:.2f})")
+        lines.append(f"layer {layer:3d}: " + " | ".join(cells))
+    return "\n".join(lines)
+
+
+def write_png(profile: Profile, path: str, cell: int = 14) -> None:
+    """Layers (rows) x heads (columns) per bucket, coloured by pattern, shaded by density; raises on write failure."""
+    if not profile.layers:
+        raise ValueError(f"profile {profile.name!r} has no per-layer plans to draw (a preset: every head runs {profile.default.label})")
+    n_layers = max(profile.layers) + 1
+    n_buckets = max(len(b) for b in profile.layers.values())
+    heads = max(len(h) for b in profile.layers.values() for h in b)
+    panels = []
+    for b in range(n_buckets):
+        img = np.full((n_layers * cell, heads * cell, 3), 255, dtype=np.uint8)
+        for layer, buckets in profile.layers.items():
+            for h, p in enumerate(buckets[min(b, len(buckets) - 1)]):
+                col = np.array(COLORS.get(p.pattern, (0, 0, 0)), dtype=np.float64)
+                d = _density(p)
+                shade = 1.0 if np.isnan(d) else 0.45 + 0.55 * d
+                img[layer * cell:(layer + 1) * cell - 1, h * cell:(h + 1) * cell - 1] = (col * shade + 255 * (1 - shade)).astype(np.uint8)
+        cap = np.full((24, img.shape[1], 3), 255, dtype=np.uint8)
+        cv2.putText(cap, f"bucket {b}", (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        panels.append(np.concatenate([cap, img], 0))
+        panels.append(np.full((panels[-1].shape[0], 12, 3), 255, dtype=np.uint8))
+    legend = np.full((22 * len(COLORS), 220, 3), 255, dtype=np.uint8)
+    for i, (name, col) in enumerate(COLORS.items()):
+        cv2.rectangle(legend, (4, i * 22 + 4), (18, i * 22 + 18), col, -1)
+        cv2.putText(legend, name, (24, i * 22 + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    h = max(p.shape[0] for p in panels + [legend])
+    pad = lambda im: np.concatenate([im, np.full((h - im.shape[0], im.shape[1], 3), 255, dtype=np.uint8)], 0)  # noqa: E731
+    if not cv2.imwrite(path, np.concatenate([pad(p) for p in panels + [legend]], 1)):
+        raise OSError(f"could not write {path}: check the directory exists and the name ends in .png")
