@@ -52,8 +52,11 @@ def accelerate(pipe, profile="radial", *, fp8_linear: bool = False):
     for name, model in models:
         if hasattr(model, _ATTR):
             raise ValueError(f"{name} is already accelerated: call videoaccel.restore(pipe) before accelerating again")
-        spec_for(model)
+        spec = spec_for(model)
         _check_fingerprint(prof, model)
+        if getattr(model, "_parallel_config", None) is not None and spec.processor != "dispatch":
+            raise ValueError(f"{type(model).__name__} under context parallelism is not supported by videoaccel yet "
+                             "(its processors call SDPA directly); run it on one GPU or dense")
     for _, model in models:
         _install(model, prof)
         if fp8_linear:
@@ -83,6 +86,9 @@ def _install(model: torch.nn.Module, prof: Profile) -> None:
     spec = spec_for(model)
     attn = spec.self_attention(model)
     router = AttentionRouter(prof, spec, len(attn))
+    if getattr(model, "_parallel_config", None) is not None and router.order == "tile":
+        router.order = "frame"  # context parallelism shards the sequence between blocks: no model-level reordering
+        log.info("videoaccel: %s is context-parallel: frame-major token order", type(model).__name__)
     if prof.order == "tile" and not spec.tile_order:
         log.info("videoaccel: %s runs frame-major token order (tile-major reordering is implemented for Wan)", type(model).__name__)
     saved = {"processors": [m.processor for m in attn], "backends": [], "cross": []}

@@ -3,8 +3,9 @@
 Wan, HunyuanVideo and LTX processors call ``dispatch_attention_fn``; with no backend set on the
 processor it uses the registry's active backend. videoaccel registers one backend function and
 makes it active while any pipeline is accelerated: during a call of a routed processor (a
-thread-local context set by ``RoutedProcessor``) it hands q/k/v to the router; every other call
-goes to the backend that was active before, unchanged. This touches diffusers' private
+thread-local context set by ``RoutedProcessor``) it hands q/k/v to the router, under Ulysses
+context parallelism after diffusers' own all-to-all; every other call goes to the backend that was
+active before, unchanged. This touches diffusers' private
 ``_AttentionBackendRegistry``: all of that is in this module, checked against the versions tested.
 """
 from __future__ import annotations
@@ -15,7 +16,15 @@ import threading
 import torch
 from diffusers.models import attention_dispatch as ad
 
-NAME = "videoaccel"
+class _BackendName(str):
+    """The registry reads ``backend.value`` (enum members); a str that answers it too."""
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+NAME = _BackendName("videoaccel")
 _ctx = threading.local()
 _state = {"users": 0, "previous": None}
 
@@ -24,7 +33,11 @@ def _videoaccel_attention(query: torch.Tensor, key: torch.Tensor, value: torch.T
                           dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
                           enable_gqa: bool = False, _parallel_config=None) -> torch.Tensor:
     route = getattr(_ctx, "route", None)
-    if route is None or is_causal or dropout_p or enable_gqa or _parallel_config is not None:
+    cp = None if _parallel_config is None else _parallel_config.context_parallel_config
+    ulysses_only = cp is not None and cp.ring_degree == 1 and cp.ulysses_degree > 1
+    if route is None or is_causal or dropout_p or enable_gqa or (cp is not None and not ulysses_only):
+        if route is not None and cp is not None:
+            route[0]._fallback(route[1], "ring context parallelism is not routed (Ulysses only): ran the previous backend")
         prev = _state["previous"]
         fn = ad._AttentionBackendRegistry._backends[prev]
         kw = dict(query=query, key=key, value=value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal,
@@ -33,7 +46,25 @@ def _videoaccel_attention(query: torch.Tensor, key: torch.Tensor, value: torch.T
         return fn(**{k: v for k, v in kw.items() if k in names})
     _ctx.route = None  # one self-attention call per processor call
     router, layer = route
+    if ulysses_only:
+        return _ulysses(router, layer, query, key, value, attn_mask, scale, _parallel_config)
     return router.attend_masked(layer, query, key, value, attn_mask, scale)
+
+
+def _ulysses(router, layer, query, key, value, attn_mask, scale, parallel_config):
+    """diffusers' Ulysses all-to-all around the router: each rank gets the full sequence and heads
+    [rank * H / P, (rank + 1) * H / P), so global head = rank * H / P + local head."""
+    cp = parallel_config.context_parallel_config
+    world, heads = cp.ulysses_degree, query.shape[2]
+    if heads % world:
+        raise ValueError(f"{heads} attention heads do not split over ulysses_degree={world}: use a degree that divides them")
+    rank = cp._ulysses_mesh.get_local_rank()
+
+    def forward_op(ctx, q, k, v, mask, dropout_p, is_causal, scale_, enable_gqa, return_lse, _save_ctx=True, _parallel_config=None):
+        return router.attend(layer, q, k, v, attn_mask=mask, scale=scale_, head_offset=rank * (heads // world), total_heads=heads)
+
+    return ad.TemplatedUlyssesAttention.apply(query, key, value, attn_mask, 0.0, False, scale, False, False, forward_op, None,
+                                              parallel_config)
 
 
 def install() -> None:
@@ -44,7 +75,7 @@ def install() -> None:
                            "(tested with diffusers 0.35-0.42): install a tested diffusers version")
     if _state["users"] == 0:
         if NAME not in reg._backends:
-            reg.register(NAME)(_videoaccel_attention)
+            reg.register(NAME, supports_context_parallel=True)(_videoaccel_attention)
         _state["previous"] = reg._active_backend
         reg._active_backend = NAME
     _state["users"] += 1

@@ -81,15 +81,17 @@ class AttentionRouter:
         return self.attend(layer, q, k, v, attn_mask=attn_mask, scale=scale)
 
     def attend(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None,
-               text_lengths: list[int] | None = None, scale: float | None = None) -> torch.Tensor:
+               text_lengths: list[int] | None = None, scale: float | None = None, head_offset: int = 0,
+               total_heads: int | None = None) -> torch.Tensor:
         """q/k/v [B, S, H, D] -> [B, S, H, D]. ``attn_mask``: a boolean key mask [B, N] / [B, 1, 1, N] whose
-        False entries are text padding at the back; ``text_lengths``: the same given as valid text counts."""
+        False entries are text padding at the back; ``text_lengths``: the same given as valid text counts.
+        Under Ulysses context parallelism q holds heads [head_offset, head_offset + H) of ``total_heads``."""
         st = self.stats[layer]
         st.calls += 1
         st.steps.append(self.step)
         H = q.shape[2]
         t0 = self._tick(q)
-        plans = self.profile.plans(layer, H, self.step, self.timestep)
+        plans = self.profile.plans(layer, total_heads or H, self.step, self.timestep)[head_offset:head_offset + H]
         st.plans = [p.label for p in plans]
         if self.profiler is not None:
             self._observe(layer, q, k, v)

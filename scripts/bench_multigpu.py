@@ -1,0 +1,130 @@
+"""Multi-GPU benchmark: Wan2.1-14B 720p 81f (random weights), one denoising step on 1, 2, 4, 8 GPUs
+(as many as present), dense cuDNN vs videoaccel plans under Ulysses context parallelism
+(diffusers' engine), plus the N-GPU output against the 1-GPU output. Writes bench-format JSON
+`multigpu-<device>.json` to $OUT.
+
+    python scripts/bench_multigpu.py                 # every GPU count up to the machine's
+    python scripts/bench_multigpu.py --max-gpus 1    # the single-GPU part only
+
+Each GPU count runs as `torchrun --nproc-per-node N scripts/bench_multigpu.py --worker ...`.
+Keep NVLink multicast off (NCCL_NVLS_ENABLE=0), as the lending machines require.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+CASE = "wan14b-720p81f"
+SETTINGS = ("cudnn", "radial:0.1", "radial:0.1+fp8")
+
+
+def worker(args) -> None:
+    import torch.distributed as dist
+    from diffusers import ContextParallelConfig
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    import videoaccel
+    from videoaccel.benchmarks.e2e import build
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    if world > 1:
+        dist.init_process_group("nccl")
+    model, kw = build(CASE)
+    if world > 1:
+        model.enable_parallelism(config=ContextParallelConfig(ulysses_degree=world))
+    rows = []
+    for name in args.settings:
+        if name != "cudnn":
+            videoaccel.accelerate(model, name)
+        with torch.no_grad(), sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION]):
+            out = model(**kw)[0]  # warm-up
+            times = []
+            for _ in range(args.repeats):
+                if world > 1:
+                    dist.barrier()
+                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                a.record()
+                out = model(**kw)[0]
+                b.record()
+                b.synchronize()
+                times.append(a.elapsed_time(b))
+        row = {"case": CASE, "gpus": world, "impl": "cudnn" if name == "cudnn" else f"videoaccel-{name}", "ms": sorted(times)[len(times) // 2]}
+        if name != "cudnn":
+            rep = videoaccel.report(model)["transformer"]
+            row.update(attn_density=round(rep["mean_density"], 4), fallbacks=rep["fallbacks"])
+            videoaccel.restore(model)
+        ref_path = os.path.join(args.tmp, f"out-{name.replace(':', '_').replace('+', '_')}-1gpu.pt")
+        if rank == 0:
+            if world == 1:
+                torch.save(out.cpu(), ref_path)
+            elif os.path.exists(ref_path):
+                ref = torch.load(ref_path).to(out.device).float()
+                row["rel_err_vs_1gpu"] = float((out.float() - ref).norm() / ref.norm())
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    if rank == 0:
+        with open(os.path.join(args.tmp, f"rows-{world}.json"), "w") as f:
+            json.dump(rows, f)
+    if world > 1:
+        dist.destroy_process_group()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--worker", action="store_true")
+    ap.add_argument("--max-gpus", type=int, default=8)
+    ap.add_argument("--settings", nargs="*", default=list(SETTINGS))
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--tmp", default=None)
+    ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    args = ap.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    import triton
+
+    tmp = args.tmp or tempfile.mkdtemp()
+    counts = [n for n in (1, 2, 4, 8) if n <= min(args.max_gpus, torch.cuda.device_count())]
+    env = dict(os.environ, NCCL_NVLS_ENABLE="0", TORCH_SYMM_MEM_DISABLE_MULTICAST="1", NVSHMEM_DISABLE_NVLS="1")
+    rows = []
+    for n in counts:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(n), __file__, "--worker", "--tmp", tmp,
+               "--repeats", str(args.repeats), "--settings", *args.settings]
+        r = subprocess.run(cmd, env=env)
+        path = os.path.join(tmp, f"rows-{n}.json")
+        if r.returncode != 0 or not os.path.exists(path):
+            rows.append({"case": CASE, "gpus": n, "error": f"torchrun exited {r.returncode}"})
+            continue
+        rows += json.load(open(path))
+    one = {r["impl"]: r["ms"] for r in rows if r.get("gpus") == 1 and "ms" in r}
+    for r in rows:
+        if "ms" in r and r["impl"] in one:
+            r["speedup_vs_same_plan_1gpu"] = one[r["impl"]] / r["ms"]
+            if "cudnn" in one:
+                r["speedup_vs_cudnn_1gpu"] = one["cudnn"] / r["ms"]
+    dev = torch.cuda.get_device_name()
+    short = "h100" if "H100" in dev else "h200" if "H200" in dev else "gpu"
+    sha = os.environ.get("VIDEOACCEL_SHA") or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                                              text=True).stdout.strip() or "unknown"
+    doc = {"suite": "multigpu", "device": f"{torch.cuda.device_count()} x {dev}", "torch": torch.__version__,
+           "triton": triton.__version__, "videoaccel": sha, "command": "python " + " ".join(sys.argv),
+           "date": datetime.date.today().isoformat(), "results": rows}
+    with open(os.path.join(args.out, f"multigpu-{short}.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+    for r in rows:
+        print(r)
+
+
+if __name__ == "__main__":
+    main()
