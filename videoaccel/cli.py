@@ -128,7 +128,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_pipeline(model: str):
+def _load_pipeline(model: str, device: str | None = None):
     """A diffusers pipeline from a local directory or a hub id (the hub needs network access)."""
     import torch
     from diffusers import DiffusionPipeline
@@ -139,7 +139,7 @@ def _load_pipeline(model: str):
     except (OSError, ValueError) as e:
         raise SystemExit(f"cannot load a diffusers pipeline from {model!r}: give a local diffusers directory, or a hub id "
                          f"on a machine with network access ({str(e).splitlines()[0][:200]})") from None
-    return pipe.to("cuda") if cuda else pipe
+    return pipe.to(device or ("cuda" if cuda else "cpu"))
 
 
 def _read_prompts(path: str) -> list[str]:
@@ -204,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="draft/pyramid without --qk: planted structure to draw from")
     insp.add_argument("-o", "--output", help="PNG path")
     insp.set_defaults(func=_cmd_inspect)
+
+    from .compare import add_compare_parser
+    from .generate import add_generate_parser
+
+    add_generate_parser(sub)
+    add_compare_parser(sub)
 
     prof = sub.add_parser("profile", help="calibrate a pipeline once and write its per-head attention plans")
     prof.add_argument("--model", required=True, help="diffusers pipeline directory (or hub id)")

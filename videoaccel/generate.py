@@ -1,0 +1,149 @@
+"""`videoaccel generate`: text to video with a diffusers pipeline, accelerated by a profile."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+EMBEDDED = Path(__file__).resolve().parent.parent / "assets" / "tiny-t2v"
+PROFILE_NAME = "videoaccel_profile.json"  # a calibrated profile shipped inside a model directory
+
+
+def add_generate_parser(sub) -> None:
+    g = sub.add_parser("generate", help="generate a video from a prompt (embedded tiny model by default)")
+    g.add_argument("prompt")
+    g.add_argument("-o", "--output", default="out.mp4", help=".mp4, .gif, or a directory for PNG frames")
+    g.add_argument("--model", default=None, help="diffusers directory or hub id (default: the embedded tiny model)")
+    g.add_argument("--profile", default=None, help="profile file or preset (default: the model's shipped profile, else radial)")
+    g.add_argument("--dense", action="store_true", help="no acceleration (the stock pipeline)")
+    g.add_argument("--steps", type=int, default=None)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--height", type=int)
+    g.add_argument("--width", type=int)
+    g.add_argument("--frames", type=int)
+    g.add_argument("--fps", type=int, default=8)
+    g.add_argument("--guidance", type=float, default=5.0)
+    g.add_argument("--compare-dense", action="store_true", help="also run dense with the same seed: speedup, PSNR, SSIM")
+    g.add_argument("--ulysses", type=int, default=1,
+                   help="split the sequence over N GPUs (diffusers' Ulysses context parallelism); launch with "
+                        "torchrun --nproc-per-node N -m videoaccel generate ... --ulysses N")
+    g.set_defaults(func=run_generate)
+
+
+def _check_geometry(pipe, call: dict) -> None:
+    """Wan's VAE takes 4k + 1 frames and sizes divisible by 16 (8x VAE, patch 2): say so before running."""
+    from .tiny.model import latent_grid
+
+    if type(pipe).__name__ in ("WanPipeline", "WanImageToVideoPipeline") and {"num_frames", "height", "width"} <= call.keys():
+        latent_grid(call["num_frames"], call["height"], call["width"])
+
+
+def _defaults(args, embedded: bool) -> dict:
+    from .tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH
+
+    call = {"num_inference_steps": args.steps or (20 if embedded else 50), "guidance_scale": args.guidance}
+    for key, val, default in (("num_frames", args.frames, DEFAULT_FRAMES), ("height", args.height, DEFAULT_HEIGHT),
+                              ("width", args.width, DEFAULT_WIDTH)):
+        if val is not None or embedded:
+            call[key] = val if val is not None else default
+    if embedded:
+        call["max_sequence_length"] = 16
+    return call
+
+
+def _run(pipe, prompt, call, seed):
+    import torch
+
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    t = time.perf_counter()
+    frames = pipe(prompt, generator=g, output_type="np", **call).frames[0]
+    return (frames * 255).round().clip(0, 255).astype("uint8"), time.perf_counter() - t
+
+
+def _init_parallel(degree: int) -> int:
+    """Join the torchrun process group; the world must be exactly the Ulysses degree (one GPU a rank)."""
+    import os
+
+    import torch
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world != degree:
+        raise ValueError(f"--ulysses {degree} needs {degree} processes, this run has {world}: launch with "
+                         f"torchrun --nproc-per-node {degree} -m videoaccel generate ... --ulysses {degree}")
+    if not torch.cuda.is_available() or torch.cuda.device_count() < degree:
+        raise ValueError(f"--ulysses {degree} needs {degree} CUDA GPUs")
+    rank = int(os.environ.get("LOCAL_RANK", "0"))
+    torch.cuda.set_device(rank)
+    dist.init_process_group("nccl")
+    return rank
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    import videoaccel
+
+    from .cli import _load_pipeline
+    from .video import write_video
+
+    embedded = args.model is None
+    model = str(EMBEDDED) if embedded else args.model
+    if embedded and not EMBEDDED.exists():
+        print(f"the embedded model is not in this checkout ({EMBEDDED}): pass --model DIR", file=sys.stderr)
+        return 2
+    from .video import check_output_path
+
+    out_path = Path(args.output)
+    try:
+        call = _defaults(args, embedded)
+        check_output_path(out_path)
+    except (OSError, ValueError) as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    rank = 0
+    if args.ulysses > 1:
+        try:
+            rank = _init_parallel(args.ulysses)
+        except ValueError as e:
+            print(str(e), file=sys.stderr)
+            return 2
+    pipe = _load_pipeline(model, device=f"cuda:{rank}" if args.ulysses > 1 else None)
+    try:
+        _check_geometry(pipe, call)
+    except ValueError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    if args.ulysses > 1:
+        from diffusers import ContextParallelConfig
+
+        pipe.transformer.enable_parallelism(config=ContextParallelConfig(ulysses_degree=args.ulysses))
+    dense_frames = dense_s = None
+    if args.compare_dense or args.dense:
+        dense_frames, dense_s = _run(pipe, args.prompt, call, args.seed)
+    frames, seconds, density = dense_frames, dense_s, 1.0
+    if not args.dense:
+        profile = args.profile or (str(Path(model) / PROFILE_NAME) if (Path(model) / PROFILE_NAME).exists() else "radial")
+        try:
+            videoaccel.accelerate(pipe, profile)
+        except ValueError as e:
+            print(str(e), file=sys.stderr)
+            return 2
+        frames, seconds = _run(pipe, args.prompt, call, args.seed)
+        rep = videoaccel.report(pipe)
+        density = sum(r["mean_density"] for r in rep.values()) / len(rep)
+        videoaccel.restore(pipe)
+    if rank != 0:  # only rank 0 writes
+        return 0
+    try:
+        write_video(frames, str(out_path), fps=args.fps)
+    except (OSError, ValueError) as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    print(f"wrote {out_path}: {frames.shape[0]} frames {frames.shape[2]}x{frames.shape[1]} in {seconds:.1f} s, "
+          f"attention density {density:.3f}" + (" (dense)" if args.dense else ""))
+    if args.compare_dense and not args.dense:
+        from .metrics import psnr, ssim
+
+        print(f"dense: {dense_s:.1f} s; speedup {dense_s / seconds:.2f}x; PSNR {psnr(frames, dense_frames)[1]:.2f} dB; "
+              f"SSIM {ssim(frames, dense_frames)[1]:.4f} vs dense")
+    return 0

@@ -1,0 +1,78 @@
+"""The embedded tiny text-to-video model: real Wan diffusers classes at a size a CPU can run.
+
+Same code path users run on real Wan: ``WanPipeline`` with ``WanTransformer3DModel``,
+``AutoencoderKLWan``, a small ``UMT5EncoderModel``, a word-level tokenizer (``tokenizers``) and the
+stock flow-matching scheduler, saved as a diffusers directory. The default geometry (25 frames at
+192 x 320) gives 7 x 12 x 20 = 1680 video tokens per sample, enough for sparse patterns to matter.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH = 25, 192, 320
+Z_DIM = 8
+TEXT_LEN = 16
+SPECIAL = ["<pad>", "</s>", "<unk>"]
+
+
+def vocabulary() -> list[str]:
+    """Every word the prompt grammar can produce, plus the special tokens."""
+    from .data import COLOURS, DIRECTIONS, SHAPES, prompt, ClipSpec
+
+    words: set[str] = set()
+    for c in COLOURS:
+        for s in SHAPES:
+            for d in DIRECTIONS:
+                for speed in ("slowly", "quickly"):
+                    for bouncing in (False, True):
+                        spec = ClipSpec(c, s, d, speed, bouncing, (0, 0, 0), 0.1, (0.5, 0.5))
+                        words.update(prompt(spec).lower().split())
+    return SPECIAL + sorted(words)
+
+
+def tokenizer():
+    import tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(vocabulary())}
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="<unk>"))
+    tok.normalizer = tokenizers.normalizers.Lowercase()
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+                                   model_max_length=TEXT_LEN)
+
+
+def components(seed: int = 0) -> dict:
+    """Freshly initialised pipeline components (the training script trains them)."""
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(seed)
+    tok = tokenizer()
+    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tok), d_model=128, d_kv=32, d_ff=256, num_layers=2, num_heads=4,
+                                               relative_attention_num_buckets=16, dropout_rate=0.0))
+    vae = AutoencoderKLWan(base_dim=32, z_dim=Z_DIM, dim_mult=[1, 2, 2, 2], num_res_blocks=1, temperal_downsample=[False, True, True],
+                           latents_mean=[0.0] * Z_DIM, latents_std=[1.0] * Z_DIM)
+    transformer = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=4, attention_head_dim=64, in_channels=Z_DIM,
+                                        out_channels=Z_DIM, text_dim=128, freq_dim=64, ffn_dim=1024, num_layers=8,
+                                        cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=256)
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    return dict(tokenizer=tok, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler)
+
+
+def pipeline(path: str | Path | None = None, device: str = "cpu"):
+    """The WanPipeline from ``path`` (a diffusers directory), or freshly initialised when None."""
+    from diffusers import WanPipeline
+
+    pipe = WanPipeline(**components()) if path is None else WanPipeline.from_pretrained(str(path))
+    return pipe.to(device)
+
+
+def latent_grid(frames: int, height: int, width: int) -> tuple[int, int, int]:
+    """Video tokens the transformer sees: (frames - 1) / 4 + 1 latent frames, / 8 VAE, / 2 patch."""
+    if (frames - 1) % 4 or height % 16 or width % 16:
+        raise ValueError(f"{frames} frames at {height}x{width}: use frames = 4k + 1 and sizes divisible by 16 "
+                         f"(default {DEFAULT_FRAMES} frames at {DEFAULT_HEIGHT}x{DEFAULT_WIDTH})")
+    return (frames - 1) // 4 + 1, height // 16, width // 16
