@@ -1,0 +1,1 @@
+"""Tiny text-to-video toy world: procedurally generated clips (data) and an automatic prompt-adherence check (detect)."""
