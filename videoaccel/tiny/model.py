@@ -39,7 +39,7 @@ def tokenizer():
     vocab = {w: i for i, w in enumerate(vocabulary())}
     tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="<unk>"))
     tok.normalizer = tokenizers.normalizers.Lowercase()
-    tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()  # "up-left" is one word
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
                                    model_max_length=TEXT_LEN)
 
