@@ -48,3 +48,17 @@ def test_generate_errors_name_the_fix_and_write_nothing(model_dir, tmp_path, ext
 def test_generate_unknown_model(tmp_path):
     r = _cli("generate", "x", "--model", tmp_path / "missing", "-o", tmp_path / "o.mp4")
     assert r.returncode != 0 and "cannot load a diffusers pipeline" in r.stderr
+
+
+def test_compare_prompt_set_mode(model_dir, tmp_path):
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red circle slowly moving left\n")
+    out = tmp_path / "report.json"
+    r = _cli("compare", "--prompts", prompts, "--model", model_dir, "--profile", "radial:0.5", "--steps", "1", "--json", out,
+             "--height", "64", "--width", "64", "--frames", "9")
+    assert r.returncode == 0, r.stderr[-2000:]
+    import json
+
+    rep = json.loads(out.read_text())
+    assert rep["summary"]["prompts"] == 1 and rep["rows"][0]["expected"] == ["red", "left"]
+    assert 0 < rep["summary"]["mean_attn_density"] <= 1

@@ -4,8 +4,9 @@ Prints PSNR/SSIM per frame and their means, plus LPIPS when it can be computed o
 write a side-by-side video and a JSON report. Every input and output path is checked before any
 work, so bad input exits with code 2 and writes nothing.
 
-Prompt-set mode goes in a separate hook, ``compare_prompts(args)`` (added by another change);
-that is why A and B are optional positionals here.
+Prompt-set mode (``--prompts FILE``): run a model dense and accelerated with the same seeds over a
+prompt set and report PSNR/SSIM vs dense, achieved attention density, speedup and, for prompts of
+the embedded model's grammar, colour/direction adherence of both (compare_prompts).
 """
 from __future__ import annotations
 
@@ -29,6 +30,14 @@ def add_compare_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("B", nargs="?", help="video to compare (e.g. accelerated)")
     p.add_argument("--side-by-side", metavar="OUT", help="write A|B next to each other (.mp4, .gif or a directory)")
     p.add_argument("--json", metavar="OUT", help="write per-frame and mean metrics as JSON")
+    p.add_argument("--prompts", metavar="FILE", help="prompt-set mode: one prompt per line, dense vs accelerated")
+    p.add_argument("--profile", default="radial", help="prompt-set mode: profile file or preset to compare with dense")
+    p.add_argument("--model", help="prompt-set mode: diffusers directory (default: the embedded model)")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--height", type=int)
+    p.add_argument("--width", type=int)
+    p.add_argument("--frames", type=int)
     p.set_defaults(func=run_compare)
     return p
 
@@ -71,6 +80,8 @@ def run_compare(args: argparse.Namespace) -> int:
     from .metrics import check_pair, lpips_or_none, psnr, side_by_side, ssim
     from .video import check_output_path, read_video, write_video
 
+    if getattr(args, "prompts", None):
+        return compare_prompts(args)
     if not args.A or not args.B:
         print("videoaccel compare: give two videos, e.g. `videoaccel compare dense.mp4 fast.mp4`", file=sys.stderr)
         return USAGE_ERROR
@@ -113,4 +124,82 @@ def run_compare(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"videoaccel compare: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _expected(prompt: str) -> tuple[str | None, str | None]:
+    """Colour and direction named in a prompt of the embedded model's grammar (None when absent)."""
+    from .tiny.data import COLOURS, DIRECTIONS
+
+    words = prompt.lower().split()
+    colour = next((w for w in words if w in COLOURS), None)
+    direction = next((w for w in words if w in DIRECTIONS), None)
+    return colour, direction
+
+
+def compare_prompts(args: argparse.Namespace) -> int:
+    """Dense vs accelerated over a prompt set, same seeds; JSON report (``--json``, default compare.json)."""
+    import time
+
+    import videoaccel
+
+    from .cli import _load_pipeline, _read_prompts
+    from .generate import EMBEDDED, _run
+    from .metrics import psnr, ssim
+    from .tiny.detect import detect
+    from .tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH
+
+    out = args.json or "compare.json"
+    try:
+        _check_json_path(out)
+    except (OSError, ValueError) as e:
+        print(str(e), file=sys.stderr)
+        return USAGE_ERROR
+    prompts = _read_prompts(args.prompts)
+    embedded = args.model is None
+    model = str(EMBEDDED) if embedded else args.model
+    if embedded and not EMBEDDED.exists():
+        print(f"the embedded model is not in this checkout ({EMBEDDED}): pass --model DIR", file=sys.stderr)
+        return USAGE_ERROR
+    pipe = _load_pipeline(model)
+    call = {"num_inference_steps": args.steps or (20 if embedded else 50)}
+    for key, val, default in (("num_frames", args.frames, DEFAULT_FRAMES), ("height", args.height, DEFAULT_HEIGHT),
+                              ("width", args.width, DEFAULT_WIDTH)):
+        if val is not None or embedded:
+            call[key] = val if val is not None else default
+    if embedded:
+        call["max_sequence_length"] = 16
+    rows = []
+    for i, prompt in enumerate(prompts):
+        dense, t_dense = _run(pipe, prompt, call, args.seed + i)
+        try:
+            videoaccel.accelerate(pipe, args.profile)
+        except ValueError as e:
+            print(str(e), file=sys.stderr)
+            return USAGE_ERROR
+        fast, t_fast = _run(pipe, prompt, call, args.seed + i)
+        rep = videoaccel.report(pipe)
+        videoaccel.restore(pipe)
+        colour, direction = _expected(prompt)
+        dd, df = detect(dense), detect(fast)
+        rows.append({"prompt": prompt, "seed": args.seed + i, "psnr": _num(psnr(fast, dense)[1]), "ssim": ssim(fast, dense)[1],
+                     "attn_density": sum(r["mean_density"] for r in rep.values()) / len(rep), "dense_s": t_dense,
+                     "accelerated_s": t_fast, "expected": [colour, direction],
+                     "dense_detected": [dd.colour, dd.direction], "accelerated_detected": [df.colour, df.direction]})
+        print(f"{i + 1}/{len(prompts)} {prompt!r}: PSNR {rows[-1]['psnr']} SSIM {rows[-1]['ssim']:.4f}", flush=True)
+
+    def acc(key, j):
+        hits = [r[key][j] == r["expected"][j] for r in rows if r["expected"][j] is not None]
+        return sum(hits) / len(hits) if hits else None
+
+    finite = [r["psnr"] for r in rows if r["psnr"] is not None]
+    summary = {"profile": args.profile, "model": model, "prompts": len(rows), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+               "mean_psnr": sum(finite) / len(finite) if finite else None, "mean_ssim": sum(r["ssim"] for r in rows) / len(rows),
+               "mean_attn_density": sum(r["attn_density"] for r in rows) / len(rows),
+               "speedup": sum(r["dense_s"] for r in rows) / sum(r["accelerated_s"] for r in rows),
+               "colour_dense": acc("dense_detected", 0), "colour_accelerated": acc("accelerated_detected", 0),
+               "direction_dense": acc("dense_detected", 1), "direction_accelerated": acc("accelerated_detected", 1)}
+    _write_json({"summary": summary, "rows": rows}, out)
+    print(json.dumps(summary, indent=1))
+    print(f"wrote {out}")
     return 0
