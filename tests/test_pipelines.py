@@ -186,3 +186,20 @@ def test_torch_compile_of_the_wrapped_transformer():
     torch._dynamo.reset()
     assert (out - eager).abs().max().item() <= 1e-5
     assert breaks < 40, f"{breaks} graph breaks"
+
+
+@pytest.mark.parametrize("family, tiny", [("wan2.1-t2v", "wan"), ("hunyuanvideo", "hunyuan"), ("cogvideox", "cogvideox"),
+                                          ("ltx-video", "ltx"), ("mochi", "mochi")])
+def test_shipped_preset_profiles_load_for_their_model_only(family, tiny):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "profiles" / f"{family}.json"
+    prof = Profile.load(path)
+    assert not prof.calibrated and prof.meta["uncalibrated"]
+    model, kwargs = TINY[tiny]()
+    videoaccel.accelerate(model, str(path))
+    _run(model, kwargs)
+    videoaccel.restore(model)
+    other, _ = TINY["wan" if tiny != "wan" else "mochi"]()
+    with pytest.raises(ValueError, match="was made for"):
+        videoaccel.accelerate(other, str(path))

@@ -31,7 +31,7 @@ def _check_fingerprint(profile: Profile, model: torch.nn.Module) -> None:
     if profile.model is None:
         return
     cls, h = profile.model.get("class"), profile.model.get("config_hash")
-    if cls != type(model).__name__ or h != config_hash(model.config):
+    if cls != type(model).__name__ or (h is not None and h != config_hash(model.config)):  # presets name the class only
         raise ValueError(f"profile {profile.name!r} was made for {cls} (config {h}), not this {type(model).__name__} "
                          f"(config {config_hash(model.config)}): profile this model with `videoaccel profile`")
 
