@@ -144,10 +144,9 @@ def compare_prompts(args: argparse.Namespace) -> int:
     import videoaccel
 
     from .cli import _load_pipeline, _read_prompts
-    from .generate import EMBEDDED, _run
+    from .generate import _defaults, _run, resolve_model
     from .metrics import psnr, ssim
     from .tiny.detect import detect
-    from .tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH
 
     out = args.json or "compare.json"
     try:
@@ -156,19 +155,13 @@ def compare_prompts(args: argparse.Namespace) -> int:
         print(str(e), file=sys.stderr)
         return USAGE_ERROR
     prompts = _read_prompts(args.prompts)
-    embedded = args.model is None
-    model = str(EMBEDDED) if embedded else args.model
-    if embedded and not EMBEDDED.exists():
-        print(f"the embedded model is not in this checkout ({EMBEDDED}): pass --model DIR", file=sys.stderr)
+    try:
+        model, embedded = resolve_model(args.model)
+        call = _defaults(args, embedded)
+    except ValueError as e:
+        print(str(e), file=sys.stderr)
         return USAGE_ERROR
     pipe = _load_pipeline(model)
-    call = {"num_inference_steps": args.steps or (20 if embedded else 50)}
-    for key, val, default in (("num_frames", args.frames, DEFAULT_FRAMES), ("height", args.height, DEFAULT_HEIGHT),
-                              ("width", args.width, DEFAULT_WIDTH)):
-        if val is not None or embedded:
-            call[key] = val if val is not None else default
-    if embedded:
-        call["max_sequence_length"] = 16
     rows = []
     for i, prompt in enumerate(prompts):
         dense, t_dense = _run(pipe, prompt, call, args.seed + i)

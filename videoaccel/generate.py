@@ -39,10 +39,19 @@ def _check_geometry(pipe, call: dict) -> None:
         latent_grid(call["num_frames"], call["height"], call["width"])
 
 
+def resolve_model(model: str | None) -> tuple[str, bool]:
+    """(path or hub id, is the embedded model); ValueError naming the fix when the embedded model is missing."""
+    if model is not None:
+        return model, False
+    if not EMBEDDED.exists():
+        raise ValueError(f"the embedded model is not in this checkout ({EMBEDDED}): pass --model DIR")
+    return str(EMBEDDED), True
+
+
 def _defaults(args, embedded: bool) -> dict:
     from .tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH
 
-    call = {"num_inference_steps": args.steps or (20 if embedded else 50), "guidance_scale": args.guidance}
+    call = {"num_inference_steps": args.steps or (20 if embedded else 50), "guidance_scale": getattr(args, "guidance", 5.0)}
     for key, val, default in (("num_frames", args.frames, DEFAULT_FRAMES), ("height", args.height, DEFAULT_HEIGHT),
                               ("width", args.width, DEFAULT_WIDTH)):
         if val is not None or embedded:
@@ -86,15 +95,11 @@ def run_generate(args: argparse.Namespace) -> int:
     from .cli import _load_pipeline
     from .video import write_video
 
-    embedded = args.model is None
-    model = str(EMBEDDED) if embedded else args.model
-    if embedded and not EMBEDDED.exists():
-        print(f"the embedded model is not in this checkout ({EMBEDDED}): pass --model DIR", file=sys.stderr)
-        return 2
     from .video import check_output_path
 
     out_path = Path(args.output)
     try:
+        model, embedded = resolve_model(args.model)
         call = _defaults(args, embedded)
         check_output_path(out_path)
     except (OSError, ValueError) as e:
