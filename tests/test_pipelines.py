@@ -81,6 +81,8 @@ def _tiny_wan_pipeline():
     from diffusers import WanTransformer3DModel
 
     tr = WanTransformer3DModel.from_config({**model.config, "in_channels": 16, "out_channels": 16})
+    for m in (te, vae, tr):
+        m.eval()  # as from_pretrained leaves them: no dropout, deterministic generations
     return WanPipeline(tokenizer=tokenizer, text_encoder=te, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0), transformer=tr)
 
 

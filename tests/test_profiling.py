@@ -122,3 +122,40 @@ def test_profile_cli_errors(tmp_path):
                         str(tmp_path / "p.txt"), "-o", str(tmp_path / "p.json")], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "cannot load a diffusers pipeline" in r.stderr
     assert not (tmp_path / "p.json").exists()
+
+
+def test_profiling_resumes_from_a_checkpoint(tmp_path):
+    """An interrupted calibration resumes after its last finished prompt and gives the same profile."""
+    from test_pipelines import _tiny_wan_pipeline
+    from videoaccel.profiling import profile_pipeline
+
+    kw = dict(height=64, width=128, num_frames=9, num_inference_steps=2, max_sequence_length=8, progress=False)
+    cfg = ProfileConfig(error_budget=0.6, block=16, buckets=1)
+    prompts = ["a red circle moving left", "a circle moving left"]
+    full = profile_pipeline(_tiny_wan_pipeline(), prompts, cfg, name="p", **kw).to_json()
+    ck = str(tmp_path / "ck")
+    profile_pipeline(_tiny_wan_pipeline(), prompts[:1], cfg, name="p", checkpoint=ck, **kw)  # a run with other prompts
+    import pytest
+
+    with pytest.raises(ValueError, match="other settings or prompts"):
+        profile_pipeline(_tiny_wan_pipeline(), prompts, cfg, name="p", checkpoint=ck, **kw)
+    (tmp_path / "ck").unlink()
+    import videoaccel.profiling.profiler as pr
+
+    calls = []
+    orig = pr._save_checkpoint
+
+    def crash_after_first(path, prof, done, key, router):
+        orig(path, prof, done, key, router)
+        calls.append(done)
+        if done == 1:
+            raise KeyboardInterrupt
+
+    pr._save_checkpoint = crash_after_first
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            profile_pipeline(_tiny_wan_pipeline(), prompts, cfg, name="p", checkpoint=ck, **kw)
+    finally:
+        pr._save_checkpoint = orig
+    resumed = profile_pipeline(_tiny_wan_pipeline(), prompts, cfg, name="p", checkpoint=ck, **kw).to_json()
+    assert resumed == full

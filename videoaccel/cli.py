@@ -163,13 +163,16 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     for k in ("height", "width", "num_frames"):
         if getattr(args, k) is not None:
             call[k] = getattr(args, k)
-    prof = profile_pipeline(pipe, prompts, cfg, name=args.name or Path(args.output).stem, seed=args.seed, **call)
+    checkpoint = args.output + ".partial"  # resume an interrupted run with the same settings
+    prof = profile_pipeline(pipe, prompts, cfg, name=args.name or Path(args.output).stem, seed=args.seed,
+                            checkpoint=checkpoint, **call)
     try:
         prof.save(args.output)
     except OSError as e:
         raise SystemExit(f"cannot write {args.output}: {e}") from None
     from .profiling.inspect import summary
 
+    Path(checkpoint).unlink(missing_ok=True)
     print(summary(prof))
     print(f"wrote {args.output}")
     return 0

@@ -187,11 +187,43 @@ def _bucket_edges(timesteps: list[float], buckets: int) -> list[float]:
     return [ts[len(ts) * i // buckets] + 1e-3 for i in range(1, buckets)]
 
 
+def _save_checkpoint(path: str, prof: Profiler, done: int, key: dict, router) -> None:
+    state = {"key": key, "done": done, "err": dict(prof.cal.err), "count": dict(prof.cal.count),
+             "step_err": dict(prof.cal.step_err), "rng": prof._gen.get_state(),
+             "geometry": router.last_geometry, "heads": router.last_heads}
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    import os
+
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: str | None, prof: Profiler, key: dict, router) -> int:
+    """Prompts already calibrated by an interrupted run with the same settings (0 if none)."""
+    import os
+
+    if not path or not os.path.exists(path):
+        return 0
+    state = torch.load(path, weights_only=False)
+    if state.get("key") != key:
+        raise ValueError(f"checkpoint {path} was written with other settings or prompts: delete it to start over")
+    prof.cal.err.update(state["err"])
+    prof.cal.count.update(state["count"])
+    prof.cal.step_err.update(state["step_err"])
+    prof._gen.set_state(state["rng"])
+    router.last_geometry, router.last_heads = state["geometry"], state["heads"]
+    if state["geometry"] is not None:
+        prof._candidates(state["geometry"])
+    return int(state["done"])
+
+
 def profile_pipeline(pipe, prompts: list[str], config: ProfileConfig | None = None, *, name: str = "profile",
-                     seed: int = 0, progress: bool = True, **call_kwargs) -> Profile:
+                     seed: int = 0, progress: bool = True, checkpoint: str | None = None, **call_kwargs) -> Profile:
     """Run calibration generations with dense attention and return a calibrated Profile.
 
-    ``call_kwargs`` go to ``pipe(...)`` (height, width, num_frames, num_inference_steps, ...)."""
+    ``call_kwargs`` go to ``pipe(...)`` (height, width, num_frames, num_inference_steps, ...). With
+    ``checkpoint`` the calibration state is saved after every prompt and an interrupted run with
+    the same settings resumes where it stopped."""
     from .. import pipelines
     from ..pipelines.models import transformers_of
 
@@ -204,13 +236,19 @@ def profile_pipeline(pipe, prompts: list[str], config: ProfileConfig | None = No
     pipe.scheduler.set_timesteps(steps)
     timesteps = [float(t) for t in pipe.scheduler.timesteps]
     prof = Profiler(config, timesteps)
+    key = {"prompts": list(prompts), "seed": seed, "config": repr(config), "call": repr(sorted(call_kwargs.items()))}
     pipelines.accelerate(pipe, Profile("calibration", block=config.block, order=config.order))
     router = pipelines.router_of(model)
     router.profiler = prof
     try:
-        for i, prompt in enumerate(tqdm(prompts, desc="calibrating", disable=not progress)):
+        start = _load_checkpoint(checkpoint, prof, key, router)
+        for i, prompt in enumerate(tqdm(prompts, desc="calibrating", disable=not progress, initial=start)):
+            if i < start:
+                continue
             g = torch.Generator(device=getattr(pipe, "device", "cpu")).manual_seed(seed + i)
             pipe(prompt, generator=g, output_type="latent", **call_kwargs)
+            if checkpoint:
+                _save_checkpoint(checkpoint, prof, i + 1, key, router)
         geometry = router.last_geometry
         heads = router.last_heads
     finally:

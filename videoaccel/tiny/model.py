@@ -66,7 +66,13 @@ def pipeline(path: str | Path | None = None, device: str = "cpu"):
     """The WanPipeline from ``path`` (a diffusers directory), or freshly initialised when None."""
     from diffusers import WanPipeline
 
-    pipe = WanPipeline(**components()) if path is None else WanPipeline.from_pretrained(str(path))
+    if path is None:
+        comp = components()
+        for k in ("text_encoder", "vae", "transformer"):
+            comp[k].eval()
+        pipe = WanPipeline(**comp)
+    else:
+        pipe = WanPipeline.from_pretrained(str(path))
     return pipe.to(device)
 
 
