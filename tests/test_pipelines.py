@@ -205,3 +205,81 @@ def test_shipped_preset_profiles_load_for_their_model_only(family, tiny):
     other, _ = TINY["wan" if tiny != "wan" else "mochi"]()
     with pytest.raises(ValueError, match="was made for"):
         videoaccel.accelerate(other, str(path))
+
+
+def _router(plans, spec="MochiTransformer3DModel", grid=(5, 8, 8), block=16):
+    from videoaccel.pipelines.models import SPECS
+    from videoaccel.pipelines.router import AttentionRouter
+
+    r = AttentionRouter(Profile("p", layers={0: [plans]}, block=block), SPECS[spec], 1)
+    r.order = "frame"
+    r.begin_forward(900.0, grid)
+    return r
+
+
+def test_dense_heads_of_a_mixed_plan_keep_the_padding_mask():
+    torch.manual_seed(0)
+    B, S, H, D = 2, 5 * 8 * 8 + 8, 2, 64
+    q, k, v = (torch.randn(B, S, H, D) for _ in range(3))
+    mask = torch.ones(B, S, dtype=torch.bool)
+    mask[1, -3:] = False  # sample 1: its last 3 text tokens are padding
+    out = _router([Plan(), SPARSE["radial"]]).attend(0, q, k, v, attn_mask=mask)
+    ref = torch.nn.functional.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (q, k, v)),
+                                                           attn_mask=mask[:, None, None, :]).transpose(1, 2)
+    assert (out[:, :, 0] - ref[:, :, 0]).abs().max().item() < 1e-5
+
+
+def test_draft_heads_in_different_groups_get_their_own_masks():
+    import videoaccel.pipelines.router as R
+    from videoaccel.patterns import draft_masks
+
+    torch.manual_seed(0)
+    S = 5 * 8 * 8
+    q, k, v = (torch.randn(1, S, 2, 64) for _ in range(3))
+    q[..., 1, :] = torch.randn(1, S, 64) * 3
+    draft = (("top_p", 0.5),)
+    r = _router([Plan("draft", draft), Plan("draft", draft, compensate=True)], spec="WanTransformer3DModel")
+    seen = []
+    orig = R.build_layout
+    R.build_layout = lambda g, masks, *a, **kw: (seen.append(masks.clone()), orig(g, masks, *a, **kw))[1]
+    try:
+        r.attend(0, q, k, v)
+    finally:
+        R.build_layout = orig
+    g = r.geometry(S)
+    want0 = draft_masks(q[:, :, :1], k[:, :, :1], g, top_p=0.5)[0]
+    assert torch.equal(seen[0][0], want0)
+    levels_used = r._drafts  # head 1's draft entry is keyed by head 1, not by its index in its group
+    assert {key[1] for key in levels_used} == {(0,), (1,)}
+
+
+def test_pyramid_levels_respect_small_blocks():
+    torch.manual_seed(0)
+    S = 5 * 16 * 16
+    q, k, v = (torch.randn(1, S, 2, 64) for _ in range(3))
+    r = _router([Plan("pyramid"), Plan("pyramid")], spec="WanTransformer3DModel", grid=(5, 16, 16), block=64)
+    r.attend(0, q, k, v)
+    assert r.report()["fallbacks"] == 0
+
+
+@pytest.mark.parametrize("name", ["mochi", "cogvideox"])
+def test_step_hook_finds_the_timestep_of_positional_calls(name):
+    model, kw = TINY[name]()
+    videoaccel.accelerate(model, "dense")
+    r = router_of(model)
+    args = (kw.pop("hidden_states"), kw.pop("encoder_hidden_states"), kw.pop("timestep"))
+    with torch.no_grad():
+        model(*args, **kw)
+        first = (r.timestep, r.step)
+        model(args[0], args[1] * 0, args[2], **kw)  # the unconditional pass of the same step
+    videoaccel.restore(model)
+    assert first == (float(args[2].max()), 0) and r.step == 0
+
+
+def test_accelerated_model_deepcopies():
+    import copy
+
+    model, kwargs = TINY["wan"]()
+    videoaccel.accelerate(model, Profile("r", default=SPARSE["radial"], block=16))
+    copy.deepcopy(model)
+    videoaccel.restore(model)

@@ -159,3 +159,17 @@ def test_profiling_resumes_from_a_checkpoint(tmp_path):
         pr._save_checkpoint = orig
     resumed = profile_pipeline(_tiny_wan_pipeline(), prompts, cfg, name="p", checkpoint=ck, **kw).to_json()
     assert resumed == full
+
+
+def test_sampled_rows_exclude_padded_text_keys():
+    g = VideoGeometry(4, 8, 8, text=8, text_position="back", block=32)
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(g.seq_len, 64, generator=gen) for _ in range(3))
+    lo, hi = g.video_range
+    valid = 5
+    padded = sample_head(q, k, v, g, 32, generator=torch.Generator().manual_seed(1), valid_text=valid)
+    keep = torch.cat([torch.arange(0, hi + valid)])
+    g5 = VideoGeometry(4, 8, 8, text=valid, text_position="back", block=32)
+    trimmed = sample_head(q[keep], k[keep], v[keep], g5, 32, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(padded.out, trimmed.out)
+    torch.testing.assert_close(padded.text_mass, trimmed.text_mass)

@@ -29,14 +29,19 @@ class HeadSample:
 
 
 def sample_head(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometry: VideoGeometry, n_rows: int = 256,
-                scale: float | None = None, generator: torch.Generator | None = None) -> HeadSample:
-    """q/k/v [S, D] of one head and one sample (the full joint sequence)."""
+                scale: float | None = None, generator: torch.Generator | None = None,
+                valid_text: int | None = None) -> HeadSample:
+    """q/k/v [S, D] of one head and one sample (the full joint sequence); text keys past
+    ``valid_text`` are padding and excluded, as the model's mask does."""
     S, D = q.shape
     scale = D ** -0.5 if scale is None else scale
     lo, hi = geometry.video_range
     rows = lo + torch.randperm(hi - lo, generator=generator)[:n_rows].sort().values.to(q.device)
     qs = q[rows].float()
     s = (qs @ k.float().T) * scale  # [R, S]
+    if valid_text is not None and valid_text < geometry.text:
+        tlo = geometry.text_range[0]
+        s[:, tlo + valid_text:tlo + geometry.text] = float("-inf")
     lse = torch.logsumexp(s, -1, keepdim=True)
     p = torch.exp(s - lse)
     out = p @ v.float()

@@ -20,7 +20,7 @@ _ATTR = "_videoaccel"
 def _load_profile(profile) -> Profile:
     if isinstance(profile, Profile):
         return profile
-    if isinstance(profile, (str, Path)) and (str(profile).endswith(".json") or Path(str(profile)).exists()):
+    if isinstance(profile, (str, Path)) and (str(profile).endswith(".json") or Path(str(profile)).is_file()):
         return Profile.load(profile)
     if isinstance(profile, str):
         return preset(profile)

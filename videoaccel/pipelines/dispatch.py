@@ -36,8 +36,10 @@ def _videoaccel_attention(query: torch.Tensor, key: torch.Tensor, value: torch.T
     cp = None if _parallel_config is None else _parallel_config.context_parallel_config
     ulysses_only = cp is not None and cp.ring_degree == 1 and cp.ulysses_degree > 1
     if route is None or is_causal or dropout_p or enable_gqa or (cp is not None and not ulysses_only):
-        if route is not None and cp is not None:
-            route[0]._fallback(route[1], "ring context parallelism is not routed (Ulysses only): ran the previous backend")
+        if route is not None:
+            _ctx.route = None  # this processor call's attention is spent either way
+            if cp is not None:
+                route[0]._fallback(route[1], "ring context parallelism is not routed (Ulysses only): ran the previous backend")
         prev = _state["previous"]
         fn = ad._AttentionBackendRegistry._backends[prev]
         kw = dict(query=query, key=key, value=value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal,
@@ -109,4 +111,7 @@ class RoutedProcessor:
         return self._call(attn, *args, **kwargs)
 
     def __getattr__(self, name):  # _attention_backend, _parallel_config, ... live on the stock processor
-        return getattr(self.__dict__["inner"], name)
+        inner = self.__dict__.get("inner")
+        if inner is None:  # during copy/pickle reconstruction
+            raise AttributeError(name)
+        return getattr(inner, name)

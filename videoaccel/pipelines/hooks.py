@@ -6,7 +6,7 @@ from diffusers.hooks import HookRegistry, ModelHook
 
 from ..patterns import VideoGeometry
 from ..patterns.token_order import sequence_index
-from .models import _arg
+from .models import named_arg
 from .router import AttentionRouter
 
 STEP_HOOK = "videoaccel_step"
@@ -24,7 +24,7 @@ class StepHook(ModelHook):
         self.router = router
 
     def pre_forward(self, module, *args, **kwargs):
-        t = _arg(args, kwargs, "timestep", 1)
+        t = named_arg(module, args, kwargs, "timestep")
         value = float(t.float().max()) if isinstance(t, torch.Tensor) else (float(t) if t is not None else None)
         self.router.begin_forward(value, self.router.spec.grid(module, args, kwargs))
         return args, kwargs

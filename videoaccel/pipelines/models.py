@@ -6,6 +6,7 @@ routes its attention (``processors.py``). Adding a model is adding one entry her
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -23,14 +24,16 @@ class ModelSpec:
     tile_order: bool = False  # videoaccel can reorder its tokens tile-major at model level
 
 
-def _arg(args: tuple, kwargs: dict, name: str, pos: int) -> Any:
+def named_arg(module, args: tuple, kwargs: dict, name: str) -> Any:
+    """The forward argument called ``name``, wherever the caller put it (models order them differently)."""
     if name in kwargs:
         return kwargs[name]
-    return args[pos] if len(args) > pos else None
+    params = list(inspect.signature(type(module).forward).parameters)[1:]  # without self
+    return args[params.index(name)] if name in params and params.index(name) < len(args) else None
 
 
 def _grid_5d(model, args, kwargs, channels_first: bool = True):
-    x = _arg(args, kwargs, "hidden_states", 0)
+    x = named_arg(model, args, kwargs, "hidden_states")
     cfg = model.config
     if channels_first:  # [B, C, F, H, W]
         f, h, w = x.shape[2:]

@@ -9,6 +9,7 @@ counted in ``report()``.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -94,7 +95,7 @@ class AttentionRouter:
         plans = self.profile.plans(layer, total_heads or H, self.step, self.timestep)[head_offset:head_offset + H]
         st.plans = [p.label for p in plans]
         if self.profiler is not None:
-            self._observe(layer, q, k, v)
+            self._observe(layer, q, k, v, attn_mask)
         try:
             if all(p.pattern == "dense" for p in plans):
                 out, dens = self._dense(q, k, v, scale, attn_mask), 1.0
@@ -102,7 +103,7 @@ class AttentionRouter:
                 geometry = self._check(q, text_lengths)
                 if attn_mask is not None:
                     text_lengths = self._text_lengths(attn_mask, geometry, q.shape[0])
-                out, dens = self._route(layer, q, k, v, plans, geometry, text_lengths, scale, st)
+                out, dens = self._route(layer, q, k, v, plans, geometry, text_lengths, scale, st, attn_mask)
         except _Fallback as fb:
             self._fallback(layer, f"{fb}: ran dense")
             out, dens = self._dense(q, k, v, scale, attn_mask), 1.0
@@ -110,14 +111,15 @@ class AttentionRouter:
         st.ms += self._tock(q, t0)
         return out
 
-    def _observe(self, layer, q, k, v) -> None:
+    def _observe(self, layer, q, k, v, attn_mask) -> None:
         try:
             g = self._check(q, None)
+            lens = None if attn_mask is None else self._text_lengths(attn_mask, g, q.shape[0])
         except _Fallback as fb:
             self._fallback(layer, f"{fb}: not profiled")
             return
         self.last_geometry, self.last_heads = g, q.shape[2]
-        self.profiler.observe(layer, self.step, self.timestep, q, k, v, g)
+        self.profiler.observe(layer, self.step, self.timestep, q, k, v, g, valid_text=None if lens is None else lens[0])
 
     def _check(self, q: torch.Tensor, text_lengths) -> VideoGeometry:
         if self.grid is None:
@@ -186,7 +188,7 @@ class AttentionRouter:
         for params, idx in by_kw.items():
             kw = dict(params)
             every = int(kw.pop("every", 1))
-            key = (layer, tuple(idx), params)
+            key = (layer, tuple(heads[i] for i in idx), params)  # real head numbers: groups differ per call
             cached = self._drafts.get(key)
             if cached is None or self.step - cached[0] >= every or cached[1].shape[-1] != geometry.num_blocks:
                 sel = torch.tensor(idx, device=dev)
@@ -196,7 +198,7 @@ class AttentionRouter:
                 masks[i] = cached[1][j]
         return torch.stack([masks[i] for i in range(len(heads))])
 
-    def _route(self, layer, q, k, v, plans, geometry, text_lengths, scale, st):
+    def _route(self, layer, q, k, v, plans, geometry, text_lengths, scale, st, attn_mask=None):
         B, S, H, D = q.shape
         out = torch.zeros_like(q)
         groups: dict[tuple, list[int]] = defaultdict(list)
@@ -215,8 +217,8 @@ class AttentionRouter:
                 fp8 = False
             if kind[0] == "skip":
                 continue
-            if kind[0] == "dense":
-                o = self._dense(*sub, scale)
+            if kind[0] == "dense":  # keep the padding mask for dense heads of a mixed plan
+                o = self._dense(*sub, scale, attn_mask if attn_mask is not None else _key_mask(geometry, text_lengths, q))
                 dens[heads] = 1.0
             elif kind[0] == "sparse":
                 lay, head_dens = self._layout(layer, plans, heads, geometry, sub, text_lengths)
@@ -252,9 +254,10 @@ class AttentionRouter:
             vr = geometry.video_range
             sel = torch.tensor(pyr, device=dev)
             probs = block_scores(sub[0].index_select(2, sel), sub[1].index_select(2, sel), geometry.block, geometry.block, vr, vr)
+            top = int(math.log2(geometry.block // 16))  # pooled blocks keep >= 16 keys
             for j, i in enumerate(pyr):
                 thr = plans[heads[i]].kwargs.get("thresholds", (0.6, 0.8, 0.9, 0.95))
-                levels[i] = pyramid_levels(probs[:, j].mean(0), tuple(thr))
+                levels[i] = pyramid_levels(probs[:, j].mean(0), tuple(thr)).clamp(max=top)
         if rest:
             masks = self._group_masks(layer, plans, [heads[i] for i in rest], geometry,
                                       tuple(t.index_select(2, torch.tensor(rest, device=dev)) for t in sub[:2]))
@@ -306,6 +309,17 @@ class AttentionRouter:
 
 class _Fallback(Exception):
     """A reason this call must run dense."""
+
+
+def _key_mask(geometry: VideoGeometry, text_lengths, q) -> torch.Tensor | None:
+    """bool [B, S] key mask from per-sample valid text lengths (None when there is no padding)."""
+    if not text_lengths or all(n == geometry.text for n in text_lengths):
+        return None
+    m = torch.ones(q.shape[0], geometry.seq_len, dtype=torch.bool, device=q.device)
+    lo = geometry.text_range[0]
+    for b, n in enumerate(text_lengths):
+        m[b, lo + n:lo + geometry.text] = False
+    return m
 
 
 def _dense_layout(q, k):

@@ -84,13 +84,16 @@ class Profiler:
             self.candidates = plans
         return self._cands[g]
 
-    def observe(self, layer: int, step: int, timestep: float | None, q, k, v, geometry: VideoGeometry) -> None:
-        """q/k/v [B, S, H, D] of one dense self-attention call (sample 0 is scored)."""
+    def observe(self, layer: int, step: int, timestep: float | None, q, k, v, geometry: VideoGeometry,
+                valid_text: int | None = None) -> None:
+        """q/k/v [B, S, H, D] of one dense self-attention call (sample 0 is scored, with its
+        ``valid_text`` text keys when the rest is padding)."""
         c = self._candidates(geometry)
         b = self.bucket(timestep)
         errs = []
         for h in range(q.shape[2]):
-            s = sample_head(q[0, :, h], k[0, :, h], v[0, :, h], geometry, self.config.rows, generator=self._gen)
+            s = sample_head(q[0, :, h], k[0, :, h], v[0, :, h], geometry, self.config.rows, generator=self._gen,
+                            valid_text=valid_text)
             e, _ = evaluate(s, c.masks)
             if self.config.compensate:
                 e = torch.cat([e, evaluate(s, c.masks[1:], compensate=True)[0]])
