@@ -27,10 +27,41 @@ from videoaccel.tiny import data  # noqa: E402
 from videoaccel.tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN, components  # noqa: E402
 
 
-def clips(rng, n, frames, height, width, device):
-    video, prompts, _ = data.batch(rng, n, frames, height, width, "train")
-    x = torch.from_numpy(video).to(device).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0  # [B, 3, F, H, W]
-    return x, prompts
+class Clips(torch.utils.data.IterableDataset):
+    """Endless training clips rendered in DataLoader workers (numpy + OpenCV on the CPU keeps the GPU fed);
+    worker w draws from its own generator seeded (seed, w), so a run is reproducible for a fixed worker count."""
+
+    def __init__(self, seed: int, batch: int, frames: int, height: int, width: int, crop: int | None = None):
+        super().__init__()
+        self.seed, self.batch, self.shape, self.crop = seed, batch, (frames, height, width), crop
+
+    def _crop(self, rng, video, spec):
+        """A crop x crop window around the shape's mid-clip position (jittered): a random window mostly misses the
+        small shape, and the shape is what the autoencoder must learn."""
+        f, h, w = self.shape
+        c = self.crop
+        cx, cy = data.trajectory(spec, f, h, w)[f // 2] + rng.uniform(-c / 4, c / 4, 2)
+        x0, y0 = (int(np.clip(round(p - c / 2), 0, n - c)) for p, n in ((cx, w), (cy, h)))
+        return video[:, y0:y0 + c, x0:x0 + c]
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, info.id if info else 0])
+        while True:
+            video, prompts, specs = data.batch(rng, self.batch, *self.shape, "train")
+            if self.crop:
+                video = np.stack([self._crop(rng, v, s) for v, s in zip(video, specs)])
+            yield torch.from_numpy(video), prompts
+
+
+def loader(args, batch: int, frames: int, seed: int, crop: int | None = None):
+    """Batches of (float [B, 3, F, H, W] in [-1, 1] on the device, prompts)."""
+    ds = Clips(seed, batch, frames, args.height, args.width, crop)
+    dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=args.workers, pin_memory=True,
+                                     persistent_workers=args.workers > 0, prefetch_factor=4 if args.workers else None)
+    for video, prompts in dl:
+        x = video.to(args.device, non_blocking=True).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
+        yield x, list(prompts)
 
 
 def encode_text(tokenizer, text_encoder, prompts, device):
@@ -42,62 +73,128 @@ def encode_text(tokenizer, text_encoder, prompts, device):
     return emb * mask[..., None].to(emb.dtype)
 
 
-def stopper(steps: int | None, minutes: float | None):
-    start = time.time()
+class Schedule:
+    """Stop after a step count or a wall-clock budget; learning rate: linear warm-up, flat, then linear decay
+    to 10% over the last ``decay`` fraction of the budget (each call of a resumed run decays on its own)."""
 
-    def done(i: int) -> bool:
-        if steps is not None:
-            return i >= steps
-        return time.time() - start > 60 * minutes
+    def __init__(self, lr: float, steps: int | None, minutes: float | None, warmup: int = 200, decay: float = 0.3):
+        self.lr, self.steps, self.seconds, self.warmup, self.decay = lr, steps, 60 * (minutes or 0), warmup, decay
+        self.start = time.time()
 
-    return done
+    def progress(self, i: int) -> float:
+        return i / self.steps if self.steps is not None else (time.time() - self.start) / self.seconds
+
+    def done(self, i: int) -> bool:
+        return self.progress(i) >= 1.0
+
+    def rate(self, i: int) -> float:
+        tail = max(0.0, self.progress(i) - (1 - self.decay)) / self.decay
+        return self.lr * min(1.0, (i + 1) / self.warmup) * (1 - 0.9 * min(tail, 1.0))
 
 
-def train_vae(vae, args, rng, device, log):
+def psnr(a, b) -> float:
+    return float(10 * torch.log10(4.0 / F.mse_loss(a.float(), b.float())))
+
+
+def foreground_weight(x: torch.Tensor) -> torch.Tensor:
+    """10x loss weight on pixels off the per-row background (backgrounds are constant along a row): the shape,
+    whose colour and place the prompt names, covers ~3% of a frame and is otherwise averaged into the background."""
+    bg = x.median(dim=-1, keepdim=True).values
+    return 1 + 9 * ((x - bg).abs().amax(1, keepdim=True) > 0.1).float()
+
+
+def train_vae(vae, args, device, log):
+    """A deterministic autoencoder (the posterior mode is decoded; the transformer later trains on modes too, and a
+    tiny L2 keeps latents bounded). Short clips (--vae-frames) cropped to --vae-crop: the causal VAE is fully
+    convolutional (but for the lowest-resolution attention), so small crops train the same weights faster."""
     opt = torch.optim.AdamW(vae.parameters(), lr=args.lr_vae, weight_decay=0.0)
-    done, i = stopper(args.vae_steps, args.vae_minutes), 0
+    sched, i = Schedule(args.lr_vae, args.vae_steps, args.vae_minutes), 0
     vae.train()
-    while not done(i):
-        x, _ = clips(rng, args.batch, args.frames, args.height, args.width, device)
+    batches = loader(args, args.vae_batch, args.vae_frames, args.seed, min(args.vae_crop, args.height, args.width))
+    while not sched.done(i):
+        x, _ = next(batches)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            post = vae.encode(x).latent_dist
-            rec = vae.decode(post.sample()).sample
-        loss = F.mse_loss(rec.float(), x) + 0.1 * F.l1_loss(rec.float(), x) + 1e-6 * post.kl().mean()
+            z = vae.encode(x).latent_dist.mode()
+            rec = vae.decode(z).sample
+        loss = (foreground_weight(x) * ((rec.float() - x) ** 2 + 0.1 * (rec.float() - x).abs())).mean() + 1e-4 * z.float().pow(2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        for g in opt.param_groups:
+            g["lr"] = sched.rate(i)
         opt.step()
-        if i % 50 == 0:
-            log({"stage": "vae", "step": i, "loss": float(loss)})
+        if i % 100 == 0:
+            log({"stage": "vae", "step": i, "loss": float(loss), "psnr": psnr(rec, x),
+                 "steps_per_s": round(i / (time.time() - sched.start + 1e-9), 2)})
         i += 1
     vae.eval()
-    with torch.no_grad():  # latent statistics for WanPipeline's normalisation
-        zs = []
-        for _ in range(max(1, 64 // args.batch)):
-            x, _ = clips(rng, args.batch, args.frames, args.height, args.width, device)
-            zs.append(vae.encode(x).latent_dist.mean.float())
+    batches = loader(args, 16, args.frames, args.seed + 1)
+    with torch.no_grad():  # latent statistics for WanPipeline's normalisation, and full-clip reconstruction quality
+        zs, quality = [], []
+        for _ in range(4):
+            x, _ = next(batches)  # 25-frame full clips: also measures how the short-clip training generalises
+            z = vae.encode(x).latent_dist.mode()
+            quality.append(psnr(vae.decode(z).sample, x))
+            zs.append(z.float())
         z = torch.cat(zs)
         mean, std = z.mean((0, 2, 3, 4)), z.std((0, 2, 3, 4)).clamp_min(1e-3)
     vae.register_to_config(latents_mean=mean.tolist(), latents_std=std.tolist())
-    log({"stage": "vae", "done_steps": i, "latents_mean": mean.tolist(), "latents_std": std.tolist()})
+    log({"stage": "vae", "done_steps": i, "full_clip_psnr": sum(quality) / len(quality), "latents_mean": mean.tolist(),
+         "latents_std": std.tolist()})
+
+
+class LatentPool:
+    """A ring buffer of normalised clip latents and prompts. Encoding a clip costs far more than a transformer step
+    on it, so each step encodes a few fresh clips (--fresh) and trains on a larger batch drawn from the pool: every
+    clip is seen several times, at different noise levels."""
+
+    def __init__(self, vae, batches, size: int, device):
+        self.vae, self.batches, self.size = vae, batches, size
+        self.mean = torch.tensor(vae.config.latents_mean, device=device).view(1, -1, 1, 1, 1)
+        self.std = torch.tensor(vae.config.latents_std, device=device).view(1, -1, 1, 1, 1)
+        self.z, self.prompts, self.next = None, [""] * size, 0
+        while self.add() != 0:  # fill once (the pool size is a multiple of the loader batch)
+            pass
+
+    @torch.no_grad()
+    def add(self) -> int:
+        """Encode one loader batch into the oldest slots; returns the next slot (0 once the pool wrapped)."""
+        x, prompts = next(self.batches)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
+            z = (self.vae.encode(x).latent_dist.mode().float() - self.mean) / self.std
+        if self.z is None:
+            self.z = torch.zeros((self.size, *z.shape[1:]), device=z.device)
+        idx = [(self.next + k) % self.size for k in range(len(z))]
+        self.z[idx] = z
+        for k, p in zip(idx, prompts):
+            self.prompts[k] = p
+        self.next = (self.next + len(z)) % self.size
+        return self.next
+
+    def sample(self, n: int, gen: torch.Generator):
+        idx = torch.randint(0, self.size, (n,), generator=gen)
+        return self.z[idx.to(self.z.device)], [self.prompts[int(k)] for k in idx]
 
 
 def train_dit(comp, args, rng, device, log):
+    """rng: CFG prompt dropout only; clips come from the loader workers, noise from torch's seeded generator."""
     vae, tr, te, tok = comp["vae"], comp["transformer"], comp["text_encoder"], comp["tokenizer"]
-    mean = torch.tensor(vae.config.latents_mean, device=device).view(1, -1, 1, 1, 1)
-    std = torch.tensor(vae.config.latents_std, device=device).view(1, -1, 1, 1, 1)
     shift = comp["scheduler"].config.shift
     params = list(tr.parameters()) + list(te.parameters())
+    ema = [p.detach().clone() for p in params]
     opt = torch.optim.AdamW(params, lr=args.lr_dit, weight_decay=0.01)
-    done, i = stopper(args.dit_steps, args.dit_minutes), 0
     vae.eval().requires_grad_(False)
     tr.train()
     te.train()
-    while not done(i):
-        x, prompts = clips(rng, args.batch, args.frames, args.height, args.width, device)
+    gen = torch.Generator().manual_seed(args.seed + args.dit_seed_offset)
+    pool = LatentPool(vae, loader(args, args.fresh, args.frames, args.seed + 2 + args.dit_seed_offset), args.pool, device)
+    log({"stage": "dit", "pool_filled": args.pool})
+    sched, i = Schedule(args.lr_dit, args.dit_steps, args.dit_minutes), 0
+    while not sched.done(i):
+        if i % args.encode_every == 0:
+            pool.add()
+        z0, prompts = pool.sample(args.dit_batch, gen)
         prompts = ["" if rng.random() < 0.1 else p for p in prompts]
-        with torch.no_grad():
-            z0 = (vae.encode(x).latent_dist.sample() - mean) / std
         u = torch.sigmoid(torch.randn(z0.shape[0], device=device))  # logit-normal sigma
         s = shift * u / (1 + (shift - 1) * u)
         eps = torch.randn_like(z0)
@@ -109,13 +206,18 @@ def train_dit(comp, args, rng, device, log):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
-        lr = args.lr_dit * min(1.0, (i + 1) / 200)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = sched.rate(i)
         opt.step()
-        if i % 50 == 0:
-            log({"stage": "dit", "step": i, "loss": float(loss), "lr": lr})
+        with torch.no_grad():
+            torch._foreach_lerp_(ema, [p.detach() for p in params], 1 - min(args.ema, (i + 1) / (i + 10)))
+        if i % 100 == 0:
+            log({"stage": "dit", "step": i, "loss": float(loss), "lr": sched.rate(i),
+                 "steps_per_s": round(i / (time.time() - sched.start + 1e-9), 2)})
         i += 1
+    with torch.no_grad():  # the saved model is the exponential moving average
+        for p, e in zip(params, ema):
+            p.copy_(e)
     log({"stage": "dit", "done_steps": i})
 
 
@@ -128,18 +230,32 @@ def main() -> None:
     ap.add_argument("--vae-minutes", type=float, default=4.0)
     ap.add_argument("--dit-steps", type=int)
     ap.add_argument("--dit-minutes", type=float, default=8.0)
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--vae-batch", type=int, default=48)
+    ap.add_argument("--vae-crop", type=int, default=64, help="square crop (pixels) around the shape in VAE training clips")
+    ap.add_argument("--dit-batch", type=int, default=64)
+    ap.add_argument("--fresh", type=int, default=16, help="clips encoded into the latent pool every --encode-every steps")
+    ap.add_argument("--encode-every", type=int, default=4)
+    ap.add_argument("--pool", type=int, default=2048, help="latent pool size (clips, a multiple of --fresh)")
+    ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--frames", type=int, default=DEFAULT_FRAMES)
     ap.add_argument("--height", type=int, default=DEFAULT_HEIGHT)
     ap.add_argument("--width", type=int, default=DEFAULT_WIDTH)
     ap.add_argument("--lr-vae", type=float, default=1e-3)
     ap.add_argument("--lr-dit", type=float, default=3e-4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--vae-frames", type=int, default=17, help="clip length for the VAE stage (4k + 1)")
+    ap.add_argument("--workers", type=int, default=min(12, (os.cpu_count() or 2) - 2), help="clip-rendering processes")
+    ap.add_argument("--dit-seed-offset", type=int, default=0, help="fresh clips when resuming the transformer stage")
+    ap.add_argument("--eval", type=int, default=0, help="afterwards, score adherence on this many held-out prompts")
     args = ap.parse_args()
+    if args.pool % args.fresh:
+        ap.error("--pool must be a multiple of --fresh")
 
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = args.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
     if args.resume:
         from diffusers import WanPipeline
 
@@ -159,7 +275,7 @@ def main() -> None:
 
     stages = args.stages.split(",")
     if "vae" in stages:
-        train_vae(comp["vae"], args, rng, device, log)
+        train_vae(comp["vae"], args, device, log)
     if "dit" in stages:
         train_dit(comp, args, rng, device, log)
     from diffusers import WanPipeline
@@ -171,6 +287,16 @@ def main() -> None:
              for d, _, fs in os.walk(args.out) for f in fs if f.endswith(".safetensors")}
     log({"saved": args.out, "weights_mb": round(sum(sizes.values()) / 2 ** 20, 2), "largest_mb": round(max(sizes.values()) / 2 ** 20, 2),
          "params_m": round(sum(p.numel() for k in ("text_encoder", "vae", "transformer") for p in comp[k].parameters()) / 1e6, 2)})
+    if args.eval:
+        from videoaccel.tiny import detect, evaluate
+
+        pipe = WanPipeline.from_pretrained(args.out, torch_dtype=torch.bfloat16 if device.type == "cuda" else torch.float32).to(device)
+        prompts, seeds, specs = evaluate.heldout(args.eval)
+        videos, seconds = evaluate.generate(pipe, prompts, seeds, num_inference_steps=20, guidance_scale=5.0, max_sequence_length=TEXT_LEN,
+                                            num_frames=args.frames, height=args.height, width=args.width)
+        res = detect.score(videos, specs)
+        log({"eval": args.eval, "colour": res["colour"], "direction": res["direction"], "seconds": round(seconds, 1),
+             "examples": [[p, d] for p, d in zip(prompts[:8], res["detected"][:8])]})
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from videoaccel.patterns import VideoGeometry
 from videoaccel.patterns.measure import density_of, evaluate, sample_head
 from videoaccel.patterns.synthetic import planted_qk
 from videoaccel.plans import Profile
-from videoaccel.profiling import ProfileConfig, Profiler
+from videoaccel.profiling import ProfileConfig, Profiler, calibrate, profile_pipeline
 from videoaccel.profiling.inspect import summary
 
 G = VideoGeometry(12, 16, 16, block=32, order="tile")
@@ -173,3 +173,20 @@ def test_sampled_rows_exclude_padded_text_keys():
     trimmed = sample_head(q[keep], k[keep], v[keep], g5, 32, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(padded.out, trimmed.out)
     torch.testing.assert_close(padded.text_mass, trimmed.text_mass)
+
+
+def test_one_calibration_serves_several_budgets():
+    """calibrate() once, then profiles for several budgets: a looser budget never costs more, and
+    profile_pipeline is exactly calibrate().profile()."""
+    from test_pipelines import _tiny_wan_pipeline
+
+    pipe = _tiny_wan_pipeline()
+    call = dict(num_inference_steps=2, height=64, width=128, num_frames=9, max_sequence_length=8)
+    cfg = ProfileConfig(block=16, buckets=2)
+    cal = calibrate(pipe, ["a red circle moving left"], cfg, progress=False, **call)
+    dens = [cal.profile("t", error_budget=b).meta["expected_density"] for b in (0.02, 0.2, 0.8)]
+    assert dens[0] >= dens[1] >= dens[2] and dens[0] > dens[2]
+    assert cal.profile("t", target_density=0.3).meta["expected_density"] <= 0.3 + 1e-6
+    assert cal.profiler.config.error_budget == cfg.error_budget  # overrides do not leak into the calibration
+    direct = profile_pipeline(pipe, ["a red circle moving left"], cfg, name="t", progress=False, **call)
+    assert direct.to_json() == cal.profile("t").to_json()

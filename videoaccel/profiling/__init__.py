@@ -1,4 +1,4 @@
 """Offline profiling: calibrate a pipeline once, save the per-head plans as a profile."""
-from .profiler import ProfileConfig, Profiler, profile_pipeline
+from .profiler import Calibrated, ProfileConfig, Profiler, calibrate, profile_pipeline
 
-__all__ = ["ProfileConfig", "Profiler", "profile_pipeline"]
+__all__ = ["Calibrated", "ProfileConfig", "Profiler", "calibrate", "profile_pipeline"]

@@ -10,9 +10,10 @@ best plans all miss the budget become dense warm-up steps.
 """
 from __future__ import annotations
 
+import copy
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from tqdm.auto import tqdm
@@ -220,6 +221,24 @@ def _load_checkpoint(path: str | None, prof: Profiler, key: dict, router) -> int
     return int(state["done"])
 
 
+@dataclass
+class Calibrated:
+    """The scores of one calibration run; profiles for several budgets come from it without recalibrating."""
+
+    profiler: Profiler
+    heads: int
+    num_layers: int
+    geometry: VideoGeometry
+    model: torch.nn.Module
+    meta: dict
+
+    def profile(self, name: str = "profile", **overrides) -> Profile:
+        """Choose plans, with ``overrides`` of the config's choosing fields (error_budget, target_density)."""
+        prof = copy.copy(self.profiler)
+        prof.config = replace(prof.config, **overrides)
+        return prof.choose(self.heads, self.num_layers, self.geometry, name, self.model, self.meta)
+
+
 def profile_pipeline(pipe, prompts: list[str], config: ProfileConfig | None = None, *, name: str = "profile",
                      seed: int = 0, progress: bool = True, checkpoint: str | None = None, **call_kwargs) -> Profile:
     """Run calibration generations with dense attention and return a calibrated Profile.
@@ -227,6 +246,12 @@ def profile_pipeline(pipe, prompts: list[str], config: ProfileConfig | None = No
     ``call_kwargs`` go to ``pipe(...)`` (height, width, num_frames, num_inference_steps, ...). With
     ``checkpoint`` the calibration state is saved after every prompt and an interrupted run with
     the same settings resumes where it stopped."""
+    return calibrate(pipe, prompts, config, seed=seed, progress=progress, checkpoint=checkpoint, **call_kwargs).profile(name)
+
+
+def calibrate(pipe, prompts: list[str], config: ProfileConfig | None = None, *, seed: int = 0, progress: bool = True,
+              checkpoint: str | None = None, **call_kwargs) -> Calibrated:
+    """The calibration half of profile_pipeline: dense generations with every candidate scored."""
     from .. import pipelines
     from ..pipelines.models import transformers_of
 
@@ -261,4 +286,4 @@ def profile_pipeline(pipe, prompts: list[str], config: ProfileConfig | None = No
     meta = {"prompts": list(prompts), "seed": seed, "call": {k: v for k, v in call_kwargs.items() if isinstance(v, (int, float, str))},
             "geometry": [geometry.frames, geometry.height, geometry.width, geometry.text], "torch": torch.__version__,
             "videoaccel": __import__("videoaccel").__version__}
-    return prof.choose(heads, router.num_layers, geometry, name, model, meta)
+    return Calibrated(prof, heads, router.num_layers, geometry, model, meta)

@@ -89,4 +89,5 @@ def score(frames_list, specs) -> dict:
         "colour": sum(d.colour == s.colour for d, s in zip(dets, specs)) / max(n, 1),
         "direction": sum(d.direction == s.direction for d, s in zip(dets, specs)) / max(n, 1),
         "n": n,
+        "detected": [[d.colour, d.direction] for d in dets],
     }

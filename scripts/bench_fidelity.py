@@ -1,0 +1,130 @@
+"""Fidelity of profiled vs preset attention plans on the embedded model (GPU; runs on CPU at small n).
+
+One calibration run on training-grammar prompts, then profiles for several error budgets and target
+densities chosen from it, then uncalibrated presets at matching densities. Each plan generates the
+held-out prompts (never-trained colour/shape/direction triples) with the same seeds as dense: PSNR and
+SSIM against dense, achieved attention density, colour/direction adherence. Writes (bench-format.md)
+
+    OUT/tiny-model-<dev>.json   dense adherence of the embedded model (issue: embedded model)
+    OUT/fidelity-<dev>.json     one row per plan
+    OUT/profile-<tag>.json      every profile it chose; the shipped one is copied next to the model
+
+    VIDEOACCEL_SHA=$(git rev-parse --short HEAD) python scripts/bench_fidelity.py --model assets/tiny-t2v --out $OUT
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import videoaccel  # noqa: E402
+from videoaccel.metrics import psnr, ssim  # noqa: E402
+from videoaccel.profiling import ProfileConfig, calibrate  # noqa: E402
+from videoaccel.tiny import data, detect, evaluate  # noqa: E402
+from videoaccel.tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN  # noqa: E402
+
+
+def header(suite: str, results: list) -> dict:
+    import triton
+
+    dev = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    return {"suite": suite, "device": dev, "torch": torch.__version__, "triton": triton.__version__,
+            "videoaccel": os.environ.get("VIDEOACCEL_SHA", "unknown"), "command": "python " + " ".join(sys.argv),
+            "date": datetime.date.today().isoformat(), "results": results}
+
+
+def short(dev: str) -> str:
+    return "h100" if "H100" in dev else "h200" if "H200" in dev else "cpu" if dev == "cpu" else "gpu"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="assets/tiny-t2v")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--n", type=int, default=50, help="held-out prompts for dense adherence")
+    ap.add_argument("--fidelity-n", type=int, help="the first this many of them for the plan sweep (default: all)")
+    ap.add_argument("--calib", type=int, default=8, help="calibration prompts (training grammar)")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--budgets", default="0.03,0.06,0.1,0.15")
+    ap.add_argument("--targets", default="0.25,0.15,0.1")
+    ap.add_argument("--presets", default="radial:0.25,radial:0.15,radial:0.1,diagonal:0.25")
+    ap.add_argument("--batch", type=int, default=10)
+    ap.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="the embedded model's geometry by default "
+                    "(WanPipeline's own defaults, 81 x 480 x 832, are far outside what it was trained on)")
+    ap.add_argument("--height", type=int, default=DEFAULT_HEIGHT)
+    ap.add_argument("--width", type=int, default=DEFAULT_WIDTH)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    cuda = torch.cuda.is_available()
+    torch.backends.cudnn.benchmark = True  # the VAE's conv3d: without it bf16 decoding is ~10x slower
+    from diffusers import WanPipeline
+
+    pipe = WanPipeline.from_pretrained(args.model, torch_dtype=torch.bfloat16 if cuda else torch.float32)
+    pipe = pipe.to("cuda" if cuda else "cpu")
+    pipe.set_progress_bar_config(disable=True)
+    call = dict(num_inference_steps=args.steps, guidance_scale=5.0, max_sequence_length=TEXT_LEN, num_frames=args.frames,
+                height=args.height, width=args.width)
+    prompts, seeds, specs = evaluate.heldout(args.n)
+    dev = header("x", [])["device"]
+
+    dense, dense_s = evaluate.generate(pipe, prompts, seeds, args.batch, **call)
+    adh = detect.score(dense, specs)
+    print(f"dense: colour {adh['colour']:.2f} direction {adh['direction']:.2f} ({dense_s:.1f} s for {args.n})", flush=True)
+    tiny = header("tiny-model", [{"case": f"heldout-{args.n}", "impl": "dense", "colour": adh["colour"],
+                                  "direction": adh["direction"], "seconds": dense_s, "steps": args.steps,
+                                  "guidance": 5.0, "prompts": prompts, "seeds": seeds, "detected": adh["detected"]}])
+    with open(os.path.join(args.out, f"tiny-model-{short(dev)}.json"), "w") as f:
+        json.dump(tiny, f, indent=1)
+
+    rng = np.random.default_rng(1234)
+    calib = [data.prompt(data.sample_spec(rng, "train")) for _ in range(args.calib)]
+    t = time.perf_counter()
+    cal = calibrate(pipe, calib, ProfileConfig(), seed=1000, progress=False, **call)
+    calib_s = time.perf_counter() - t
+    print(f"calibration: {args.calib} prompts in {calib_s:.1f} s (dense generation of one prompt batch: "
+          f"{dense_s / max(1, -(-args.n // args.batch)):.1f} s)", flush=True)
+    plans = [(f"budget-{b}", cal.profile(f"tiny-budget-{b}", error_budget=float(b))) for b in args.budgets.split(",") if b]
+    plans += [(f"target-{d}", cal.profile(f"tiny-target-{d}", target_density=float(d))) for d in args.targets.split(",") if d]
+    for tag, prof in plans:
+        prof.save(os.path.join(args.out, f"profile-{tag}.json"))
+    plans += [(p, p) for p in args.presets.split(",") if p]
+
+    k = args.fidelity_n or args.n
+    prompts, seeds, specs, dense = prompts[:k], seeds[:k], specs[:k], dense[:k]
+    adh = detect.score(dense, specs)
+    rows = [{"case": f"heldout-{k}", "impl": "dense", "attn_density": 1.0, "psnr": None, "ssim": 1.0,
+             "colour": adh["colour"], "direction": adh["direction"], "seconds": dense_s * k / args.n}]
+    for tag, prof in plans:
+        videoaccel.accelerate(pipe, prof)
+        videos, seconds = evaluate.generate(pipe, prompts, seeds, args.batch, **call)
+        rep = videoaccel.report(pipe)
+        videoaccel.restore(pipe)
+        p = [psnr(a, b)[1] for a, b in zip(videos, dense)]
+        s = [ssim(a, b)[1] for a, b in zip(videos, dense)]
+        a = detect.score(videos, specs)
+        finite = [x for x in p if np.isfinite(x)]
+        row = {"case": f"heldout-{k}", "impl": f"videoaccel-{tag}", "calibrated": not isinstance(prof, str),
+               "attn_density": sum(r["mean_density"] for r in rep.values()) / len(rep),
+               "expected_density": None if isinstance(prof, str) else prof.meta.get("expected_density"),
+               "dense_steps": None if isinstance(prof, str) else prof.dense_steps,
+               "psnr": float(np.mean(finite)) if finite else None, "psnr_min": float(min(finite)) if finite else None,
+               "ssim": float(np.mean(s)), "ssim_min": float(min(s)), "colour": a["colour"], "direction": a["direction"],
+               "seconds": seconds, "fallbacks": sum(r["fallbacks"] for r in rep.values())}
+        rows.append(row)
+        print(f"{row['impl']:<28} density {row['attn_density']:.3f} PSNR {row['psnr']} SSIM {row['ssim']:.4f} "
+              f"colour {row['colour']:.2f} direction {row['direction']:.2f} {seconds:.1f} s", flush=True)
+        doc = header("fidelity", rows)
+        doc["calibration"] = {"prompts": calib, "seconds": calib_s, "dense_seconds_per_batch": dense_s}
+        with open(os.path.join(args.out, f"fidelity-{short(dev)}.json"), "w") as f:
+            json.dump(doc, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
