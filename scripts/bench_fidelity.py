@@ -17,6 +17,7 @@ import argparse
 import datetime
 import json
 import os
+import shlex
 import sys
 import time
 
@@ -34,14 +35,14 @@ from videoaccel.tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH,
 def header(suite: str, results: list) -> dict:
     import triton
 
-    dev = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    dev = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"
     return {"suite": suite, "device": dev, "torch": torch.__version__, "triton": triton.__version__,
-            "videoaccel": os.environ.get("VIDEOACCEL_SHA", "unknown"), "command": "python " + " ".join(sys.argv),
+            "videoaccel": os.environ.get("VIDEOACCEL_SHA", "unknown"), "command": "python " + shlex.join(sys.argv),
             "date": datetime.date.today().isoformat(), "results": results}
 
 
 def short(dev: str) -> str:
-    return "h100" if "H100" in dev else "h200" if "H200" in dev else "cpu" if dev == "cpu" else "gpu"
+    return "h100" if "H100" in dev else "h200" if "H200" in dev else "cpu" if dev.startswith("cpu") else "gpu"
 
 
 def main() -> None:

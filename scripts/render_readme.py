@@ -79,6 +79,57 @@ def e2e_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def fidelity_table(path: Path, tiny: Path | None) -> str:
+    doc = json.loads(path.read_text())
+    lines = [f"Device: {doc['device']}, torch {doc['torch']}, videoaccel {doc['videoaccel']}, {doc['date']}. "
+             f"Command: `{doc['command']}`. PSNR/SSIM: accelerated vs dense video, same prompt and seed, mean over "
+             "held-out prompts (min in brackets); adherence: colour / direction detected in the video.", ""]
+    if tiny is not None:
+        t = json.loads(tiny.read_text())["results"][0]
+        lines += [f"Dense adherence of the embedded model on {t['case']} prompts ({t['steps']} steps, guidance "
+                  f"{t['guidance']}): colour {100 * t['colour']:.0f}%, direction {100 * t['direction']:.0f}%.", ""]
+    lines += ["| plan | calibrated | attention density | PSNR dB | SSIM | colour | direction |", "|---|---|---|---|---|---|---|"]
+    for r in doc["results"]:
+        if r["impl"] == "dense":
+            lines.append(f"| dense | - | 1.000 | - | - | {100 * r['colour']:.0f}% | {100 * r['direction']:.0f}% |")
+            continue
+        lines.append(f"| {r['impl'].removeprefix('videoaccel-')} | {'yes' if r['calibrated'] else 'preset'} | {r['attn_density']:.3f} | "
+                     f"{r['psnr']:.1f} ({r['psnr_min']:.1f}) | {r['ssim']:.3f} ({r['ssim_min']:.3f}) | "
+                     f"{100 * r['colour']:.0f}% | {100 * r['direction']:.0f}% |")
+    return "\n".join(lines)
+
+
+def fidelity_plot(path: Path, png: Path) -> None:
+    """PSNR vs attention density, profiled plans vs presets (OpenCV: no plotting dependency)."""
+    import cv2
+    import numpy as np
+
+    rows = [r for r in json.loads(path.read_text())["results"] if r["impl"] != "dense" and r["psnr"] is not None]
+    w, h, m = 640, 400, 60
+    img = np.full((h, w, 3), 255, np.uint8)
+    lo, hi = min(r["psnr"] for r in rows) - 2, max(r["psnr"] for r in rows) + 2
+    xy = lambda d, p: (int(m + d / 0.4 * (w - 2 * m)), int(h - m - (p - lo) / (hi - lo) * (h - 2 * m)))  # noqa: E731
+    cv2.rectangle(img, (m, m), (w - m, h - m), (0, 0, 0), 1)
+    for d in (0.0, 0.1, 0.2, 0.3, 0.4):
+        cv2.putText(img, f"{d:.1f}", (xy(d, lo)[0] - 10, h - m + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
+    for p in range(int(np.ceil(lo)), int(np.floor(hi)) + 1, max(1, round((hi - lo) / 5))):
+        cv2.putText(img, f"{p}", (m - 35, xy(0, p)[1] + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
+    cv2.putText(img, "attention density", (w // 2 - 70, h - 15), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+    cv2.putText(img, "PSNR vs dense (dB)", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+    if lo < 30 < hi:
+        cv2.line(img, xy(0, 30), xy(0.4, 30), (160, 160, 160), 1)
+    for calibrated, colour, label in ((True, (200, 80, 0), "profiled"), (False, (0, 0, 220), "preset (radial)")):
+        pts = sorted(xy(r["attn_density"], r["psnr"]) for r in rows if r["calibrated"] == calibrated)
+        for a, b in zip(pts, pts[1:]):
+            cv2.line(img, a, b, colour, 2, cv2.LINE_AA)
+        for p in pts:
+            cv2.circle(img, p, 5, colour, -1, cv2.LINE_AA)
+        y = 30 if calibrated else 50
+        cv2.circle(img, (w - 190, y - 5), 5, colour, -1)
+        cv2.putText(img, label, (w - 178, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1)
+    cv2.imwrite(str(png), img[..., ::-1])
+
+
 def replace_block(text: str, name: str, body: str) -> str:
     pat = re.compile(rf"(<!-- {name}:start -->).*?(<!-- {name}:end -->)", re.S)
     if not pat.search(text):
@@ -98,6 +149,11 @@ def main() -> None:
     pat = ROOT / "bench" / "patterns-h100.json"
     if pat.exists():
         text = replace_block(text, "patterns-table", patterns_table(pat))
+    fid = next(iter(sorted((ROOT / "bench").glob("fidelity-*.json"))), None)
+    if fid is not None:
+        tiny = ROOT / "bench" / fid.name.replace("fidelity-", "tiny-model-")
+        text = replace_block(text, "fidelity-table", fidelity_table(fid, tiny if tiny.exists() else None))
+        fidelity_plot(fid, ROOT / "docs" / "fidelity.png")
     readme.write_text(text)
 
 

@@ -1,14 +1,20 @@
 """Train the embedded tiny text-to-video model (videoaccel/tiny) on procedurally generated clips.
 
-Stage 1 trains the Wan VAE (reconstruction + a small KL) and records the latent mean/std in its
-config (WanPipeline un-normalises with them). Stage 2 trains the Wan transformer and the small
-UMT5 text encoder with the flow-matching objective the stock scheduler integrates (x_t = (1 - s)
-x0 + s eps, target eps - x0, timestep = 1000 s, shifted like the scheduler), with 10% of prompts
-dropped to "" for classifier-free guidance. Seeded; saves a diffusers directory in fp16 with
-weight files of at most 14 MB.
+Stage 1 trains the Wan VAE as a deterministic autoencoder on short clips cropped around the shape
+(foreground pixels weighted 10x) and records the latent mean/std in its config (WanPipeline
+un-normalises with them). Stage 2 trains the Wan transformer and the small UMT5 text encoder with
+the flow-matching objective the stock scheduler integrates (x_t = (1 - s) x0 + s eps, target
+eps - x0, timestep = 1000 s, shifted like the scheduler), 10% of prompts dropped to "" for
+classifier-free guidance, on a pool of encoded clips refreshed as it trains; the saved weights are
+an EMA. Seeded; saves a diffusers directory in fp16 with weight files of at most 14 MB.
 
-    python scripts/train_tiny_t2v.py --out assets/tiny-t2v --vae-minutes 4 --dit-minutes 8     # GPU
-    python scripts/train_tiny_t2v.py --out /tmp/t --vae-steps 2 --dit-steps 2 --frames 9 --height 64 --width 64  # smoke
+The shipped assets/tiny-t2v came from two H100 calls (train_log.jsonl holds both logs):
+
+    python scripts/train_tiny_t2v.py --out /tmp/tiny-t2v --stages vae,dit --vae-minutes 5.4 --dit-minutes 2.7 --pool 1024
+    python scripts/train_tiny_t2v.py --resume assets/tiny-t2v --out /tmp/tiny-t2v --stages dit --dit-minutes 5.3 \
+        --dit-seed-offset 1 --pool 1024
+    python scripts/train_tiny_t2v.py --out /tmp/t --vae-steps 2 --dit-steps 2 --frames 9 --height 64 --width 64 \
+        --workers 0 --vae-crop 32 --dit-batch 2 --fresh 1 --pool 2    # CPU smoke run
 """
 from __future__ import annotations
 

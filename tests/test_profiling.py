@@ -69,6 +69,11 @@ def test_target_density_allocation_and_compensation():
     chosen = prof.choose(4, 1, G, "t")
     assert chosen.meta["expected_density"] <= 0.3 + 1e-6
     assert chosen.layers[0][0][3].pattern == "dense" or chosen.meta["expected_density"] < 0.3
+    # warm-up steps in target mode follow the error the allocation accepted, not the unused budget: a budget no
+    # plan meets must not turn every step dense (which would silently give density 1.0)
+    strict = _profiler(error_budget=1e-6, target_density=0.3, compensate=True)
+    assert strict.choose(4, 1, G, "t").dense_steps == 0
+    assert _profiler(error_budget=1e-6, compensate=True).choose(4, 1, G, "t").dense_steps == 2
     # budget mode is deterministic for a seed
     a = _profiler(error_budget=0.05).choose(4, 1, G, "t").to_json()
     b = _profiler(error_budget=0.05).choose(4, 1, G, "t").to_json()

@@ -31,7 +31,8 @@ def add_compare_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--side-by-side", metavar="OUT", help="write A|B next to each other (.mp4, .gif or a directory)")
     p.add_argument("--json", metavar="OUT", help="write per-frame and mean metrics as JSON")
     p.add_argument("--prompts", metavar="FILE", help="prompt-set mode: one prompt per line, dense vs accelerated")
-    p.add_argument("--profile", default="radial", help="prompt-set mode: profile file or preset to compare with dense")
+    p.add_argument("--profile", default=None, help="prompt-set mode: profile file or preset to compare with dense "
+                   "(default: as videoaccel generate)")
     p.add_argument("--model", help="prompt-set mode: diffusers directory (default: the embedded model)")
     p.add_argument("--steps", type=int)
     p.add_argument("--seed", type=int, default=0)
@@ -144,7 +145,7 @@ def compare_prompts(args: argparse.Namespace) -> int:
     import videoaccel
 
     from .cli import _load_pipeline, _read_prompts
-    from .generate import _defaults, _run, resolve_model
+    from .generate import _defaults, _run, default_profile, resolve_model
     from .metrics import psnr, ssim
     from .tiny.detect import detect
 
@@ -161,6 +162,7 @@ def compare_prompts(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(str(e), file=sys.stderr)
         return USAGE_ERROR
+    args.profile = args.profile or default_profile(model, embedded)
     pipe = _load_pipeline(model)
     rows = []
     for i, prompt in enumerate(prompts):

@@ -6,8 +6,10 @@ import sys
 import time
 from pathlib import Path
 
-EMBEDDED = Path(__file__).resolve().parent.parent / "assets" / "tiny-t2v"
-PROFILE_NAME = "videoaccel_profile.json"  # a calibrated profile shipped inside a model directory
+ROOT = Path(__file__).resolve().parent.parent
+EMBEDDED = ROOT / "assets" / "tiny-t2v"
+EMBEDDED_PROFILE = ROOT / "profiles" / "tiny-t2v.json"  # calibrated on the embedded model (scripts/bench_fidelity.py)
+PROFILE_NAME = "videoaccel_profile.json"  # a calibrated profile shipped inside a user's model directory
 
 
 def add_generate_parser(sub) -> None:
@@ -46,6 +48,14 @@ def resolve_model(model: str | None) -> tuple[str, bool]:
     if not EMBEDDED.exists():
         raise ValueError(f"the embedded model is not in this checkout ({EMBEDDED}): pass --model DIR")
     return str(EMBEDDED), True
+
+
+def default_profile(model: str, embedded: bool) -> str:
+    """The embedded model's calibrated profile, a model directory's own videoaccel_profile.json, else radial."""
+    if embedded and EMBEDDED_PROFILE.exists():
+        return str(EMBEDDED_PROFILE)
+    own = Path(model) / PROFILE_NAME
+    return str(own) if own.exists() else "radial"
 
 
 def _defaults(args, embedded: bool) -> dict:
@@ -127,7 +137,7 @@ def run_generate(args: argparse.Namespace) -> int:
         dense_frames, dense_s = _run(pipe, args.prompt, call, args.seed)
     frames, seconds, density = dense_frames, dense_s, 1.0
     if not args.dense:
-        profile = args.profile or (str(Path(model) / PROFILE_NAME) if (Path(model) / PROFILE_NAME).exists() else "radial")
+        profile = args.profile or default_profile(model, embedded)
         try:
             videoaccel.accelerate(pipe, profile)
         except ValueError as e:

@@ -137,7 +137,9 @@ class Profiler:
             layers[layer] = per_bucket
         chosen_err = [float(table[k][h, i]) if i >= 0 else 0.0 for k, ps in choice.items() for h, i in enumerate(ps)]
         chosen_cost = [float(cost[i]) if i >= 0 else 1.0 for ps in choice.values() for i in ps]
-        return Profile(name=name, layers=layers, bucket_edges=self.edges, dense_steps=self._dense_steps(),
+        # warm-up threshold: the budget, or with a target density the worst head error the allocation accepted
+        threshold = budget if self.config.target_density is None else max(chosen_err, default=0.0)
+        return Profile(name=name, layers=layers, bucket_edges=self.edges, dense_steps=self._dense_steps(threshold),
                        order=self.config.order, block=self.config.block, calibrated=True,
                        model=None if model is None else {"class": type(model).__name__, "config_hash": config_hash(model.config)},
                        meta={**(meta or {}), "error_budget": budget, "target_density": self.config.target_density,
@@ -171,12 +173,12 @@ class Profiler:
             total -= saved
         return picks
 
-    def _dense_steps(self) -> int:
-        """Leading steps where even the best candidate of the typical head misses the budget."""
+    def _dense_steps(self, threshold: float) -> int:
+        """Leading steps where even the best candidate of the typical head misses ``threshold``."""
         n = 0
         for step in sorted(self.cal.step_err):
             best = torch.stack([e.min(-1).values.median() for e in self.cal.step_err[step]]).median()
-            if float(best) > self.config.error_budget:
+            if float(best) > threshold:
                 n = step + 1
             else:
                 break
