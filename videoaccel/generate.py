@@ -74,10 +74,12 @@ def _defaults(args, embedded: bool) -> dict:
 def _run(pipe, prompt, call, seed):
     import torch
 
+    from .video import as_uint8_video
+
     g = torch.Generator(device="cpu").manual_seed(seed)
     t = time.perf_counter()
     frames = pipe(prompt, generator=g, output_type="np", **call).frames[0]
-    return (frames * 255).round().clip(0, 255).astype("uint8"), time.perf_counter() - t
+    return as_uint8_video(frames), time.perf_counter() - t
 
 
 def _init_parallel(degree: int) -> int:

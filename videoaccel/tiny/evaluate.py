@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from ..video import as_uint8_video
 from . import data
 
 
@@ -27,7 +28,7 @@ def generate(pipe, prompts: list[str], seeds: list[int], batch: int = 10, **call
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         seconds += time.perf_counter() - t
-        videos += [(np.asarray(v) * 255).round().clip(0, 255).astype(np.uint8) for v in out]
+        videos += [as_uint8_video(v) for v in out]
     return videos, seconds
 
 
