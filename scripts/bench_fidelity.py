@@ -14,7 +14,6 @@ SSIM against dense, achieved attention density, colour/direction adherence. Writ
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import shlex
@@ -26,23 +25,11 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import videoaccel  # noqa: E402
+from videoaccel.benchmarks.record import device_name, device_tag, header  # noqa: E402
 from videoaccel.metrics import psnr, ssim  # noqa: E402
 from videoaccel.profiling import ProfileConfig, calibrate  # noqa: E402
 from videoaccel.tiny import data, detect, evaluate  # noqa: E402
 from videoaccel.tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN  # noqa: E402
-
-
-def header(suite: str, results: list) -> dict:
-    import triton
-
-    dev = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"
-    return {"suite": suite, "device": dev, "torch": torch.__version__, "triton": triton.__version__,
-            "videoaccel": os.environ.get("VIDEOACCEL_SHA", "unknown"), "command": "python " + shlex.join(sys.argv),
-            "date": datetime.date.today().isoformat(), "results": results}
-
-
-def short(dev: str) -> str:
-    return "h100" if "H100" in dev else "h200" if "H200" in dev else "cpu" if dev.startswith("cpu") else "gpu"
 
 
 def main() -> None:
@@ -73,15 +60,16 @@ def main() -> None:
     call = dict(num_inference_steps=args.steps, guidance_scale=5.0, max_sequence_length=TEXT_LEN, num_frames=args.frames,
                 height=args.height, width=args.width)
     prompts, seeds, specs = evaluate.heldout(args.n)
-    dev = header("x", [])["device"]
+    dev = device_tag(device_name())
+    command = "python " + shlex.join(sys.argv)
 
     dense, dense_s = evaluate.generate(pipe, prompts, seeds, args.batch, **call)
     adh = detect.score(dense, specs)
     print(f"dense: colour {adh['colour']:.2f} direction {adh['direction']:.2f} ({dense_s:.1f} s for {args.n})", flush=True)
-    tiny = header("tiny-model", [{"case": f"heldout-{args.n}", "impl": "dense", "colour": adh["colour"],
+    tiny = header("tiny-model", command, [{"case": f"heldout-{args.n}", "impl": "dense", "colour": adh["colour"],
                                   "direction": adh["direction"], "seconds": dense_s, "steps": args.steps,
                                   "guidance": 5.0, "prompts": prompts, "seeds": seeds, "detected": adh["detected"]}])
-    with open(os.path.join(args.out, f"tiny-model-{short(dev)}.json"), "w") as f:
+    with open(os.path.join(args.out, f"tiny-model-{dev}.json"), "w") as f:
         json.dump(tiny, f, indent=1)
 
     rng = np.random.default_rng(1234)
@@ -121,9 +109,9 @@ def main() -> None:
         rows.append(row)
         print(f"{row['impl']:<28} density {row['attn_density']:.3f} PSNR {row['psnr']} SSIM {row['ssim']:.4f} "
               f"colour {row['colour']:.2f} direction {row['direction']:.2f} {seconds:.1f} s", flush=True)
-        doc = header("fidelity", rows)
+        doc = header("fidelity", command, rows)
         doc["calibration"] = {"prompts": calib, "seconds": calib_s, "dense_seconds_per_batch": dense_s}
-        with open(os.path.join(args.out, f"fidelity-{short(dev)}.json"), "w") as f:
+        with open(os.path.join(args.out, f"fidelity-{dev}.json"), "w") as f:
             json.dump(doc, f, indent=1)
 
 

@@ -8,10 +8,8 @@ run and the final output error (random weights give near-uniform attention: the 
 """
 from __future__ import annotations
 
-import datetime
 import json
 import os
-import subprocess
 import sys
 import time
 from types import SimpleNamespace
@@ -156,16 +154,10 @@ def run(cases: list[str], out_dir: str, fp8_linear: bool = True, presets: tuple[
 
 
 def _write(results: list, out_dir: str) -> str:
-    import triton
+    from .record import device_tag, header
 
-    dev = torch.cuda.get_device_name()
-    sha = os.environ.get("VIDEOACCEL_SHA") or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                                              text=True).stdout.strip() or "unknown"
-    doc = {"suite": "e2e", "device": dev, "torch": torch.__version__, "triton": triton.__version__, "videoaccel": sha,
-           "command": "videoaccel bench e2e " + " ".join(sys.argv[3:]), "date": datetime.date.today().isoformat(),
-           "results": results}
-    short = "h100" if "H100" in dev else "h200" if "H200" in dev else "gpu"
-    path = os.path.join(out_dir, f"e2e-{short}.json")
+    doc = header("e2e", "videoaccel bench e2e " + " ".join(sys.argv[3:]), results)
+    path = os.path.join(out_dir, f"e2e-{device_tag(doc['device'])}.json")
     with open(path, "w") as f:
         json.dump(doc, f, indent=1)
     return path
