@@ -14,7 +14,7 @@ The shipped assets/tiny-t2v came from two H100 calls (train_log.jsonl holds both
     python scripts/train_tiny_t2v.py --resume assets/tiny-t2v --out /tmp/tiny-t2v --stages dit --dit-minutes 5.3 \
         --dit-seed-offset 1 --pool 1024
     python scripts/train_tiny_t2v.py --out /tmp/t --vae-steps 2 --dit-steps 2 --frames 9 --height 64 --width 64 \
-        --workers 0 --vae-crop 32 --dit-batch 2 --fresh 1 --pool 2    # CPU smoke run
+        --workers 0 --vae-crop 32 --geometries 9x64x64:2 --fresh 1 --pool 2    # CPU smoke run
 """
 from __future__ import annotations
 
@@ -29,45 +29,57 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from videoaccel.tiny import data  # noqa: E402
-from videoaccel.tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN, components  # noqa: E402
+from videoaccel.tiny import data, scene  # noqa: E402
+from videoaccel.tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN, components, tokenizer  # noqa: E402
 
 
 class Clips(torch.utils.data.IterableDataset):
     """Endless training clips rendered in DataLoader workers (numpy + OpenCV on the CPU keeps the GPU fed);
-    worker w draws from its own generator seeded (seed, w), so a run is reproducible for a fixed worker count."""
+    worker w draws from its own generator seeded (seed, w), so a run is reproducible for a fixed worker count.
+    With ``crop``: crop x crop windows around the named shape (jittered) and its mask, for the autoencoder."""
 
     def __init__(self, seed: int, batch: int, frames: int, height: int, width: int, crop: int | None = None):
         super().__init__()
         self.seed, self.batch, self.shape, self.crop = seed, batch, (frames, height, width), crop
 
-    def _crop(self, rng, video, spec):
-        """A crop x crop window around the shape's mid-clip position (jittered): a random window mostly misses the
-        small shape, and the shape is what the autoencoder must learn."""
+    def _window(self, rng, spec):
         f, h, w = self.shape
         c = self.crop
-        cx, cy = data.trajectory(spec, f, h, w)[f // 2] + rng.uniform(-c / 4, c / 4, 2)
+        cx, cy = data.trajectory(spec, f, h, w)[f // 2] + rng.uniform(-c / 3, c / 3, 2)
         x0, y0 = (int(np.clip(round(p - c / 2), 0, n - c)) for p, n in ((cx, w), (cy, h)))
-        return video[:, y0:y0 + c, x0:x0 + c]
+        return slice(y0, y0 + c), slice(x0, x0 + c)
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         rng = np.random.default_rng([self.seed, info.id if info else 0])
         while True:
-            video, prompts, specs = data.batch(rng, self.batch, *self.shape, "train")
-            if self.crop:
-                video = np.stack([self._crop(rng, v, s) for v, s in zip(video, specs)])
-            yield torch.from_numpy(video), prompts
+            specs = [data.sample_spec(rng, "train") for _ in range(self.batch)]
+            if not self.crop:
+                video = np.stack([scene.render(s, *self.shape) for s in specs])
+                yield torch.from_numpy(video), [data.prompt(s) for s in specs]
+                continue
+            videos, masks = [], []
+            for s in specs:
+                v, m = scene.render(s, *self.shape, with_mask=True)
+                ys, xs = self._window(rng, s)
+                videos.append(v[:, ys, xs])
+                masks.append(m[:, ys, xs])
+            yield torch.from_numpy(np.stack(videos)), torch.from_numpy(np.stack(masks))
 
 
-def loader(args, batch: int, frames: int, seed: int, crop: int | None = None):
-    """Batches of (float [B, 3, F, H, W] in [-1, 1] on the device, prompts)."""
-    ds = Clips(seed, batch, frames, args.height, args.width, crop)
+def loader(args, batch: int, frames: int, seed: int, crop: int | None = None, size: tuple[int, int] | None = None):
+    """Batches of (float [B, 3, F, H, W] in [-1, 1] on the device, prompts or float masks [B, 1, F, H, W])."""
+    height, width = size or (args.height, args.width)
+    ds = Clips(seed, batch, frames, height, width, crop)
     dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=args.workers, pin_memory=True,
                                      persistent_workers=args.workers > 0, prefetch_factor=4 if args.workers else None)
-    for video, prompts in dl:
+    for video, extra in dl:
         x = video.to(args.device, non_blocking=True).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
-        yield x, list(prompts)
+        if isinstance(extra, torch.Tensor):
+            extra = extra.to(args.device, non_blocking=True)[:, None].float() / 255.0
+        else:
+            extra = list(extra)
+        yield x, extra
 
 
 def encode_text(tokenizer, text_encoder, prompts, device):
@@ -102,27 +114,22 @@ def psnr(a, b) -> float:
     return float(10 * torch.log10(4.0 / F.mse_loss(a.float(), b.float())))
 
 
-def foreground_weight(x: torch.Tensor) -> torch.Tensor:
-    """10x loss weight on pixels off the per-row background (backgrounds are constant along a row): the shape,
-    whose colour and place the prompt names, covers ~3% of a frame and is otherwise averaged into the background."""
-    bg = x.median(dim=-1, keepdim=True).values
-    return 1 + 9 * ((x - bg).abs().amax(1, keepdim=True) > 0.1).float()
-
-
 def train_vae(vae, args, device, log):
     """A deterministic autoencoder (the posterior mode is decoded; the transformer later trains on modes too, and a
-    tiny L2 keeps latents bounded). Short clips (--vae-frames) cropped to --vae-crop: the causal VAE is fully
-    convolutional (but for the lowest-resolution attention), so small crops train the same weights faster."""
+    tiny L2 keeps latents bounded). Short clips (--vae-frames) cropped to --vae-crop around the named shape (with
+    textured background around it), shape pixels weighted --fg-weight: the causal VAE is fully convolutional (but
+    for the lowest-resolution attention), so small crops train the same weights faster."""
     opt = torch.optim.AdamW(vae.parameters(), lr=args.lr_vae, weight_decay=0.0)
     sched, i = Schedule(args.lr_vae, args.vae_steps, args.vae_minutes), 0
     vae.train()
     batches = loader(args, args.vae_batch, args.vae_frames, args.seed, min(args.vae_crop, args.height, args.width))
     while not sched.done(i):
-        x, _ = next(batches)
+        x, mask = next(batches)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             z = vae.encode(x).latent_dist.mode()
             rec = vae.decode(z).sample
-        loss = (foreground_weight(x) * ((rec.float() - x) ** 2 + 0.1 * (rec.float() - x).abs())).mean() + 1e-4 * z.float().pow(2).mean()
+        weight = 1 + (args.fg_weight - 1) * mask  # the named shape is small but is what the prompt is about
+        loss = (weight * ((rec.float() - x) ** 2 + 0.1 * (rec.float() - x).abs())).mean() + 1e-4 * z.float().pow(2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -182,24 +189,53 @@ class LatentPool:
         return self.z[idx.to(self.z.device)], [self.prompts[int(k)] for k in idx]
 
 
+def parse_geometries(text: str) -> list[tuple[tuple[int, int, int], int, float]]:
+    """"25x192x320:64:1,49x384x640:8:1" -> [((frames, height, width), batch, weight), ...]."""
+    out = []
+    for item in text.split(","):
+        geo, batch, weight = (item.split(":") + ["", ""])[:3]
+        f, h, w = (int(v) for v in geo.split("x"))
+        out.append(((f, h, w), int(batch or 64), float(weight or 1.0)))
+    return out
+
+
 def train_dit(comp, args, rng, device, log):
-    """rng: CFG prompt dropout only; clips come from the loader workers, noise from torch's seeded generator."""
+    """rng: CFG prompt dropout and the geometry of each step; clips come from the loader workers, noise from torch's
+    seeded generator. Several geometries (--geometries) train one model: the CPU demo size and the >= 12k-token
+    testbed size, so attention is learned at the lengths it is measured at."""
     vae, tr, te, tok = comp["vae"], comp["transformer"], comp["text_encoder"], comp["tokenizer"]
     shift = comp["scheduler"].config.shift
     params = list(tr.parameters()) + list(te.parameters())
     ema = [p.detach().clone() for p in params]
-    opt = torch.optim.AdamW(params, lr=args.lr_dit, weight_decay=0.01)
+    # q/k RMS-norm gains set how sharp attention can get (logits ~ sqrt(head_dim) * gain^2 at most): at the base rate
+    # they stay ~1 for thousands of steps, so they get their own rate (--qk-gain-lr-mult) and, like all 1-d
+    # parameters, no weight decay.
+    qk = {id(p) for n, p in tr.named_parameters() if ".norm_q." in n or ".norm_k." in n}
+    groups = [([p for p in params if p.ndim >= 2], 0.01, 1.0),
+              ([p for p in params if p.ndim < 2 and id(p) not in qk], 0.0, 1.0),
+              ([p for p in params if id(p) in qk], 0.0, args.qk_gain_lr_mult)]
+    opt = torch.optim.AdamW([{"params": ps, "weight_decay": wd, "mult": m} for ps, wd, m in groups], lr=args.lr_dit)
     vae.eval().requires_grad_(False)
     tr.train()
     te.train()
     gen = torch.Generator().manual_seed(args.seed + args.dit_seed_offset)
-    pool = LatentPool(vae, loader(args, args.fresh, args.frames, args.seed + 2 + args.dit_seed_offset), args.pool, device)
-    log({"stage": "dit", "pool_filled": args.pool})
+    geos = parse_geometries(args.geometries)
+    pools = []
+    for k, ((f, h, w), batch, _) in enumerate(geos):
+        fresh = max(1, args.fresh * batch // geos[0][1])
+        size = max(fresh, args.pool * batch // geos[0][1] // fresh * fresh)
+        batches = loader(args, fresh, f, args.seed + 2 + args.dit_seed_offset + 100 * k, size=(h, w))
+        pools.append(LatentPool(vae, batches, size, device))
+        log({"stage": "dit", "geometry": f"{f}x{h}x{w}", "batch": batch, "pool_filled": size, "fresh": fresh})
+    weights = np.array([g[2] for g in geos]) / sum(g[2] for g in geos)
     sched, i = Schedule(args.lr_dit, args.dit_steps, args.dit_minutes), 0
+    losses = [[] for _ in geos]
     while not sched.done(i):
+        k = int(rng.choice(len(geos), p=weights))
+        pool, batch = pools[k], geos[k][1]
         if i % args.encode_every == 0:
             pool.add()
-        z0, prompts = pool.sample(args.dit_batch, gen)
+        z0, prompts = pool.sample(batch, gen)
         prompts = ["" if rng.random() < 0.1 else p for p in prompts]
         u = torch.sigmoid(torch.randn(z0.shape[0], device=device))  # logit-normal sigma
         s = shift * u / (1 + (shift - 1) * u)
@@ -213,13 +249,16 @@ def train_dit(comp, args, rng, device, log):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         for g in opt.param_groups:
-            g["lr"] = sched.rate(i)
+            g["lr"] = sched.rate(i) * g["mult"]
         opt.step()
         with torch.no_grad():
             torch._foreach_lerp_(ema, [p.detach() for p in params], 1 - min(args.ema, (i + 1) / (i + 10)))
+        losses[k].append(float(loss))
         if i % 100 == 0:
-            log({"stage": "dit", "step": i, "loss": float(loss), "lr": sched.rate(i),
-                 "steps_per_s": round(i / (time.time() - sched.start + 1e-9), 2)})
+            gains = [float(p.abs().mean()) for n, p in tr.named_parameters() if ".attn1.norm_q." in n]
+            log({"stage": "dit", "step": i, "qk_gain": round(sum(gains) / len(gains), 3), "loss": {f"{g[0][0]}x{g[0][1]}x{g[0][2]}": round(sum(v[-50:]) / max(len(v[-50:]), 1), 4)
+                                                    for g, v in zip(geos, losses)},
+                 "lr": sched.rate(i), "steps_per_s": round(i / (time.time() - sched.start + 1e-9), 2)})
         i += 1
     with torch.no_grad():  # the saved model is the exponential moving average
         for p, e in zip(params, ema):
@@ -238,7 +277,6 @@ def main() -> None:
     ap.add_argument("--dit-minutes", type=float, default=8.0)
     ap.add_argument("--vae-batch", type=int, default=48)
     ap.add_argument("--vae-crop", type=int, default=64, help="square crop (pixels) around the shape in VAE training clips")
-    ap.add_argument("--dit-batch", type=int, default=64)
     ap.add_argument("--fresh", type=int, default=16, help="clips encoded into the latent pool every --encode-every steps")
     ap.add_argument("--encode-every", type=int, default=4)
     ap.add_argument("--pool", type=int, default=2048, help="latent pool size (clips, a multiple of --fresh)")
@@ -252,6 +290,10 @@ def main() -> None:
     ap.add_argument("--vae-frames", type=int, default=17, help="clip length for the VAE stage (4k + 1)")
     ap.add_argument("--workers", type=int, default=min(12, (os.cpu_count() or 2) - 2), help="clip-rendering processes")
     ap.add_argument("--dit-seed-offset", type=int, default=0, help="fresh clips when resuming the transformer stage")
+    ap.add_argument("--geometries", default=f"{DEFAULT_FRAMES}x{DEFAULT_HEIGHT}x{DEFAULT_WIDTH}:64",
+                    help="transformer training geometries FxHxW:batch:weight, comma-separated (e.g. add 49x384x640:8:1)")
+    ap.add_argument("--qk-gain-lr-mult", type=float, default=1.0, help="learning-rate multiplier for q/k norm gains")
+    ap.add_argument("--fg-weight", type=float, default=5.0, help="autoencoder loss weight on the named shape's pixels")
     ap.add_argument("--eval", type=int, default=0, help="afterwards, score adherence on this many held-out prompts")
     args = ap.parse_args()
     if args.pool % args.fresh:
@@ -267,6 +309,9 @@ def main() -> None:
 
         pipe = WanPipeline.from_pretrained(args.resume, torch_dtype=torch.float32)
         comp = {k: getattr(pipe, k) for k in ("tokenizer", "text_encoder", "vae", "transformer", "scheduler")}
+        comp["tokenizer"] = tokenizer()  # the grammar may have grown (new words are appended: old ids stay valid)
+        if len(comp["tokenizer"]) != comp["text_encoder"].config.vocab_size:
+            comp["text_encoder"].resize_token_embeddings(len(comp["tokenizer"]))
     else:
         comp = components(args.seed)
     for k in ("text_encoder", "vae", "transformer"):

@@ -4,16 +4,16 @@ import cv2
 import numpy as np
 import pytest
 
-from videoaccel.tiny import data
+from videoaccel.tiny import data, scene
 from videoaccel.tiny.detect import detect, score
 
 SIZES = [(17, 64, 64), (21, 96, 160)]
 
 
 def test_determinism_shapes_dtypes():
-    a = data.batch(np.random.default_rng(3), 4, 9, 32, 48, "train")
-    b = data.batch(np.random.default_rng(3), 4, 9, 32, 48, "train")
-    c = data.batch(np.random.default_rng(4), 4, 9, 32, 48, "train")
+    a = scene.batch(np.random.default_rng(3), 4, 9, 32, 48, "train")
+    b = scene.batch(np.random.default_rng(3), 4, 9, 32, 48, "train")
+    c = scene.batch(np.random.default_rng(4), 4, 9, 32, 48, "train")
     assert a[0].shape == (4, 9, 32, 48, 3) and a[0].dtype == np.uint8
     assert np.array_equal(a[0], b[0]) and a[1] == b[1] and a[2] == b[2]
     assert a[1] != c[1]
@@ -21,7 +21,7 @@ def test_determinism_shapes_dtypes():
     assert data.heldout_prompts() == data.heldout_prompts()
     assert len(data.heldout_prompts(7, seed=1)) == 7
     spec = a[2][0]
-    assert np.array_equal(data.render(spec, 5, 20, 30), data.render(spec, 5, 20, 30))
+    assert np.array_equal(scene.render(spec, 5, 20, 30), scene.render(spec, 5, 20, 30))
 
 
 def test_prompt_grammar():
@@ -82,9 +82,9 @@ def _corrupt(clips, seed=0):
 @pytest.fixture(scope="module", params=SIZES, ids=lambda s: "x".join(map(str, s)))
 def clip_sets(request):
     f, h, w = request.param
-    clips, _, specs = data.batch(np.random.default_rng(11), 200, f, h, w, "train")
+    clips, _, specs = scene.batch(np.random.default_rng(11), 200, f, h, w, "train")
     held = [s for _, s in data.heldout_prompts(50)]
-    hclips = [data.render(s, f, h, w) for s in held]
+    hclips = [scene.render(s, f, h, w) for s in held]
     return {"train": (list(clips), specs), "heldout": (hclips, held)}
 
 
@@ -103,7 +103,7 @@ def test_detector_static_and_empty():
     blank = np.full((9, 32, 32, 3), 40, np.uint8)
     assert detect(blank).colour == "none"
     spec = data.ClipSpec("green", "square", "right", "slowly", False, ((20, 20, 60),) * 2, 0.12, (0.5, 0.5))
-    clip = data.render(spec, 9, 48, 48)
+    clip = scene.render(spec, 9, 48, 48)
     still = np.repeat(clip[:1], 9, axis=0)
     d = detect(still)
     assert d.colour == "green" and d.direction == "none"

@@ -31,7 +31,7 @@ def test_training_script_smoke_saves_a_loadable_wan_pipeline(tmp_path):
     out = tmp_path / "m"
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_tiny_t2v.py"), "--out", str(out), "--vae-steps", "1",
                         "--dit-steps", "1", "--frames", "9", "--height", "64", "--width", "64", "--vae-batch", "1", "--vae-frames", "5",
-                        "--vae-crop", "32", "--dit-batch", "2", "--fresh", "1", "--pool", "2", "--workers", "0"],
+                        "--vae-crop", "32", "--geometries", "9x64x64:2", "--fresh", "1", "--pool", "2", "--workers", "0"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     saved = json.loads(r.stdout.strip().splitlines()[-1])

@@ -1,9 +1,12 @@
-"""Procedural "coloured shape moving" clips for training a tiny text-to-video model.
+"""Procedural clips for training and evaluating the embedded text-to-video model: the specs and the prompt grammar.
 
 Why procedural: every clip comes with an exact ground-truth spec, so prompt adherence (colour, direction) of
 generated videos can be scored automatically (see `videoaccel.tiny.detect`). A fixed, seed-independent set of
 (colour, shape, direction) triples is held out of training so generalisation to unseen combinations can be measured.
-Everything here is numpy + OpenCV only (no torch), so data loading stays cheap and importable anywhere.
+Why textures, camera motion and distractors (data v2): on flat backgrounds with one shape, attending anywhere is as
+good as attending nearby, and a model trained on them has diffuse attention. Real footage is textured and moves
+under the camera, so denoising a token needs its spatio-temporal neighbours: the structure sparse attention relies
+on. Rendering is in `scene.py`; everything here is numpy + OpenCV only (no torch).
 """
 from __future__ import annotations
 
@@ -31,6 +34,12 @@ DIRECTIONS: dict[str, tuple[float, float]] = {
 SPEEDS = {"slowly": 1 / 3, "quickly": 2 / 3}
 HELDOUT_FRACTION = 0.15
 MIN_BG_DELTA_E = 45.0  # background must be clearly distinguishable from the shape (CIE76 in Lab)
+MIN_PALETTE_DELTA_E = 30.0  # backgrounds and distractors stay this far from every named colour (detector)
+TEXTURES = ("flat", "gradient", "noise", "stripes", "checker")
+# Camera words (prompt suffix "camera pans left"); "static" adds no words. A pan moves the view, so the background
+# moves the other way in the frame; zooms scale the background about the frame centre. The named shape moves in
+# frame coordinates whatever the camera does (its direction is what the detector reads).
+CAMERAS = ("static", "pans left", "pans right", "pans up", "pans down", "zooms in", "zooms out")
 TRI = 1.2  # triangle circumradius in units of `size` (similar area to the circle of radius `size`)
 # Half-extents (left, right, top, bottom) of each shape around its centre, in units of `size`; walls for bouncing.
 EXTENTS = {"circle": (1.0, 1.0, 1.0, 1.0), "square": (1.0, 1.0, 1.0, 1.0),
@@ -39,8 +48,11 @@ EXTENTS = {"circle": (1.0, 1.0, 1.0, 1.0), "square": (1.0, 1.0, 1.0, 1.0),
 
 @dataclass(frozen=True)
 class ClipSpec:
-    """Everything needed to render one clip. `background` is (top RGB, bottom RGB) of a vertical gradient (equal =
-    solid); `size` is the shape radius as a fraction of min(H, W); `start` is the centre as fractions of (W, H)."""
+    """Everything needed to render one clip. `background` is the two end colours of the background texture (equal =
+    solid); `size` is the shape radius as a fraction of min(H, W); `start` is the centre as fractions of (W, H).
+    `texture`/`seed` pick the background pattern, `camera` its motion, `light` a brightness ramp over the clip
+    (frame gain 1 - light -> 1 + light), `distractors` unnamed grey-ish shapes: (shape, RGB, size, start (x, y),
+    velocity (x, y) per clip, in front of the named shape)."""
 
     colour: str
     shape: str
@@ -50,6 +62,11 @@ class ClipSpec:
     background: tuple[tuple[int, int, int], tuple[int, int, int]]
     size: float
     start: tuple[float, float]
+    texture: str = "flat"
+    seed: int = 0
+    camera: str = "static"
+    light: float = 0.0
+    distractors: tuple = ()
 
 
 def to_lab(rgb) -> np.ndarray:
@@ -73,17 +90,38 @@ def is_heldout(spec: ClipSpec) -> bool:
     return (spec.colour, spec.shape, spec.direction) in HELDOUT_COMBOS
 
 
-def _sample_background(rng, colour: str):
-    """Dark/mid colours (solid or vertical gradient), rejected if any part is close to the shape colour."""
-    shape_lab = to_lab(COLOURS[colour])
+PALETTE_LAB = to_lab(np.float32([COLOURS[c] for c in COLOURS]))
+
+
+def _far_colours(rng, colour: str | None, n: int, sat: float, val: tuple[float, float]):
+    """n dark/mid colours whose blends are >= MIN_BG_DELTA_E from the shape colour and >= MIN_PALETTE_DELTA_E from
+    every named colour (so the detector never mistakes background or distractors for a named shape)."""
     while True:
-        n = 1 if rng.random() < 0.6 else 2
-        hsv = np.stack([rng.uniform(0, 180, n), rng.uniform(0, 200, n), rng.uniform(10, 140, n)], -1)
+        hsv = np.stack([rng.uniform(0, 180, n), rng.uniform(0, sat, n), rng.uniform(*val, n)], -1)
         rgb = cv2.cvtColor(hsv.astype(np.uint8)[None], cv2.COLOR_HSV2RGB)[0]
-        ends = [tuple(int(v) for v in rgb[0]), tuple(int(v) for v in rgb[-1])]
-        ramp = np.linspace(np.float32(ends[0]), np.float32(ends[1]), 5)
-        if np.linalg.norm(to_lab(ramp) - shape_lab, axis=-1).min() >= MIN_BG_DELTA_E:
+        ends = [tuple(int(v) for v in c) for c in rgb]
+        lab = to_lab(np.linspace(np.float32(ends[0]), np.float32(ends[-1]), 5))
+        far = np.linalg.norm(lab[:, None] - PALETTE_LAB[None], axis=-1).min() >= MIN_PALETTE_DELTA_E
+        if far and (colour is None or np.linalg.norm(lab - to_lab(COLOURS[colour]), axis=-1).min() >= MIN_BG_DELTA_E):
             return tuple(ends)
+
+
+def _sample_background(rng, colour: str, texture: str):
+    ends = _far_colours(rng, colour, 1 if texture == "flat" else 2, 170, (10, 130))
+    return (ends[0], ends[-1])
+
+
+def _sample_distractors(rng, n: int) -> tuple:
+    """Unnamed low-saturation shapes drifting slowly in random directions (occluders and second movers)."""
+    out = []
+    for _ in range(n):
+        rgb = _far_colours(rng, None, 1, 90, (60, 150))[0]
+        angle = rng.uniform(0, 2 * math.pi)
+        speed = rng.uniform(0.0, 0.3)
+        out.append((SHAPES[rng.integers(len(SHAPES))], rgb, float(rng.uniform(0.06, 0.1)),
+                    (float(rng.uniform(0.15, 0.85)), float(rng.uniform(0.15, 0.85))),
+                    (speed * math.cos(angle), speed * math.sin(angle))))
+    return tuple(out)
 
 
 def _sample_start(rng, shape: str, direction: str, speed: str, bouncing: bool, size: float) -> tuple[float, float]:
@@ -119,14 +157,20 @@ def _spec_for(rng, colour, shape, direction) -> ClipSpec:
     speed = ("slowly", "quickly")[rng.integers(2)]
     bouncing = bool(rng.random() < 0.4)
     size = float(rng.uniform(0.08, 0.12))
-    return ClipSpec(colour, shape, direction, speed, bouncing, _sample_background(rng, colour), size,
-                    _sample_start(rng, shape, direction, speed, bouncing, size))
+    start = _sample_start(rng, shape, direction, speed, bouncing, size)
+    texture = TEXTURES[rng.choice(len(TEXTURES), p=(0.1, 0.15, 0.35, 0.2, 0.2))]
+    camera = CAMERAS[0] if rng.random() < 0.3 else CAMERAS[1 + rng.integers(len(CAMERAS) - 1)]
+    return ClipSpec(colour, shape, direction, speed, bouncing, _sample_background(rng, colour, texture), size, start,
+                    texture=texture, seed=int(rng.integers(2 ** 31)), camera=camera,
+                    light=float(rng.uniform(-0.12, 0.12)) if rng.random() < 0.5 else 0.0,
+                    distractors=_sample_distractors(rng, int(rng.integers(0, 3))))
 
 
 def prompt(spec: ClipSpec) -> str:
-    """E.g. "a red circle slowly moving left" / "a blue square quickly bouncing up-right"."""
+    """E.g. "a red circle slowly moving left" / "a blue square quickly bouncing up-right camera pans left"."""
     verb = "bouncing" if spec.bouncing else "moving"
-    return f"a {spec.colour} {spec.shape} {spec.speed} {verb} {spec.direction}"
+    camera = "" if spec.camera == "static" else f" camera {spec.camera}"
+    return f"a {spec.colour} {spec.shape} {spec.speed} {verb} {spec.direction}{camera}"
 
 
 def _fold(p: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -149,47 +193,8 @@ def trajectory(spec: ClipSpec, frames: int, height: int, width: int) -> np.ndarr
     return np.stack([x, y], -1)
 
 
-_SHIFT = 4  # sub-pixel bits for OpenCV drawing
-
-
-def _draw(img, shape: str, cx: float, cy: float, r: float, rgb) -> None:
-    s = 1 << _SHIFT
-    colour = tuple(int(v) for v in rgb)
-    if shape == "circle":
-        cv2.circle(img, (round(cx * s), round(cy * s)), round(r * s), colour, -1, cv2.LINE_AA, _SHIFT)
-        return
-    if shape == "square":
-        pts = [(cx - r, cy - r), (cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r)]
-    else:  # upward equilateral triangle, circumradius TRI * r (similar area to the circle)
-        R = TRI * r
-        pts = [(cx + R * math.cos(a), cy - R * math.sin(a)) for a in (math.pi / 2, 7 * math.pi / 6, 11 * math.pi / 6)]
-    poly = np.round(np.array(pts) * s).astype(np.int32)
-    cv2.fillPoly(img, [poly], colour, cv2.LINE_AA, _SHIFT)
-
-
-def render(spec: ClipSpec, frames: int, height: int, width: int) -> np.ndarray:
-    """Anti-aliased uint8 clip [frames, height, width, 3] (RGB)."""
-    top, bottom = (np.float32(c) for c in spec.background)
-    a = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
-    bg = np.round(top * (1 - a) + bottom * a).astype(np.uint8)[:, None, :].repeat(width, 1)
-    r = spec.size * min(height, width)
-    out = np.empty((frames, height, width, 3), np.uint8)
-    for i, (cx, cy) in enumerate(trajectory(spec, frames, height, width)):
-        out[i] = bg
-        _draw(out[i], spec.shape, cx, cy, r, COLOURS[spec.colour])
-    return out
-
-
 def heldout_prompts(n: int = 50, seed: int = 0) -> list[tuple[str, ClipSpec]]:
     """n deterministic held-out (prompt, spec) pairs, cycling through every held-out triple."""
     rng = np.random.default_rng(seed)
     specs = [_spec_for(rng, *_HELDOUT_SORTED[i % len(_HELDOUT_SORTED)]) for i in range(n)]
     return [(prompt(s), s) for s in specs]
-
-
-def batch(rng: np.random.Generator, n: int, frames: int, height: int, width: int, split: str = "train"):
-    """(uint8 [n, frames, height, width, 3], prompts, specs) for one training/eval batch."""
-    specs = [sample_spec(rng, split) for _ in range(n)]
-    clips = np.stack([render(s, frames, height, width) for s in specs]) if n else \
-        np.zeros((0, frames, height, width, 3), np.uint8)
-    return clips, [prompt(s) for s in specs], specs

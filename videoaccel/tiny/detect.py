@@ -1,9 +1,11 @@
 """Automatic prompt-adherence check for generated clips: which named colour moves in which direction.
 
-Why this design: generated videos are blurry and noisy, so the detector denoises, models the background per image
-row (solid and vertical-gradient backgrounds are constant along a row, and the shape covers well under half a row;
-a temporal median would fail for slow shapes that cover a pixel most of the clip), keeps the largest foreground blob,
-classifies its core colour in Lab, and reads the direction from the first part of the clip only (before a bounce).
+Why this design: backgrounds are textured and move with the camera (data v2), and unnamed distractor shapes are
+grey-ish, while every named colour is saturated or bright and the data keeps backgrounds and distractors away from
+all of them. So the detector denoises, measures each pixel's Lab distance to every named colour, takes the colour
+that covers the most pixels over the clip, follows the largest blob of that colour per frame, and reads the
+direction from the first part of the clip only (before a bounce). Thresholds are relative to the best match in a
+frame, which tolerates the blur and colour drift of generated videos.
 """
 from __future__ import annotations
 
@@ -13,12 +15,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .data import COLOURS, DIRECTIONS, to_lab
+from .data import COLOURS, DIRECTIONS, PALETTE_LAB
 
 _NAMES = list(COLOURS)
-_PALETTE_LAB = to_lab(np.array([COLOURS[c] for c in _NAMES], np.float32))
 FIRST_PART = 0.45  # fraction of the clip used for direction (data.py bounces no earlier than ~50%)
-MIN_CONTRAST = 12.0  # Lab delta-E below which a frame is treated as empty
+MATCH_DELTA_E = 28.0  # Lab delta-E within which a pixel counts as a named colour (data keeps others >= 30 away)
 MIN_MOTION = 0.05  # displacement (fraction of the frame over the clip) below which the direction is "none"
 
 
@@ -52,32 +53,28 @@ def detect(frames: np.ndarray) -> Detection:
         f, h, w, _ = frames.shape
     smooth = np.stack([cv2.GaussianBlur(x, (3, 3), 0) for x in frames]).astype(np.float32) / 255.0
     lab = cv2.cvtColor(smooth.reshape(f * h, w, 3), cv2.COLOR_RGB2Lab).reshape(f, h, w, 3)
-    bg = np.median(lab[:, :, ::2], axis=2, keepdims=True)
-    diff = lab - bg
-    dist = np.sqrt(np.einsum("fhwc,fhwc->fhw", diff, diff))
-    peaks = dist.reshape(f, -1).max(1)
-    times, cents, cores = [], [], []
+    dist = np.linalg.norm(lab[..., None, :] - PALETTE_LAB, axis=-1)  # f, h, w, colours
+    near = dist < MATCH_DELTA_E
+    if near.sum() == 0:
+        return Detection("none", "none", 0.0, 0.0)
+    c = int(np.argmax(near.sum((0, 1, 2))))
+    times, cents = [], []
     for i in range(f):
-        peak = float(peaks[i])
-        if peak < MIN_CONTRAST:
+        best = float(dist[i, ..., c].min())
+        if best >= MATCH_DELTA_E:
             continue
-        mask = (dist[i] > 0.5 * peak).astype(np.uint8)
+        mask = (dist[i, ..., c] < min(MATCH_DELTA_E, best + 0.5 * MATCH_DELTA_E)).astype(np.uint8)
         n, labels, stats, cent = cv2.connectedComponentsWithStats(mask, connectivity=8)
         j = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-        blob = labels == j
-        core = blob & (dist[i] >= 0.8 * dist[i][blob].max())
         times.append(i)
         cents.append(cent[j])
-        cores.append(lab[i][core].mean(0))
-    if not times:
-        return Detection("none", "none", 0.0, 0.0)
-    colour = _NAMES[int(np.argmin(np.linalg.norm(_PALETTE_LAB - np.median(cores, 0), axis=-1)))]
+    colour = _NAMES[c]
     t = np.array(times, np.float64) / max(f - 1, 1)
-    c = np.array(cents, np.float64) / (w, h)
+    xy = np.array(cents, np.float64) / (w, h)
     first = t <= FIRST_PART + 1e-9
     if first.sum() < 2:
         return Detection(colour, "none", 0.0, 0.0)
-    vx, vy = (np.polyfit(t[first], c[first, a], 1)[0] for a in (0, 1))  # least-squares velocity per clip
+    vx, vy = (np.polyfit(t[first], xy[first, a], 1)[0] for a in (0, 1))  # least-squares velocity per clip
     return Detection(colour, _direction(vx, vy), float(vx), float(vy))
 
 

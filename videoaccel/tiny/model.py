@@ -18,18 +18,24 @@ SPECIAL = ["<pad>", "</s>", "<unk>"]
 
 
 def vocabulary() -> list[str]:
-    """Every word the prompt grammar can produce, plus the special tokens."""
-    from .data import COLOURS, DIRECTIONS, SHAPES, prompt, ClipSpec
+    """Every word the prompt grammar can produce, plus the special tokens. Words added by a later data version go
+    at the end, so token ids of an earlier model stay valid when it is trained further."""
+    from .data import CAMERAS, COLOURS, DIRECTIONS, SHAPES, prompt, ClipSpec
 
-    words: set[str] = set()
-    for c in COLOURS:
-        for s in SHAPES:
-            for d in DIRECTIONS:
-                for speed in ("slowly", "quickly"):
-                    for bouncing in (False, True):
-                        spec = ClipSpec(c, s, d, speed, bouncing, (0, 0, 0), 0.1, (0.5, 0.5))
-                        words.update(prompt(spec).lower().split())
-    return SPECIAL + sorted(words)
+    def words(cameras) -> set[str]:
+        out: set[str] = set()
+        for c in COLOURS:
+            for s in SHAPES:
+                for d in DIRECTIONS:
+                    for speed in ("slowly", "quickly"):
+                        for bouncing in (False, True):
+                            for cam in cameras:
+                                spec = ClipSpec(c, s, d, speed, bouncing, ((0, 0, 0),) * 2, 0.1, (0.5, 0.5), camera=cam)
+                                out.update(prompt(spec).lower().split())
+        return out
+
+    v1 = words(CAMERAS[:1])
+    return SPECIAL + sorted(v1) + sorted(words(CAMERAS) - v1)
 
 
 def tokenizer():
