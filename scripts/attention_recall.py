@@ -1,0 +1,61 @@
+"""Oracle attention recall of a Wan model at several geometries (bench suite attention-recall).
+
+Thin wrapper over `videoaccel.profiling.attention_stats` (also `videoaccel inspect --attention`): dense generations
+of held-out prompts of the embedded model's grammar, recall per layer/head on sampled query blocks at three steps.
+Writes OUT/attention-recall-<dev>.json (bench-format.md) and OUT/attention-recall-<geometry>.png.
+
+    python scripts/attention_recall.py --model assets/tiny-t2v --geometries 25x192x320,49x384x640 --out $OUT
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from videoaccel.benchmarks.record import device_name, device_tag, header  # noqa: E402
+from videoaccel.profiling import attention_stats  # noqa: E402
+from videoaccel.tiny import evaluate  # noqa: E402
+from videoaccel.tiny.model import TEXT_LEN  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="assets/tiny-t2v")
+    ap.add_argument("--geometries", default="25x192x320,49x384x640", help="FRAMESxHEIGHTxWIDTH in pixels, comma-separated")
+    ap.add_argument("--prompts", type=int, default=2, help="held-out prompts per geometry")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--tag", default="", help="label stored in each row (e.g. the training run)")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    cuda = torch.cuda.is_available()
+    from diffusers import WanPipeline
+
+    pipe = WanPipeline.from_pretrained(args.model, torch_dtype=torch.bfloat16 if cuda else torch.float32)
+    pipe = pipe.to("cuda" if cuda else "cpu")
+    pipe.set_progress_bar_config(disable=True)
+    prompts = evaluate.heldout(args.prompts)[0]
+    rows = []
+    for geo in args.geometries.split(","):
+        f, h, w = (int(x) for x in geo.split("x"))
+        obs = attention_stats.measure(pipe, prompts, num_inference_steps=args.steps, guidance_scale=5.0, num_frames=f,
+                                      height=h, width=w, max_sequence_length=TEXT_LEN, negative_prompt="", progress=False)
+        got = obs.rows(os.path.basename(os.path.normpath(args.model)))
+        for r in got:
+            r.update(pixels=geo, tag=args.tag)
+        attention_stats.write_png(got, os.path.join(args.out, f"attention-recall-{geo}.png"))
+        print(f"{geo} ({got[0]['tokens']} tokens)\n{attention_stats.summary(got)}", flush=True)
+        rows += got
+    command = "python scripts/attention_recall.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    path = os.path.join(args.out, f"attention-recall-{device_tag(device_name())}.json")
+    with open(path, "w") as fh:
+        json.dump(header("attention-recall", command, rows), fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

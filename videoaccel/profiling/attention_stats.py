@@ -1,0 +1,160 @@
+"""How sparse is a model's self-attention? Oracle recall measured during a real generation.
+
+Why: every sparse plan keeps a subset of keys; the best any plan can do at a density is the exact top-k (the
+oracle). The attention mass that oracle keeps, per layer and head, on sampled query blocks of every self-attention
+call at a few denoising steps, tells before any profiling how much a model can be sparsified and which token order
+(frame-major as the model produces it, or tile-major cubes) suits block masks. Rows: per-token top-k, and block
+masks of 128 and 64 tokens in frame and tile order, at densities 0.05 / 0.1 / 0.15 / 0.25.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..patterns.geometry import VideoGeometry
+from ..patterns.token_order import tile_major_permutation
+
+DENSITIES = (0.05, 0.1, 0.15, 0.25)
+BLOCKS = (128, 64)
+ORDERS = ("frame", "tile")
+STEP_FRACTIONS = (0.1, 0.5, 0.85)
+
+
+def sample_steps(num_steps: int, fractions=STEP_FRACTIONS) -> set[int]:
+    """Steps (0-based) at which calls are measured: early, middle, late."""
+    return {min(num_steps - 1, int(f * num_steps)) for f in fractions}
+
+
+def _kept(sorted_cum: torch.Tensor, n: int, density: float) -> torch.Tensor:
+    """Mass kept by the top round(density * n) entries; sorted_cum [..., n] is a descending cumulative sum."""
+    return sorted_cum[..., max(1, round(density * n)) - 1]
+
+
+def recall(q: torch.Tensor, k: torch.Tensor, rows: torch.Tensor, scale: float, blocks=BLOCKS) -> dict:
+    """Oracle recall per head for query ``rows`` (whole 128-blocks of q) against all keys.
+
+    q, k [S, H, D] in one token order. Returns {("token", 0) | ("block", b): {density: [H] tensor}}."""
+    S = k.shape[0]
+    logits = torch.einsum("rhd,shd->hrs", q[rows].float(), k.float()) * scale
+    p = torch.softmax(logits, -1)
+    out = {("token", 0): {d: _kept(p.sort(-1, descending=True).values.cumsum(-1), S, d).mean(-1) for d in DENSITIES}}
+    for b in blocks:
+        nb = -(-S // b)
+        mass = torch.nn.functional.pad(p, (0, nb * b - S)).reshape(p.shape[0], -1, b, nb, b).sum((2, 4)) / b
+        cum = mass.sort(-1, descending=True).values.cumsum(-1)  # H, query blocks, nb
+        out[("block", b)] = {d: _kept(cum, nb, d).mean(-1) for d in DENSITIES}
+    return out
+
+
+@dataclass
+class RecallObserver:
+    """Observes self-attention calls (the router's observer signature) and accumulates oracle recall per layer/head.
+    Only video tokens are measured (joined text is kept dense by every plan)."""
+
+    steps: set[int]
+    query_blocks: int = 8
+    seed: int = 0
+    acc: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    geometry: VideoGeometry | None = None
+    _perms: dict = field(default_factory=dict)
+
+    def observe(self, layer: int, step: int, timestep, q, k, v, geometry: VideoGeometry, valid_text=None) -> None:
+        if step not in self.steps:
+            return
+        self.geometry = geometry
+        n = geometry.video_tokens
+        lo = geometry.text if geometry.text_position == "front" else 0
+        q, k = q[0, lo:lo + n], k[0, lo:lo + n]
+        g = torch.Generator().manual_seed(self.seed + 1000 * step + layer)
+        qb = torch.randperm(n // 128, generator=g)[: self.query_blocks]
+        rows = (qb[:, None] * 128 + torch.arange(128)).flatten().to(q.device)
+        scale = q.shape[-1] ** -0.5
+        for order in ORDERS:
+            for b in BLOCKS:
+                perm = self._perm(geometry, order, b, q.device)
+                qq, kk = (q, k) if perm is None else (q[perm], k[perm])
+                res = recall(qq, kk, rows, scale, blocks=(b,))
+                for d, val in res[("block", b)].items():
+                    self.acc[("block", order, b, d)][layer].append(val.cpu())
+                if order == "frame" and b == BLOCKS[0]:
+                    for d, val in res[("token", 0)].items():
+                        self.acc[("token", "any", 0, d)][layer].append(val.cpu())
+
+    def _perm(self, geometry: VideoGeometry, order: str, block: int, device) -> torch.Tensor | None:
+        if order == "frame":
+            return None
+        key = (geometry.frames, geometry.height, geometry.width, block)
+        if key not in self._perms:
+            g = VideoGeometry(geometry.frames, geometry.height, geometry.width, block=block)
+            self._perms[key] = tile_major_permutation(g).to(device)
+        return self._perms[key]
+
+    def rows(self, model: str) -> list[dict]:
+        """Bench rows {model, geometry, order, block, density, recall, per_layer, per_head} (block 0 = per token)."""
+        g = self.geometry
+        out = []
+        for (kind, order, block, d), layers in sorted(self.acc.items()):
+            per_head = [torch.stack(layers[i]).mean(0).tolist() if i in layers else None for i in range(max(layers) + 1)]
+            valid = [h for h in per_head if h is not None]
+            out.append({"model": model, "geometry": f"{g.frames}x{g.height}x{g.width}", "tokens": g.video_tokens,
+                        "order": order, "block": block, "density": d,
+                        "recall": round(float(np.mean(valid)), 4),
+                        "per_layer": [None if h is None else round(float(np.mean(h)), 4) for h in per_head],
+                        "per_head": [None if h is None else [round(x, 4) for x in h] for h in per_head]})
+        return out
+
+
+def measure(pipe, prompts: list[str], *, seed: int = 0, query_blocks: int = 8, progress: bool = True,
+            **call_kwargs) -> RecallObserver:
+    """Generate ``prompts`` densely (frame order) and return the filled observer; ``call_kwargs`` go to pipe()."""
+    from tqdm import tqdm
+
+    from .. import pipelines
+    from ..pipelines.models import transformers_of
+    from ..plans import Profile
+
+    obs = RecallObserver(sample_steps(call_kwargs.get("num_inference_steps", 50)), query_blocks, seed)
+    pipelines.accelerate(pipe, Profile("attention-stats", order="frame"))
+    try:
+        for _, model in transformers_of(pipe):
+            pipelines.router_of(model).profiler = obs
+        for i, prompt in enumerate(tqdm(prompts, desc="attention statistics", disable=not progress)):
+            gen = torch.Generator(device="cpu").manual_seed(seed + i)
+            pipe(prompt, generator=gen, output_type="latent", **call_kwargs)
+    finally:
+        pipelines.restore(pipe)
+    if obs.geometry is None:
+        raise ValueError("no self-attention call was observed at the sampled steps: is the pipeline supported?")
+    return obs
+
+
+def summary(rows: list[dict]) -> str:
+    """One line per (order, block): recall at each density."""
+    lines = ["order  block  " + "  ".join(f"@{d:<5}" for d in DENSITIES)]
+    table = defaultdict(dict)
+    for r in rows:
+        table[(r["order"], r["block"])][r["density"]] = r["recall"]
+    for (order, block), vals in sorted(table.items()):
+        name = "token" if block == 0 else str(block)
+        lines.append(f"{order:<6} {name:<6} " + "  ".join(f"{vals.get(d, float('nan')):.3f} " for d in DENSITIES))
+    return "\n".join(lines)
+
+
+def write_png(rows: list[dict], path: str, block: int = 128, density: float = 0.15) -> None:
+    """Recall by layer (rows) x head (columns) for one block size and density, frame order left, tile order right."""
+    import cv2
+
+    panels = []
+    for order in ORDERS:
+        r = next(x for x in rows if x["order"] == order and x["block"] == block and x["density"] == density)
+        grid = np.array([h if h is not None else [np.nan] * len(r["per_head"][0]) for h in r["per_head"]], np.float32)
+        img = cv2.applyColorMap(np.nan_to_num(grid * 255).clip(0, 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)
+        img = cv2.resize(img, (grid.shape[1] * 40, grid.shape[0] * 24), interpolation=cv2.INTER_NEAREST)
+        img = cv2.copyMakeBorder(img, 28, 4, 4, 4, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+        cv2.putText(img, f"{order} {r['recall']:.2f}", (4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        panels.append(img)
+    if not cv2.imwrite(path, np.concatenate(panels, 1)):
+        raise OSError(f"could not write {path}")
