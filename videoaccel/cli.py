@@ -153,9 +153,14 @@ def _read_prompts(path: str) -> list[str]:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
+    from .files import check_writable
     from .profiling import ProfileConfig, profile_pipeline
+    from .profiling.checkpoint import check_checkpoint
 
     prompts = _read_prompts(args.prompts)
+    checkpoint = args.output + ".partial"  # resume an interrupted run with the same settings
+    check_writable(args.output)
+    check_checkpoint(checkpoint)
     pipe = _load_pipeline(args.model)
     cfg = ProfileConfig(error_budget=args.error_budget, target_density=args.target_density, buckets=args.buckets,
                         block=args.block, seed=args.seed)
@@ -163,7 +168,6 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     for k in ("height", "width", "num_frames"):
         if getattr(args, k) is not None:
             call[k] = getattr(args, k)
-    checkpoint = args.output + ".partial"  # resume an interrupted run with the same settings
     prof = profile_pipeline(pipe, prompts, cfg, name=args.name or Path(args.output).stem, seed=args.seed,
                             checkpoint=checkpoint, **call)
     try:
@@ -234,8 +238,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; a known error (bad value, unreadable or unwritable file) is one line on stderr and exit code 2."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as e:
+        message = str(e)
+    except SystemExit as e:
+        if not isinstance(e.code, str):
+            raise
+        message = e.code
+    print(f"videoaccel {args.command}: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import json
 import math
 import os
 import sys
-import tempfile
+
+from .files import atomic_path, check_writable
 
 USAGE_ERROR = 2
 
@@ -50,26 +51,14 @@ def _num(x: float) -> float | None:
 
 def _write_json(obj: dict, path: str) -> None:
     """Temp file + rename, like the video writer, so a failed write leaves no partial report."""
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, allow_nan=False)
 
 
 def _check_json_path(path: str) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(d):
-        raise OSError(f"cannot write {path}: directory {d} does not exist (create it first)")
-    if not os.access(d, os.W_OK | os.X_OK):
-        raise OSError(f"cannot write {path}: directory {d} is not writable")
     if os.path.isdir(path):
         raise OSError(f"cannot write JSON to {path}: it is a directory (give a file name)")
+    check_writable(path)
 
 
 def _fmt(x: float, digits: int) -> str:

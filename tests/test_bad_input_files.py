@@ -1,0 +1,101 @@
+"""Bad input that touches files: planted pickles, unwritable outputs, file modes (issue 17)."""
+import os
+import pickle
+import stat
+
+import pytest
+
+from videoaccel import cli
+
+
+class _Plant:
+    """Unpickling this creates the file named by ``marker``: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Fail the test if the command gets as far as loading a pipeline."""
+    def load(*a, **k):
+        raise AssertionError("the model was loaded before the bad input was reported")
+
+    monkeypatch.setattr(cli, "_load_pipeline", load)
+
+
+def _prompts(tmp_path):
+    p = tmp_path / "p.txt"
+    p.write_text("a red circle\n")
+    return p
+
+
+def test_planted_pickle_checkpoint_is_refused_unread(tmp_path, capsys, no_model):
+    out, marker = tmp_path / "X.json", tmp_path / "pwned"
+    (tmp_path / "X.json.partial").write_bytes(pickle.dumps(_Plant(str(marker))))
+    code = cli.main(["profile", "--model", "m", "--prompts", str(_prompts(tmp_path)), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "not a videoaccel calibration checkpoint" in err and "delete it" in err
+    assert not marker.exists() and len(err.strip().splitlines()) == 1
+
+
+def test_no_pickle_anywhere():
+    root = os.path.join(os.path.dirname(__file__), "..")
+    for d in ("videoaccel", "scripts"):
+        for base, _, files in os.walk(os.path.join(root, d)):
+            for f in files:
+                if f.endswith(".py"):
+                    text = open(os.path.join(base, f)).read()
+                    assert "torch.load(" not in text and "import pickle" not in text, f
+
+
+@pytest.mark.parametrize("name", ["v.mp4", "v.gif", "frames/", "m.json"])
+def test_written_files_follow_the_umask(tmp_path, name):
+    import numpy as np
+
+    from videoaccel.compare import _write_json
+    from videoaccel.video import write_video
+
+    old = os.umask(0o027)
+    try:
+        path = tmp_path / name
+        if name.endswith(".json"):
+            _write_json({"a": 1}, str(path))
+        else:
+            write_video(np.zeros((2, 16, 16, 3), np.uint8), str(path))
+    finally:
+        os.umask(old)
+    p = path if path.is_file() else next(path.iterdir())
+    assert stat.S_IMODE(p.stat().st_mode) == 0o640
+    if path.is_dir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o750
+
+
+def test_unwritable_output_fails_before_the_model(tmp_path, capsys, no_model, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    if os.access(ro, os.W_OK):  # root ignores permission bits: refuse the write as a read-only mount would
+        import tempfile
+
+        def refuse(*a, **k):
+            raise PermissionError(13, "Read-only file system")
+
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    try:
+        code = cli.main(["generate", "a red circle", "-o", str(ro / "o.mp4")])
+    finally:
+        ro.chmod(0o700)
+    err = capsys.readouterr().err
+    assert code == 2 and "not writable" in err and "choose another output path" in err
+
+
+@pytest.mark.parametrize("cmd", [["profile", "--model", "m", "--prompts", "PROMPTS"], ["generate", "a red circle"]])
+def test_missing_output_directory_fails_up_front(tmp_path, capsys, no_model, cmd):
+    cmd = [str(_prompts(tmp_path)) if a == "PROMPTS" else a for a in cmd]
+    code = cli.main(cmd + ["-o", str(tmp_path / "missing" / "p.json" if cmd[0] == "profile" else tmp_path / "missing" / "o.mp4")])
+    err = capsys.readouterr().err
+    assert code == 2 and "does not exist" in err and "mkdir -p" in err
