@@ -1,4 +1,4 @@
-"""Bad input that touches files: planted pickles, unwritable outputs, file modes (issue 17)."""
+"""Bad command-line input and files: values, planted pickles, unwritable outputs, file modes (issue 17)."""
 import os
 import pickle
 import stat
@@ -99,3 +99,77 @@ def test_missing_output_directory_fails_up_front(tmp_path, capsys, no_model, cmd
     code = cli.main(cmd + ["-o", str(tmp_path / "missing" / "p.json" if cmd[0] == "profile" else tmp_path / "missing" / "o.mp4")])
     err = capsys.readouterr().err
     assert code == 2 and "does not exist" in err and "mkdir -p" in err
+
+
+@pytest.mark.parametrize("argv, fix", [
+    (["generate", "x", "--steps", "0"], "whole number >= 1"),
+    (["generate", "x", "--steps", "-1"], "whole number >= 1"),
+    (["generate", "x", "--height", "-16"], "divisible by 8"),
+    (["generate", "x", "--fps", "0"], "whole number >= 1"),
+    (["profile", "--model", "m", "--prompts", "p", "-o", "p.json", "--steps", "0"], "whole number >= 1"),
+    (["profile", "--model", "m", "--prompts", "p", "-o", "p.json", "--target-density", "5"], "in (0, 1]"),
+    (["inspect", "--pattern", "radial", "--geometry", "4x8x8", "--density", "5", "-o", "x.png"], "in (0, 1]"),
+])
+def test_cli_values_are_checked_by_the_parser(argv, fix, capsys, no_model):
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and fix in err and "e.g." in err
+
+
+@pytest.mark.parametrize("extra, fix", [
+    (["--profile", "radial:nan"], "finite number"),
+    (["--frames", "10"], "frames = 4k + 1"),
+])
+def test_generate_plan_and_geometry_errors_are_one_line_before_the_model(extra, fix, tmp_path, capsys, no_model):
+    code = cli.main(["generate", "a red circle", "-o", str(tmp_path / "o.mp4"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and fix in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_trailing_slash_output_is_a_png_directory(tmp_path, monkeypatch):
+    from videoaccel import generate
+
+    seen = {}
+    monkeypatch.setattr("videoaccel.video.write_video", lambda frames, path, fps: seen.setdefault("path", path))
+    monkeypatch.setattr(generate, "_run", lambda *a: (__import__("numpy").zeros((1, 16, 16, 3), "uint8"), 0.1))
+    monkeypatch.setattr(cli, "_load_pipeline", lambda *a, **k: object())
+    out = str(tmp_path / "clip.v2") + "/"
+    assert cli.main(["generate", "a red circle", "--dense", "--steps", "1", "-o", out]) == 0
+    assert seen["path"] == out
+
+
+def test_unusual_prompts_are_noted_once():
+    from test_pipelines import _tiny_wan_pipeline
+    from videoaccel.prompt_check import empty_prompt_note, long_prompt_note
+
+    pipe = _tiny_wan_pipeline()
+    assert "unconditioned" in empty_prompt_note("  ")
+    assert long_prompt_note(pipe, "a red circle", {"max_sequence_length": 8}) is None
+    note = long_prompt_note(pipe, "a red circle moving left " * 4, {"max_sequence_length": 8})
+    assert "the model reads the first 8" in note and "shorten the prompt" in note
+
+
+def test_profile_checks_the_wan_geometry_before_loading(tmp_path, capsys, no_model):
+    model = tmp_path / "wan"
+    model.mkdir()
+    (model / "model_index.json").write_text('{"_class_name": "WanPipeline"}')
+    code = cli.main(["profile", "--model", str(model), "--prompts", str(_prompts(tmp_path)), "-o", str(tmp_path / "p.json"),
+                     "--num-frames", "10", "--height", "64", "--width", "64"])
+    assert code == 2 and "frames = 4k + 1" in capsys.readouterr().err
+
+
+def test_inspect_checks_pattern_parameters(tmp_path, capsys):
+    code = cli.main(["inspect", "--pattern", "radial", "--geometry", "4x8x8", "--param", "decay=-1", "-o", str(tmp_path / "x.png")])
+    assert code == 2 and "must be > 0" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("fps", [0, -8, float("nan")])
+def test_write_video_refuses_a_non_positive_fps(tmp_path, fps):
+    import numpy as np
+
+    from videoaccel.video import write_video
+
+    with pytest.raises(ValueError, match="must be a number > 0"):
+        write_video(np.zeros((2, 16, 16, 3), np.uint8), str(tmp_path / "v.mp4"), fps=fps)
+    assert not (tmp_path / "v.mp4").exists()

@@ -101,6 +101,8 @@ def write_video(frames, path, fps: float = 8) -> Path:
     A PNG directory that already exists keeps its other files; its old frame_*.png are replaced.
     """
     video = as_uint8_video(frames)
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < float("inf"):
+        raise ValueError(f"fps={fps!r} must be a number > 0, e.g. 8")
     kind = check_output_path(path)
     target = Path(os.fspath(path).rstrip("/" + os.sep)).absolute()
     if kind == "png_dir":
