@@ -75,3 +75,13 @@ def test_accelerate_checks_the_profile_against_the_model(layers, fix):
     with pytest.raises(ValueError, match="videoaccel profile") as e:
         videoaccel.accelerate(model, prof)
     assert fix in str(e.value) and not hasattr(model, "_videoaccel")  # nothing installed, no step ran
+
+
+@pytest.mark.parametrize("kw, fix", [({"error_budget": -0.1}, "> 0"), ({"target_density": 2.0}, "in (0, 1]"),
+                                     ({"buckets": 0}, "whole number >= 1")])
+def test_profile_config_is_checked_when_made(kw, fix):
+    from videoaccel.profiling import ProfileConfig
+
+    with pytest.raises(ValueError, match="e.g.") as e:
+        ProfileConfig(**kw)
+    assert fix in str(e.value)

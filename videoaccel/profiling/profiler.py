@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from tqdm.auto import tqdm
 
+from .. import plan_checks
 from ..patterns import VideoGeometry, fit_density
 from ..patterns.measure import density_of, evaluate, sample_head
 from ..plans import Plan, Profile, config_hash
@@ -42,6 +43,15 @@ class ProfileConfig:
     order: str = "tile"
     block: int = 128
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        plan_checks.positive(self.error_budget, "error_budget")
+        if self.target_density is not None:
+            plan_checks.density(self.target_density, "target_density")
+        plan_checks.count(self.buckets, "buckets", 1)
+        plan_checks.count(self.rows, "rows", 1)
+        for d in self.densities:
+            plan_checks.density(d, "candidate density")
 
 
 @dataclass
