@@ -173,3 +173,19 @@ def test_write_video_refuses_a_non_positive_fps(tmp_path, fps):
     with pytest.raises(ValueError, match="must be a number > 0"):
         write_video(np.zeros((2, 16, 16, 3), np.uint8), str(tmp_path / "v.mp4"), fps=fps)
     assert not (tmp_path / "v.mp4").exists()
+
+
+def test_profile_for_another_model_fails_before_any_step(tmp_path, capsys, monkeypatch):
+    from videoaccel import generate
+    from videoaccel.plans import Profile
+
+    def no_run(*a):
+        raise AssertionError("a generation ran before the profile was checked against the model")
+
+    monkeypatch.setattr(generate, "_run", no_run)
+    prof = tmp_path / "other.json"
+    Profile("other", model={"class": "CogVideoXTransformer3DModel", "config_hash": None}).save(prof)
+    code = cli.main(["generate", "a red circle", "--profile", str(prof), "--compare-dense", "-o", str(tmp_path / "o.mp4")])
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # earlier lines: diffusers' loading progress bar
+    assert code == 2 and "profile this model with `videoaccel profile`" in last and "Traceback" not in err

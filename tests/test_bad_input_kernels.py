@@ -16,7 +16,7 @@ def _qkv(B=1, S=64, H=2, D=64, Skv=None):
 @pytest.mark.parametrize("bad, fix", [
     (lambda q, k, v: (q[0], k[0], v[0]), "add a batch axis"),
     (lambda q, k, v: (q, k, v[:, :32]), "same number of keys and values"),
-    (lambda q, k, v: (q, k[..., :1, :], v[..., :1, :]), "share B, H and D"),
+    (lambda q, k, v: (q, k[..., :1, :], v[..., :1, :]), "share B, H, D"),
     (lambda q, k, v: (q[:0], k[:0], v[:0]), "skip the call"),
     (lambda q, k, v: (q[:, :0], k, v), "skip the call"),
     (lambda q, k, v: (q.double(), k.double(), v.double()), "cast them"),

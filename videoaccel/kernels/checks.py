@@ -21,9 +21,9 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None = None, *
     if any(t.dim() != 4 for t in ts):
         raise ValueError(f"q, k, v must be [B, S, H, D] (the diffusers layout; add a batch axis with x[None]); got {shapes}")
     if v is not None and k.shape != v.shape:
-        raise ValueError(f"k and v must have the same shape (same number of keys and values); got {shapes}")
+        raise ValueError(f"k and v must match in shape (the same number of keys and values); got {shapes}")
     if q.shape[0] != k.shape[0] or q.shape[2:] != k.shape[2:]:
-        raise ValueError(f"q and k must share B, H and D (only S may differ); got {shapes}")
+        raise ValueError(f"q and k must share B, H, D (only S may differ); got {shapes}")
     if 0 in q.shape or 0 in k.shape:
         raise ValueError(f"q, k, v have an empty axis ({shapes}): skip the call when there is no batch or no token")
     if len({t.dtype for t in ts}) > 1 or q.dtype not in DTYPES:
