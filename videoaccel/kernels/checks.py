@@ -14,8 +14,9 @@ HEAD_DIMS = (64, 128)  # what the block-sparse kernels are compiled for
 
 
 def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None = None, *, kernel: bool = True) -> None:
-    """q [B, Sq, H, D], k (and v) [B, Skv, H, D]: rank, matching sizes, one dtype and device, no empty axis;
-    for our Triton kernels (``kernel``) also a head dim they are built for and a contiguous last dim."""
+    """q [B, Sq, H, D], k (and v) [B, Skv, H, D]: rank, matching sizes, one float dtype and device, no empty
+    axis; for our Triton kernels (``kernel``) also bf16/fp16/fp32, a head dim they are built for and a
+    contiguous last dim."""
     ts = (q, k) if v is None else (q, k, v)
     shapes = ", ".join(str(tuple(t.shape)) for t in ts)
     if any(t.dim() != 4 for t in ts):
@@ -26,7 +27,7 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None = None, *
         raise ValueError(f"q and k must share B, H, D (only S may differ); got {shapes}")
     if 0 in q.shape or 0 in k.shape:
         raise ValueError(f"q, k, v have an empty axis ({shapes}): skip the call when there is no batch or no token")
-    if len({t.dtype for t in ts}) > 1 or q.dtype not in DTYPES:
+    if len({t.dtype for t in ts}) > 1 or (kernel and q.dtype not in DTYPES) or not q.dtype.is_floating_point:
         raise ValueError(f"q, k, v must share one dtype of bf16, fp16 or fp32; got {', '.join(str(t.dtype) for t in ts)}: cast them")
     if len({t.device for t in ts}) > 1:
         raise ValueError(f"q, k, v are on {', '.join(str(t.device) for t in ts)}: move them to one device")
