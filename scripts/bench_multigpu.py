@@ -30,6 +30,7 @@ SETTINGS = ("cudnn", "radial:0.1", "radial:0.1+fp8")
 def worker(args) -> None:
     import torch.distributed as dist
     from diffusers import ContextParallelConfig
+    from safetensors.torch import load_file, save_file
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     import videoaccel
@@ -64,12 +65,12 @@ def worker(args) -> None:
             rep = videoaccel.report(model)["transformer"]
             row.update(attn_density=round(rep["mean_density"], 4), fallbacks=rep["fallbacks"])
             videoaccel.restore(model)
-        ref_path = os.path.join(args.tmp, f"out-{name.replace(':', '_').replace('+', '_')}-1gpu.pt")
+        ref_path = os.path.join(args.tmp, f"out-{name.replace(':', '_').replace('+', '_')}-1gpu.safetensors")
         if rank == 0:
             if world == 1:
-                torch.save(out.cpu(), ref_path)
+                save_file({"out": out.cpu().contiguous()}, ref_path)
             elif os.path.exists(ref_path):
-                ref = torch.load(ref_path).to(out.device).float()
+                ref = load_file(ref_path)["out"].to(out.device).float()
                 row["rel_err_vs_1gpu"] = float((out.float() - ref).norm() / ref.norm())
             rows.append(row)
             print(json.dumps(row), flush=True)

@@ -148,7 +148,7 @@ def test_profiling_resumes_from_a_checkpoint(tmp_path):
     import videoaccel.profiling.profiler as pr
 
     calls = []
-    orig = pr._save_checkpoint
+    orig = pr.save_checkpoint
 
     def crash_after_first(path, prof, done, key, router):
         orig(path, prof, done, key, router)
@@ -156,12 +156,12 @@ def test_profiling_resumes_from_a_checkpoint(tmp_path):
         if done == 1:
             raise KeyboardInterrupt
 
-    pr._save_checkpoint = crash_after_first
+    pr.save_checkpoint = crash_after_first
     try:
         with pytest.raises(KeyboardInterrupt):
             profile_pipeline(_tiny_wan_pipeline(), prompts, cfg, name="p", checkpoint=ck, **kw)
     finally:
-        pr._save_checkpoint = orig
+        pr.save_checkpoint = orig
     resumed = profile_pipeline(_tiny_wan_pipeline(), prompts, cfg, name="p", checkpoint=ck, **kw).to_json()
     assert resumed == full
 

@@ -6,6 +6,8 @@ from pathlib import Path
 import os
 import sys
 
+from . import cli_args
+
 
 def _prepare_triton() -> str:
     """Pick the device; without a GPU the Triton kernels run in the interpreter (set before import)."""
@@ -91,6 +93,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
     from .patterns import PATTERNS, VideoGeometry, block_mask, draft_masks, fit_density, mask_density, pyramid_levels
     from .patterns.render import write_layout_png
+    from .plan_checks import plan_params
 
     dynamic = ("draft", "pyramid")
     if args.pattern not in PATTERNS and args.pattern not in dynamic:
@@ -100,7 +103,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
                                        block=args.block, order=args.order)
     except ValueError as e:
         raise SystemExit(str(e)) from None
-    params = _parse_params(args.param)
+    params = dict(plan_params(args.pattern, tuple(_parse_params(args.param).items())))
     if args.pattern in dynamic:
         q, k = _load_qk(args.qk, geometry, args.synthetic)
         if args.pattern == "draft":
@@ -153,17 +156,23 @@ def _read_prompts(path: str) -> list[str]:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
+    from .files import check_writable
+    from .generate import _check_geometry
     from .profiling import ProfileConfig, profile_pipeline
+    from .profiling.checkpoint import check_checkpoint
 
     prompts = _read_prompts(args.prompts)
-    pipe = _load_pipeline(args.model)
+    checkpoint = args.output + ".partial"  # resume an interrupted run with the same settings
+    check_writable(args.output)
+    check_checkpoint(checkpoint)
     cfg = ProfileConfig(error_budget=args.error_budget, target_density=args.target_density, buckets=args.buckets,
                         block=args.block, seed=args.seed)
     call = dict(num_inference_steps=args.steps, guidance_scale=args.guidance)
     for k in ("height", "width", "num_frames"):
         if getattr(args, k) is not None:
             call[k] = getattr(args, k)
-    checkpoint = args.output + ".partial"  # resume an interrupted run with the same settings
+    _check_geometry(args.model, call)
+    pipe = _load_pipeline(args.model)
     prof = profile_pipeline(pipe, prompts, cfg, name=args.name or Path(args.output).stem, seed=args.seed,
                             checkpoint=checkpoint, **call)
     try:
@@ -196,12 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("profile", nargs="?", help="a profile .json to summarise (with -o: a layers x heads PNG)")
     insp.add_argument("--pattern", help="radial, diagonal, multi_diagonal, vertical_stripe, dense, skip, draft, pyramid")
     insp.add_argument("--geometry", help="TxHxW latent tokens after patchify, e.g. 21x30x52 (Wan2.1 480p 81f)")
-    insp.add_argument("--text", type=int, default=0, help="joined text tokens")
+    insp.add_argument("--text", type=cli_args.non_negative_int, default=0, help="joined text tokens")
     insp.add_argument("--text-position", choices=["front", "back"], default="back")
-    insp.add_argument("--block", type=int, default=128)
+    insp.add_argument("--block", type=int, default=128, choices=cli_args.BLOCKS)
     insp.add_argument("--order", choices=["frame", "tile"], default="tile")
     insp.add_argument("--param", action="append", default=[], help="pattern parameter NAME=VALUE (repeatable)")
-    insp.add_argument("--density", type=float, help="fit the pattern's knob to this density")
+    insp.add_argument("--density", type=cli_args.density, help="fit the pattern's knob to this density")
     insp.add_argument("--qk", help="draft/pyramid: .safetensors with one head's 'q' and 'k' [S, D]")
     insp.add_argument("--synthetic", default="local", choices=["local", "temporal", "stripe"],
                       help="draft/pyramid without --qk: planted structure to draw from")
@@ -218,15 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--model", required=True, help="diffusers pipeline directory (or hub id)")
     prof.add_argument("--prompts", required=True, help="text file, one calibration prompt per line")
     prof.add_argument("-o", "--output", required=True, help="profile .json to write")
-    prof.add_argument("--steps", type=int, default=50)
-    prof.add_argument("--guidance", type=float, default=5.0)
-    prof.add_argument("--height", type=int)
-    prof.add_argument("--width", type=int)
-    prof.add_argument("--num-frames", dest="num_frames", type=int)
-    prof.add_argument("--error-budget", type=float, default=0.05, help="per-head attention output error on sampled rows")
-    prof.add_argument("--target-density", type=float, help="instead: reach this mean attention density, least error first")
-    prof.add_argument("--buckets", type=int, default=3, help="timestep buckets")
-    prof.add_argument("--block", type=int, default=128)
+    prof.add_argument("--steps", type=cli_args.positive_int, default=50)
+    prof.add_argument("--guidance", type=cli_args.non_negative, default=5.0)
+    prof.add_argument("--height", type=cli_args.size)
+    prof.add_argument("--width", type=cli_args.size)
+    prof.add_argument("--num-frames", dest="num_frames", type=cli_args.positive_int)
+    prof.add_argument("--error-budget", type=cli_args.positive, default=0.05, help="per-head attention output error on sampled rows")
+    prof.add_argument("--target-density", type=cli_args.density, help="instead: reach this mean attention density, least error first")
+    prof.add_argument("--buckets", type=cli_args.positive_int, default=3, help="timestep buckets")
+    prof.add_argument("--block", type=int, default=128, choices=cli_args.BLOCKS)
     prof.add_argument("--seed", type=int, default=0)
     prof.add_argument("--name")
     prof.set_defaults(func=_cmd_profile)
@@ -234,8 +243,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; a known error (bad value, unreadable or unwritable file) is one line on stderr and exit code 2."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as e:
+        message = str(e)
+    except SystemExit as e:
+        if not isinstance(e.code, str):
+            raise
+        message = e.code
+    print(f"videoaccel {args.command}: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

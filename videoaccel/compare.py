@@ -15,7 +15,9 @@ import json
 import math
 import os
 import sys
-import tempfile
+
+from . import cli_args
+from .files import atomic_path, check_writable
 
 USAGE_ERROR = 2
 
@@ -34,11 +36,11 @@ def add_compare_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--profile", default=None, help="prompt-set mode: profile file or preset to compare with dense "
                    "(default: as videoaccel generate)")
     p.add_argument("--model", help="prompt-set mode: diffusers directory (default: the embedded model)")
-    p.add_argument("--steps", type=int)
+    p.add_argument("--steps", type=cli_args.positive_int)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--height", type=int)
-    p.add_argument("--width", type=int)
-    p.add_argument("--frames", type=int)
+    p.add_argument("--height", type=cli_args.size)
+    p.add_argument("--width", type=cli_args.size)
+    p.add_argument("--frames", type=cli_args.positive_int)
     p.set_defaults(func=run_compare)
     return p
 
@@ -50,26 +52,14 @@ def _num(x: float) -> float | None:
 
 def _write_json(obj: dict, path: str) -> None:
     """Temp file + rename, like the video writer, so a failed write leaves no partial report."""
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, allow_nan=False)
 
 
 def _check_json_path(path: str) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(d):
-        raise OSError(f"cannot write {path}: directory {d} does not exist (create it first)")
-    if not os.access(d, os.W_OK | os.X_OK):
-        raise OSError(f"cannot write {path}: directory {d} is not writable")
     if os.path.isdir(path):
         raise OSError(f"cannot write JSON to {path}: it is a directory (give a file name)")
+    check_writable(path)
 
 
 def _fmt(x: float, digits: int) -> str:
@@ -147,6 +137,8 @@ def compare_prompts(args: argparse.Namespace) -> int:
     from .cli import _load_pipeline, _read_prompts
     from .generate import _defaults, _run, default_profile, resolve_model
     from .metrics import psnr, ssim
+    from .pipelines import check_profile
+    from .plans import load_profile
     from .tiny.detect import detect
 
     out = args.json or "compare.json"
@@ -159,19 +151,17 @@ def compare_prompts(args: argparse.Namespace) -> int:
     try:
         model, embedded = resolve_model(args.model)
         call = _defaults(args, embedded)
+        args.profile = args.profile or default_profile(model, embedded)
+        profile = load_profile(args.profile)
     except ValueError as e:
         print(str(e), file=sys.stderr)
         return USAGE_ERROR
-    args.profile = args.profile or default_profile(model, embedded)
     pipe = _load_pipeline(model)
+    profile = check_profile(pipe, profile)  # against the model, before any generation
     rows = []
     for i, prompt in enumerate(prompts):
         dense, t_dense = _run(pipe, prompt, call, args.seed + i)
-        try:
-            videoaccel.accelerate(pipe, args.profile)
-        except ValueError as e:
-            print(str(e), file=sys.stderr)
-            return USAGE_ERROR
+        videoaccel.accelerate(pipe, profile)
         fast, t_fast = _run(pipe, prompt, call, args.seed + i)
         rep = videoaccel.report(pipe)
         videoaccel.restore(pipe)

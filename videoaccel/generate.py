@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
+
+from . import cli_args
 
 ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED = ROOT / "assets" / "tiny-t2v"
@@ -19,25 +22,28 @@ def add_generate_parser(sub) -> None:
     g.add_argument("--model", default=None, help="diffusers directory or hub id (default: the embedded tiny model)")
     g.add_argument("--profile", default=None, help="profile file or preset (default: the model's shipped profile, else radial)")
     g.add_argument("--dense", action="store_true", help="no acceleration (the stock pipeline)")
-    g.add_argument("--steps", type=int, default=None)
+    g.add_argument("--steps", type=cli_args.positive_int, default=None)
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--height", type=int)
-    g.add_argument("--width", type=int)
-    g.add_argument("--frames", type=int)
-    g.add_argument("--fps", type=int, default=8)
-    g.add_argument("--guidance", type=float, default=5.0)
+    g.add_argument("--height", type=cli_args.size)
+    g.add_argument("--width", type=cli_args.size)
+    g.add_argument("--frames", type=cli_args.positive_int)
+    g.add_argument("--fps", type=cli_args.positive_int, default=8)
+    g.add_argument("--guidance", type=cli_args.non_negative, default=5.0)
     g.add_argument("--compare-dense", action="store_true", help="also run dense with the same seed: speedup, PSNR, SSIM")
-    g.add_argument("--ulysses", type=int, default=1,
+    g.add_argument("--ulysses", type=cli_args.positive_int, default=1,
                    help="split the sequence over N GPUs (diffusers' Ulysses context parallelism); launch with "
                         "torchrun --nproc-per-node N -m videoaccel generate ... --ulysses N")
     g.set_defaults(func=run_generate)
 
 
-def _check_geometry(pipe, call: dict) -> None:
-    """Wan's VAE takes 4k + 1 frames and sizes divisible by 16 (8x VAE, patch 2): say so before running."""
+def _check_geometry(model: str, call: dict) -> None:
+    """Wan's VAE takes 4k + 1 frames and sizes divisible by 16 (8x VAE, patch 2): say so before loading the model
+    (the pipeline class of a local directory is in its model_index.json)."""
     from .tiny.model import latent_grid
 
-    if type(pipe).__name__ in ("WanPipeline", "WanImageToVideoPipeline") and {"num_frames", "height", "width"} <= call.keys():
+    index = Path(model) / "model_index.json"
+    cls = json.loads(index.read_text()).get("_class_name") if index.is_file() else None
+    if cls in ("WanPipeline", "WanImageToVideoPipeline") and {"num_frames", "height", "width"} <= call.keys():
         latent_grid(call["num_frames"], call["height"], call["width"])
 
 
@@ -61,7 +67,8 @@ def default_profile(model: str, embedded: bool) -> str:
 def _defaults(args, embedded: bool) -> dict:
     from .tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH
 
-    call = {"num_inference_steps": args.steps or (20 if embedded else 50), "guidance_scale": getattr(args, "guidance", 5.0)}
+    steps = args.steps if args.steps is not None else 20 if embedded else 50
+    call = {"num_inference_steps": steps, "guidance_scale": getattr(args, "guidance", 5.0)}
     for key, val, default in (("num_frames", args.frames, DEFAULT_FRAMES), ("height", args.height, DEFAULT_HEIGHT),
                               ("width", args.width, DEFAULT_WIDTH)):
         if val is not None or embedded:
@@ -105,15 +112,17 @@ def run_generate(args: argparse.Namespace) -> int:
     import videoaccel
 
     from .cli import _load_pipeline
-    from .video import write_video
+    from .pipelines import check_profile
+    from .plans import load_profile
+    from .prompt_check import empty_prompt_note, long_prompt_note
+    from .video import check_output_path, write_video
 
-    from .video import check_output_path
-
-    out_path = Path(args.output)
     try:
         model, embedded = resolve_model(args.model)
         call = _defaults(args, embedded)
-        check_output_path(out_path)
+        check_output_path(args.output)
+        _check_geometry(model, call)
+        profile = None if args.dense else load_profile(args.profile or default_profile(model, embedded))
     except (OSError, ValueError) as e:
         print(str(e), file=sys.stderr)
         return 2
@@ -124,12 +133,13 @@ def run_generate(args: argparse.Namespace) -> int:
         except ValueError as e:
             print(str(e), file=sys.stderr)
             return 2
+    if rank == 0 and (note := empty_prompt_note(args.prompt)):
+        print(note, file=sys.stderr)
     pipe = _load_pipeline(model, device=f"cuda:{rank}" if args.ulysses > 1 else None)
-    try:
-        _check_geometry(pipe, call)
-    except ValueError as e:
-        print(str(e), file=sys.stderr)
-        return 2
+    if rank == 0 and (note := long_prompt_note(pipe, args.prompt, call)):
+        print(note, file=sys.stderr)
+    if not args.dense:
+        check_profile(pipe, profile)  # against the model, before any step (ValueError: one line, exit 2 in cli.main)
     if args.ulysses > 1:
         from diffusers import ContextParallelConfig
 
@@ -139,12 +149,7 @@ def run_generate(args: argparse.Namespace) -> int:
         dense_frames, dense_s = _run(pipe, args.prompt, call, args.seed)
     frames, seconds, density = dense_frames, dense_s, 1.0
     if not args.dense:
-        profile = args.profile or default_profile(model, embedded)
-        try:
-            videoaccel.accelerate(pipe, profile)
-        except ValueError as e:
-            print(str(e), file=sys.stderr)
-            return 2
+        videoaccel.accelerate(pipe, profile)
         frames, seconds = _run(pipe, args.prompt, call, args.seed)
         rep = videoaccel.report(pipe)
         density = sum(r["mean_density"] for r in rep.values()) / len(rep)
@@ -152,11 +157,11 @@ def run_generate(args: argparse.Namespace) -> int:
     if rank != 0:  # only rank 0 writes
         return 0
     try:
-        write_video(frames, str(out_path), fps=args.fps)
+        write_video(frames, args.output, fps=args.fps)
     except (OSError, ValueError) as e:
         print(str(e), file=sys.stderr)
         return 2
-    print(f"wrote {out_path}: {frames.shape[0]} frames {frames.shape[2]}x{frames.shape[1]} in {seconds:.1f} s, "
+    print(f"wrote {args.output}: {frames.shape[0]} frames {frames.shape[2]}x{frames.shape[1]} in {seconds:.1f} s, "
           f"attention density {density:.3f}" + (" (dense)" if args.dense else ""))
     if args.compare_dense and not args.dense:
         from .metrics import psnr, ssim

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .plan_checks import plan_params, profile_fields
+
 SCHEMA_VERSION = 1
 PRECISIONS = ("bf16", "fp8")
 STATIC = ("dense", "skip", "radial", "diagonal", "multi_diagonal", "vertical_stripe")
@@ -32,6 +34,9 @@ class Plan:
             raise ValueError(f"unknown pattern {self.pattern!r}: use one of {', '.join(STATIC + DYNAMIC)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r}: use 'bf16' or 'fp8'")
+        if not isinstance(self.compensate, bool):
+            raise ValueError(f"compensate={self.compensate!r} must be true or false")
+        object.__setattr__(self, "params", plan_params(self.pattern, tuple(self.params)))
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -47,7 +52,9 @@ class Plan:
 
     @classmethod
     def from_json(cls, d: dict) -> Plan:
-        return cls(d["pattern"], tuple(sorted(d.get("params", {}).items())), d.get("precision", "bf16"), bool(d.get("compensate", False)))
+        if not isinstance(d, dict) or not isinstance(d.get("params", {}), dict):
+            raise ValueError(f"plan {d!r} must be an object like {{\"pattern\": \"radial\", \"params\": {{\"density\": 0.1}}}}")
+        return cls(d["pattern"], tuple(sorted(d.get("params", {}).items())), d.get("precision", "bf16"), d.get("compensate", False))
 
 
 @dataclass
@@ -66,6 +73,9 @@ class Profile:
     calibrated: bool = False
     model: dict[str, str] | None = None  # {"class": ..., "config_hash": ...}
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        profile_fields(self)
 
     def bucket(self, timestep: float | None) -> int:
         if timestep is None:
@@ -98,7 +108,10 @@ class Profile:
     def from_json(cls, d: dict, source: str = "profile") -> Profile:
         if not isinstance(d, dict) or "schema_version" not in d:
             raise ValueError(f"{source} is not a videoaccel profile (no schema_version)")
-        if d["schema_version"] > SCHEMA_VERSION:
+        version = d["schema_version"]
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ValueError(f"{source}: schema_version={version!r} must be a whole number, e.g. {SCHEMA_VERSION}")
+        if version > SCHEMA_VERSION:
             raise ValueError(f"{source} has schema version {d['schema_version']}, this videoaccel reads up to {SCHEMA_VERSION}: "
                              "upgrade videoaccel")
         try:
@@ -107,8 +120,10 @@ class Profile:
                        bucket_edges=list(d.get("bucket_edges", [])), dense_steps=int(d.get("dense_steps", 0)),
                        dense_layers=tuple(d.get("dense_layers", ())), order=d.get("order", "frame"), block=int(d.get("block", 128)),
                        calibrated=bool(d.get("calibrated", False)), model=d.get("model"), meta=d.get("meta", {}))
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{source} is corrupt: {e}") from None
+        except KeyError as e:
+            raise ValueError(f"{source} is corrupt: field {e} is missing (docs/profile-schema.md)") from None
+        except (AttributeError, TypeError, ValueError) as e:
+            raise ValueError(f"{source} is corrupt: {e} (docs/profile-schema.md)") from None
 
     @classmethod
     def load(cls, path: str | Path) -> Profile:
@@ -138,14 +153,30 @@ def preset(spec: str) -> Profile:
     try:
         v = float(value) if value else None
     except ValueError:
-        raise ValueError(f"preset {spec!r}: the value after ':' must be a number") from None
-    if name == "dense":
-        plan = Plan("dense", precision=precision)
-    elif name == "draft":
-        plan = Plan("draft", (("top_p", v if v is not None else 0.9),), precision)
-    else:
-        plan = Plan(name, (("density", v if v is not None else 0.25),), precision)
+        raise ValueError(f"preset {spec!r}: the value after ':' must be a number, e.g. radial:0.1") from None
+    try:
+        if name == "dense":
+            if v is not None:
+                raise ValueError("dense takes no value: write e.g. dense or dense+fp8")
+            plan = Plan("dense", precision=precision)
+        elif name == "draft":
+            plan = Plan("draft", (("top_p", v if v is not None else 0.9),), precision)
+        else:
+            plan = Plan(name, (("density", v if v is not None else 0.25),), precision)
+    except ValueError as e:
+        raise ValueError(f"preset {spec!r}: {e}") from None
     return Profile(name=spec, default=plan, order="tile" if name != "dense" else "frame", meta={"preset": True})
+
+
+def load_profile(profile: Profile | str | Path) -> Profile:
+    """A Profile from a Profile, a profile .json path or a preset name (checked, before any model work)."""
+    if isinstance(profile, Profile):
+        return profile
+    if isinstance(profile, (str, Path)) and (str(profile).endswith(".json") or Path(str(profile)).is_file()):
+        return Profile.load(profile)
+    if isinstance(profile, str):
+        return preset(profile)
+    raise ValueError(f"profile must be a Profile, a profile .json path or a preset name, got {type(profile).__name__}")
 
 
 def config_hash(config: dict) -> str:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_path, check_writable, umask_mode
+
 VIDEO_SUFFIXES = (".mp4", ".gif")
 MP4_CRF = 17  # visually lossless for x264; keeps PSNR well above 35 dB on smooth content
 
@@ -55,13 +57,9 @@ def video_kind(path) -> str:
 
 
 def check_output_path(path) -> str:
-    """Fail before any work if `path` cannot be written; returns its kind (see `video_kind`)."""
+    """Fail before any work if `path` cannot be written (a real temporary write); returns its kind (see `video_kind`)."""
     kind = video_kind(path)
-    parent = Path(os.fspath(path).rstrip("/" + os.sep) or ".").absolute().parent
-    if not parent.is_dir():
-        raise OSError(f"cannot write {path}: directory {parent} does not exist (create it first, e.g. mkdir -p {parent})")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OSError(f"cannot write {path}: directory {parent} is not writable (choose another output path or fix its permissions)")
+    check_writable(path)
     target = Path(os.fspath(path).rstrip("/" + os.sep) or ".")
     if kind == "png_dir" and target.exists() and not target.is_dir():
         raise OSError(f"cannot write PNG frames to {target}: it is a file (remove it or give a directory path)")
@@ -103,6 +101,8 @@ def write_video(frames, path, fps: float = 8) -> Path:
     A PNG directory that already exists keeps its other files; its old frame_*.png are replaced.
     """
     video = as_uint8_video(frames)
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < float("inf"):
+        raise ValueError(f"fps={fps!r} must be a number > 0, e.g. 8")
     kind = check_output_path(path)
     target = Path(os.fspath(path).rstrip("/" + os.sep)).absolute()
     if kind == "png_dir":
@@ -110,6 +110,7 @@ def write_video(frames, path, fps: float = 8) -> Path:
 
         tmpdir = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
+            os.chmod(tmpdir, umask_mode(directory=True))  # mkdtemp makes it 0700
             for i, frame in enumerate(video):
                 iio.imwrite(os.path.join(tmpdir, f"frame_{i:04d}.png"), frame)
             if not target.exists():
@@ -122,15 +123,8 @@ def write_video(frames, path, fps: float = 8) -> Path:
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
         return target
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp.{kind}", dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_path(target, suffix=f".tmp.{kind}") as tmp:
         (_write_mp4 if kind == "mp4" else _write_gif)(video, tmp, fps)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return target
 
 

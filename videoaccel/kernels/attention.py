@@ -9,30 +9,19 @@ from typing import Literal
 
 import torch
 
+from .checks import check_qkv, check_triton_device
 from .fp8 import quantize_fp8
 from .layout import BlockLayout
 from .torch_attention import torch_block_sparse_attention
 from .triton_attention import triton_block_sparse_attention
 
 Backend = Literal["auto", "triton", "torch"]
-_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
 
 
 def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout, fp8: bool) -> None:
-    if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
-        raise ValueError(f"q, k, v must be [B, S, H, D] (the diffusers layout); got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
-    if k.shape != v.shape or q.shape[0] != k.shape[0] or q.shape[2:] != k.shape[2:]:
-        raise ValueError(f"k and v must match, and share B, H, D with q: got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")
-    if not (q.dtype == k.dtype == v.dtype) or q.dtype not in _DTYPES:
-        raise ValueError(f"q, k, v must share one dtype of bf16, fp16 or fp32; got {q.dtype}, {k.dtype}, {v.dtype}: cast them")
+    check_qkv(q, k, v)
     if fp8 and q.dtype == torch.float32:
         raise ValueError("fp8=True takes bf16 or fp16 inputs: cast q, k, v to bfloat16")
-    if not (q.device == k.device == v.device):
-        raise ValueError(f"q, k, v are on {q.device}, {k.device}, {v.device}: move them to one device")
-    if q.shape[-1] not in (64, 128):
-        raise ValueError(f"head dim {q.shape[-1]} is not supported: the kernels take 64 or 128 (route this head to dense_attention)")
-    if any(t.stride(-1) != 1 for t in (q, k, v)):
-        raise ValueError("the last (head) dim of q, k, v must be contiguous: call .contiguous()")
     layout.check_inputs(q, k)
 
 
@@ -58,5 +47,6 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: 
         return torch_block_sparse_attention(q, k, v, layout, scale, return_lse, out=out)
     if backend != "triton":
         raise ValueError(f"unknown backend {backend!r}: use 'auto', 'triton' or 'torch'")
+    check_triton_device(q.device)
     f8 = quantize_fp8(q, k, v) if fp8 else None
     return triton_block_sparse_attention(q, k, v, layout, scale, return_lse, fp8=f8, out=out)

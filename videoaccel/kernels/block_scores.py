@@ -13,6 +13,7 @@ import triton
 import triton.language as tl
 
 from ._triton_utils import INTERPRET
+from .checks import check_qkv
 from .layout import num_blocks
 
 
@@ -50,6 +51,7 @@ def block_scores(q: torch.Tensor, k: torch.Tensor, block_m: int = 128, block_n: 
                  q_range: tuple[int, int] | None = None, kv_range: tuple[int, int] | None = None,
                  scale: float | None = None) -> torch.Tensor:
     """Estimated attention mass of each (query block, key block): float32 [B, H, NQB, NKB], rows sum to 1."""
+    check_qkv(q, k)
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     kv_lo, kv_hi = (0, k.shape[1]) if kv_range is None else kv_range
     qp = pool_blocks(q, block_m, q_range)

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from .checks import check_qkv
+
 log = logging.getLogger(__name__)
 
 # cuDNN first (fastest on Hopper); the others only where cuDNN cannot take the call.
@@ -18,6 +20,7 @@ _CUDA_ORDER = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBacken
 
 def dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float | None = None) -> torch.Tensor:
     """softmax(q k^T * scale) v for q/k/v [B, S, H, D] -> [B, Sq, H, D]."""
+    check_qkv(q, k, v, kernel=False)
     qt, kt, vt = (t.transpose(1, 2) for t in (q, k, v))
     if q.is_cuda:
         with sdpa_kernel(_CUDA_ORDER, set_priority=True):

@@ -18,6 +18,7 @@ import triton
 import triton.language as tl
 
 from ._triton_utils import INTERPRET, to_fp8
+from .checks import check_qkv, check_triton_device
 
 E4M3_MAX = 448.0
 
@@ -84,6 +85,8 @@ def fp8_stats(k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 def quantize_fp8(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: int = 64) -> Fp8Inputs:
     """Quantise [B, S, H, D] q/k/v for the FP8 kernel: one stats pass, one fused Triton pass."""
+    check_qkv(q, k, v)
+    check_triton_device(q.device)
     B, Sq, H, D = q.shape
     Skv = k.shape[1]
     dev = q.device

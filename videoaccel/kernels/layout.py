@@ -105,6 +105,12 @@ class BlockLayout:
         """Layout from a bool [H, NQB, NKB] block mask over q_range x kv_range."""
         if mask.dtype != torch.bool or mask.dim() != 3:
             raise ValueError(f"block mask must be bool [H, NQB, NKB], got {mask.dtype} {tuple(mask.shape)}")
+        bm, bn = kw.get("block_m", 128), kw.get("block_n", 128)
+        nqb = num_blocks(*(kw.get("q_range") or (0, seq_q)), bm)
+        nkb = num_blocks(*(kw.get("kv_range") or (0, seq_kv)), bn)
+        if tuple(mask.shape[1:]) != (nqb, nkb):
+            raise ValueError(f"block mask {tuple(mask.shape)} does not cover Sq={seq_q}, Skv={seq_kv} in blocks of "
+                             f"{bm}x{bn}: it must be [H, {nqb}, {nkb}] (one entry per query block and key block)")
         counts = mask.sum(-1).to(torch.int32)
         maxk = max(int(counts.max()) if counts.numel() else 0, 1)
         # stable sort of "not kept" puts kept block indices first, in ascending order

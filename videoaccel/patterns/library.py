@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 
 from ..kernels.layout import BlockLayout
+from ..plan_checks import density
 from .geometry import VideoGeometry
 
 PatternFn = Callable[..., torch.Tensor]
@@ -160,6 +161,7 @@ def fit_density(name: str, geometry: VideoGeometry, target: float, **params) -> 
     sparsest setting if even that exceeds it)."""
     if name not in KNOBS:
         raise ValueError(f"pattern {name!r} has no density knob; tunable: {', '.join(KNOBS)}")
+    target = density(target, "target density")
     knob, lo, hi = KNOBS[name]
     for _ in range(30):
         mid = (lo + hi) / 2

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import torch
 
-from ..plans import Profile, config_hash, preset
+from ..plan_checks import profile_fits_model
+from ..plans import Profile, config_hash, load_profile
 from . import dispatch
 from .hooks import ORDER_HOOK, STEP_HOOK, StepHook, TileOrderHook, add_hook, remove_hook
 from .models import spec_for, transformers_of
@@ -15,16 +15,6 @@ from .router import AttentionRouter
 
 log = logging.getLogger("videoaccel")
 _ATTR = "_videoaccel"
-
-
-def _load_profile(profile) -> Profile:
-    if isinstance(profile, Profile):
-        return profile
-    if isinstance(profile, (str, Path)) and (str(profile).endswith(".json") or Path(str(profile)).is_file()):
-        return Profile.load(profile)
-    if isinstance(profile, str):
-        return preset(profile)
-    raise ValueError(f"profile must be a Profile, a profile .json path or a preset name, got {type(profile).__name__}")
 
 
 def _check_fingerprint(profile: Profile, model: torch.nn.Module) -> None:
@@ -45,23 +35,31 @@ def accelerate(pipe, profile="radial", *, fp8_linear: bool = False):
     GPU of compute capability 8.9 or newer). Separate from the per-head FP8 attention. Off by
     default: without torch.compile torchao's eager quantisation can cost more than it saves
     (bench/e2e-h100.json)."""
-    prof = _load_profile(profile)
+    prof = check_profile(pipe, profile)
     if fp8_linear:
         _check_fp8_linear()
-    models = transformers_of(pipe)
-    for name, model in models:
-        if hasattr(model, _ATTR):
-            raise ValueError(f"{name} is already accelerated: call videoaccel.restore(pipe) before accelerating again")
-        spec = spec_for(model)
-        _check_fingerprint(prof, model)
-        if getattr(model, "_parallel_config", None) is not None and spec.processor != "dispatch":
-            raise ValueError(f"{type(model).__name__} under context parallelism is not supported by videoaccel yet "
-                             "(its processors call SDPA directly); run it on one GPU or dense")
-    for _, model in models:
+    for _, model in transformers_of(pipe):
         _install(model, prof)
         if fp8_linear:
             _fp8_linears(model)
     return pipe
+
+
+def check_profile(pipe, profile) -> Profile:
+    """The loaded profile, or ValueError for anything accelerate() would refuse (profile values, another
+    model's profile, layer/head counts), before any step runs and without installing anything."""
+    prof = load_profile(profile)
+    for name, model in transformers_of(pipe):
+        if hasattr(model, _ATTR):
+            raise ValueError(f"{name} is already accelerated: call videoaccel.restore(pipe) before accelerating again")
+        spec = spec_for(model)
+        _check_fingerprint(prof, model)
+        attn = spec.self_attention(model)
+        profile_fits_model(prof, len(attn), getattr(attn[0], "heads", None) if attn else None)
+        if getattr(model, "_parallel_config", None) is not None and spec.processor != "dispatch":
+            raise ValueError(f"{type(model).__name__} under context parallelism is not supported by videoaccel yet "
+                             "(its processors call SDPA directly); run it on one GPU or dense")
+    return prof
 
 
 def _check_fp8_linear() -> None:

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field, replace
 import torch
 from tqdm.auto import tqdm
 
+from .. import plan_checks
 from ..patterns import VideoGeometry, fit_density
 from ..patterns.measure import density_of, evaluate, sample_head
 from ..plans import Plan, Profile, config_hash
+from .checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger("videoaccel")
 
@@ -41,6 +43,15 @@ class ProfileConfig:
     order: str = "tile"
     block: int = 128
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        plan_checks.positive(self.error_budget, "error_budget")
+        if self.target_density is not None:
+            plan_checks.density(self.target_density, "target_density")
+        plan_checks.count(self.buckets, "buckets", 1)
+        plan_checks.count(self.rows, "rows", 1)
+        for d in self.densities:
+            plan_checks.density(d, "candidate density")
 
 
 @dataclass
@@ -193,36 +204,6 @@ def _bucket_edges(timesteps: list[float], buckets: int) -> list[float]:
     return [ts[len(ts) * i // buckets] + 1e-3 for i in range(1, buckets)]
 
 
-def _save_checkpoint(path: str, prof: Profiler, done: int, key: dict, router) -> None:
-    state = {"key": key, "done": done, "err": dict(prof.cal.err), "count": dict(prof.cal.count),
-             "step_err": dict(prof.cal.step_err), "rng": prof._gen.get_state(),
-             "geometry": router.last_geometry, "heads": router.last_heads}
-    tmp = path + ".tmp"
-    torch.save(state, tmp)
-    import os
-
-    os.replace(tmp, path)
-
-
-def _load_checkpoint(path: str | None, prof: Profiler, key: dict, router) -> int:
-    """Prompts already calibrated by an interrupted run with the same settings (0 if none)."""
-    import os
-
-    if not path or not os.path.exists(path):
-        return 0
-    state = torch.load(path, weights_only=False)
-    if state.get("key") != key:
-        raise ValueError(f"checkpoint {path} was written with other settings or prompts: delete it to start over")
-    prof.cal.err.update(state["err"])
-    prof.cal.count.update(state["count"])
-    prof.cal.step_err.update(state["step_err"])
-    prof._gen.set_state(state["rng"])
-    router.last_geometry, router.last_heads = state["geometry"], state["heads"]
-    if state["geometry"] is not None:
-        prof._candidates(state["geometry"])
-    return int(state["done"])
-
-
 @dataclass
 class Calibrated:
     """The scores of one calibration run; profiles for several budgets come from it without recalibrating."""
@@ -271,14 +252,14 @@ def calibrate(pipe, prompts: list[str], config: ProfileConfig | None = None, *, 
     router = pipelines.router_of(model)
     router.profiler = prof
     try:
-        start = _load_checkpoint(checkpoint, prof, key, router)
+        start = load_checkpoint(checkpoint, prof, key, router)
         for i, prompt in enumerate(tqdm(prompts, desc="calibrating", disable=not progress, initial=start)):
             if i < start:
                 continue
             g = torch.Generator(device=getattr(pipe, "device", "cpu")).manual_seed(seed + i)
             pipe(prompt, generator=g, output_type="latent", **call_kwargs)
             if checkpoint:
-                _save_checkpoint(checkpoint, prof, i + 1, key, router)
+                save_checkpoint(checkpoint, prof, i + 1, key, router)
         geometry = router.last_geometry
         heads = router.last_heads
     finally:

@@ -1,0 +1,52 @@
+"""Files the user asked for: checked with a real write before any work, written atomically with their umask.
+
+``tempfile.mkstemp`` creates 0600 files; renaming one into place would keep that mode, so the
+finished file is given the mode ``open()`` would have: 0666 minus the umask.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def umask_mode(directory: bool = False) -> int:
+    """The mode a new file (0666) or directory (0777) gets under the process umask."""
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """OSError naming the fix unless a file can be created where ``path`` goes (a real temporary
+    write: permission bits miss read-only mounts and ACLs). An existing directory is checked too."""
+    target = Path(os.fspath(path).rstrip("/" + os.sep) or ".").absolute()
+    if not target.parent.is_dir():
+        raise OSError(f"cannot write {path}: directory {target.parent} does not exist (create it first: mkdir -p {target.parent})")
+    for d in [target.parent] + ([target] if target.is_dir() else []):
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".videoaccel-write-check.", dir=d)
+        except OSError as e:
+            raise OSError(f"cannot write {path}: {d} is not writable ({e.strerror}): choose another output path "
+                          "or fix its permissions") from None
+        os.close(fd)
+        os.unlink(tmp)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str]:
+    """A temporary name next to ``path`` to write to; renamed onto ``path`` (umask mode) when the block
+    succeeds, removed when it fails, so readers never see a half-written file."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, umask_mode())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

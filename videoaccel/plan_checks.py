@@ -1,0 +1,136 @@
+"""Checks of plan values, run when a plan is made (Plan, presets, profile files, fit_density).
+
+One function per kind of knob; each error names the valid range and an example, so an
+out-of-range value stops where it is written instead of running as something else.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+
+def _number(value: Any, name: str, example: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name}={value!r} must be a finite number, e.g. {example}")
+    return float(value)
+
+
+def density(value: Any, name: str = "density") -> float:
+    """A target attention density: the kept fraction of the score matrix, in (0, 1]."""
+    v = _number(value, name, "0.1 (radial:0.1)")
+    if not 0.0 < v <= 1.0:
+        raise ValueError(f"{name}={value} must be in (0, 1] (the kept fraction of attention), e.g. 0.1 as in radial:0.1")
+    return v
+
+
+def mass(value: Any, name: str = "top_p") -> float:
+    """A fraction of attention mass to keep, in (0, 1]."""
+    v = _number(value, name, "0.9 (draft:0.9)")
+    if not 0.0 < v <= 1.0:
+        raise ValueError(f"{name}={value} must be in (0, 1] (the attention mass kept), e.g. 0.9 as in draft:0.9")
+    return v
+
+
+def fraction(value: Any, name: str) -> float:
+    """A fraction of the latent grid, in [0, 1]."""
+    v = _number(value, name, f"{name}=0.25")
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"{name}={value} must be a fraction of the latent grid in [0, 1], e.g. {name}=0.25")
+    return v
+
+
+def positive(value: Any, name: str) -> float:
+    v = _number(value, name, f"{name}=1.0")
+    if v <= 0:
+        raise ValueError(f"{name}={value} must be > 0, e.g. {name}=1.0")
+    return v
+
+
+def count(value: Any, name: str, minimum: int) -> int:
+    """A whole number (of frames, steps, blocks) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}={value!r} must be a whole number >= {minimum}, e.g. {name}={max(minimum, 1)}")
+    return value
+
+
+def thresholds(value: Any, name: str = "thresholds") -> tuple[float, ...]:
+    """Pyramid mass thresholds: 1 to 4 increasing fractions in (0, 1]."""
+    if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 4:
+        raise ValueError(f"{name}={value!r} must be 1 to 4 increasing mass fractions, e.g. [0.6, 0.8, 0.9, 0.95]")
+    vals = tuple(mass(v, name) for v in value)
+    if list(vals) != sorted(vals):
+        raise ValueError(f"{name}={list(vals)} must increase, e.g. [0.6, 0.8, 0.9, 0.95]")
+    return vals
+
+
+_KIND: dict[str, Callable[[Any, str], Any]] = {
+    "density": density, "top_p": lambda v, n: None if v is None else mass(v, n), "decay": positive, "t": fraction, "h": fraction, "w": fraction,
+    "columns": fraction, "thresholds": thresholds,
+    "sink_frames": lambda v, n: count(v, n, 0), "keep_every": lambda v, n: count(v, n, 1),
+    "top_k": lambda v, n: count(v, n, 1), "every": lambda v, n: count(v, n, 1),
+}
+PARAMS: dict[str, tuple[str, ...]] = {  # the parameters each pattern takes (docs/profile-schema.md)
+    "dense": (), "skip": (),
+    "radial": ("density", "decay", "sink_frames", "keep_every"),
+    "diagonal": ("density", "t", "h", "w"),
+    "multi_diagonal": ("density", "h", "w"),
+    "vertical_stripe": ("density", "sink_frames", "columns"),
+    "draft": ("top_p", "top_k", "every"),
+    "pyramid": ("thresholds",),
+}
+
+
+def plan_params(pattern: str, params: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
+    """``params`` checked for ``pattern`` (sequences become tuples, so plans stay hashable)."""
+    allowed = PARAMS[pattern]
+    out = []
+    for key, value in params:
+        if key not in allowed:
+            raise ValueError(f"{pattern} has no parameter {key!r}: it takes {', '.join(allowed) or 'none'}")
+        out.append((key, _KIND[key](value, f"{pattern} {key}")))
+    keys = dict(out)
+    if pattern == "draft" and (keys.get("top_p", 0.9) is None) == (keys.get("top_k") is None):
+        raise ValueError(f"draft takes one of top_p (e.g. 0.9) or top_k (then set top_p to null); got {keys}")
+    return tuple(out)
+
+
+def profile_fields(p: Any) -> None:
+    """A Profile's fields beyond its plans: types and ranges a file could get wrong (ValueError naming the field)."""
+    if not isinstance(p.name, str):
+        raise ValueError(f"name={p.name!r} must be a string")
+    for layer, buckets in p.layers.items():
+        if isinstance(layer, bool) or not isinstance(layer, int) or layer < 0:
+            raise ValueError(f"layer key {layer!r} must be a layer index >= 0, e.g. \"0\"")
+        if not isinstance(buckets, list) or not buckets or any(not isinstance(b, list) or not b for b in buckets):
+            raise ValueError(f"layer {layer} must hold one non-empty list of head plans per timestep bucket, e.g. "
+                             "[[plan, plan, ...]]; leave a layer out to give it the default plan")
+        if len({len(b) for b in buckets}) > 1:
+            raise ValueError(f"layer {layer} has {[len(b) for b in buckets]} head plans in its buckets: give every bucket one plan per head")
+    if any(isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e) for e in p.bucket_edges) \
+            or list(p.bucket_edges) != sorted(p.bucket_edges, reverse=True):
+        raise ValueError(f"bucket_edges={p.bucket_edges!r} must be timesteps in descending order, e.g. [800.0, 400.0]")
+    count(p.dense_steps, "dense_steps", 0)
+    for layer in p.dense_layers:
+        count(layer, "dense_layers entry", 0)
+    if p.order not in ("frame", "tile"):
+        raise ValueError(f"order={p.order!r}: use 'frame' or 'tile'")
+    if p.block not in (16, 32, 64, 128):
+        raise ValueError(f"block={p.block!r}: use 16, 32, 64 or 128")
+    m = p.model
+    if m is not None and (not isinstance(m, dict) or not isinstance(m.get("class"), str)
+                          or not isinstance(m.get("config_hash"), (str, type(None)))):
+        raise ValueError(f"model={m!r} must be null or {{\"class\": \"WanTransformer3DModel\", \"config_hash\": \"...\" or null}}")
+    if not isinstance(p.meta, dict):
+        raise ValueError(f"meta={p.meta!r} must be an object")
+
+
+def profile_fits_model(p: Any, num_layers: int, heads: int | None) -> None:
+    """ValueError before any step runs when ``p``'s layers or head counts are not the model's."""
+    extra = sorted(i for i in set(p.layers) | set(p.dense_layers) if i >= num_layers)
+    if extra:
+        raise ValueError(f"profile {p.name!r} names layers {extra} but the model has {num_layers} (0-{num_layers - 1}): "
+                         "it was made for another model; profile this one with `videoaccel profile`")
+    wrong = sorted({len(b) for bs in p.layers.values() for b in bs} - {heads}) if heads else []
+    if wrong:
+        raise ValueError(f"profile {p.name!r} has {wrong[0]} head plans per layer but the model has {heads} heads: "
+                         "it was made for another model; profile this one with `videoaccel profile`")

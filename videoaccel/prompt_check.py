@@ -1,0 +1,26 @@
+"""Valid but unusual prompts: said once instead of silently generating something else."""
+from __future__ import annotations
+
+import inspect
+
+
+def empty_prompt_note(prompt: str) -> str | None:
+    if prompt.strip():
+        return None
+    return "note: the prompt is empty, so the video is unconditioned (give a prompt to steer it)"
+
+
+def long_prompt_note(pipe, prompt: str, call: dict) -> str | None:
+    """A note when the pipeline's tokenizer will cut ``prompt`` at its maximum sequence length."""
+    tokenizer = getattr(pipe, "tokenizer", None)
+    if tokenizer is None or not prompt.strip():
+        return None
+    limit = call.get("max_sequence_length")
+    if limit is None:
+        param = inspect.signature(pipe.__call__).parameters.get("max_sequence_length")
+        limit = param.default if param is not None and isinstance(param.default, int) else tokenizer.model_max_length
+    n = len(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+    if n <= limit:
+        return None
+    return (f"note: the prompt is {n} tokens, the model reads the first {limit}: the rest is ignored "
+            "(shorten the prompt to control all of it)")
