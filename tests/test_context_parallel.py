@@ -40,10 +40,10 @@ def _worker(rank: int, world: int, init: str, results):
             for name, prof in profiles.items():
                 videoaccel.accelerate(model, prof)
                 out = model(**kw)[0]
-                rep = videoaccel.report(model)["transformer"]
+                rep = videoaccel.report(model).transformers["transformer"]
                 videoaccel.restore(model)
-                assert rep["fallbacks"] == 0, rep
-                assert all(len(v["plans"]) == 2 // world for v in rep["layers"].values())  # this rank's heads
+                assert rep.fallbacks == 0, rep
+                assert all(len(v.plans) == 2 // world for v in rep.layers.values())  # this rank's heads
                 errs[name] = float((out - single[name]).abs().max())
         results.put((rank, errs, {k: float((v - single["dense"]).abs().max()) for k, v in single.items()}))
     except Exception as e:  # report, do not hang the other rank

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
 from ..plans import Profile, config_hash, preset
+from ..routing import AttentionRouter, Observer, Report
 from . import dispatch
-from .hooks import ORDER_HOOK, STEP_HOOK, StepHook, TileOrderHook, add_hook, remove_hook
+from .hooks import ORDER_HOOK, STEP_HOOK, TILE_MODULES, StepHook, TileOrderHook, add_hook, remove_hook
 from .models import spec_for, transformers_of
 from .processors import REPLACEMENTS
-from .router import AttentionRouter
 
 log = logging.getLogger("videoaccel")
 _ATTR = "_videoaccel"
@@ -58,7 +60,7 @@ def accelerate(pipe, profile="radial", *, fp8_linear: bool = False):
             raise ValueError(f"{type(model).__name__} under context parallelism is not supported by videoaccel yet "
                              "(its processors call SDPA directly); run it on one GPU or dense")
     for _, model in models:
-        _install(model, prof)
+        _install(model, prof, getattr(pipe, "scheduler", None))
         if fp8_linear:
             _fp8_linears(model)
     return pipe
@@ -82,13 +84,13 @@ def _fp8_linears(model: torch.nn.Module) -> None:
     getattr(model, _ATTR)["saved"]["linear_weights"] = originals
 
 
-def _install(model: torch.nn.Module, prof: Profile) -> None:
+def _install(model: torch.nn.Module, prof: Profile, scheduler) -> None:
     spec = spec_for(model)
     attn = spec.self_attention(model)
-    router = AttentionRouter(prof, spec, len(attn))
-    if getattr(model, "_parallel_config", None) is not None and router.order == "tile":
-        router.order = "frame"  # context parallelism shards the sequence between blocks: no model-level reordering
+    tile = spec.tile_order and getattr(model, "_parallel_config", None) is None
+    if spec.tile_order and not tile:  # context parallelism shards the sequence between blocks: no model-level reordering
         log.info("videoaccel: %s is context-parallel: frame-major token order", type(model).__name__)
+    router = AttentionRouter(prof, len(attn), attn[0].heads, spec.text_position, tile_order=tile)
     if prof.order == "tile" and not spec.tile_order:
         log.info("videoaccel: %s runs frame-major token order (tile-major reordering is implemented for Wan)", type(model).__name__)
     saved = {"processors": [m.processor for m in attn], "backends": [], "cross": []}
@@ -107,12 +109,10 @@ def _install(model: torch.nn.Module, prof: Profile) -> None:
         for m in spec.cross_attention(model):
             saved["cross"].append((m, getattr(m.processor, "_attention_backend", None)))
             m.processor._attention_backend = AttentionBackendName._NATIVE_CUDNN
-    add_hook(model, StepHook(router), STEP_HOOK)
-    if spec.tile_order:
-        blocks = list(model.blocks)
-        cache: dict = {}
-        for i, b in enumerate(blocks):
-            add_hook(b, TileOrderHook(router, i == 0, i == len(blocks) - 1, cache), ORDER_HOOK)
+    add_hook(model, StepHook(router, spec, scheduler), STEP_HOOK)
+    if router.order == "tile":
+        for name in TILE_MODULES:
+            add_hook(getattr(model, name), TileOrderHook(router, name), ORDER_HOOK)
     setattr(model, _ATTR, {"router": router, "saved": saved})
 
 
@@ -143,23 +143,35 @@ def restore(pipe):
             lin = model.get_submodule(name)
             lin.weight = torch.nn.Parameter(w.to(lin.weight.device), requires_grad=False)
         remove_hook(model, STEP_HOOK)
-        if spec.tile_order:
-            for b in model.blocks:
-                remove_hook(b, ORDER_HOOK)
+        if state["router"].order == "tile":
+            for name in TILE_MODULES:
+                remove_hook(getattr(model, name), ORDER_HOOK)
         delattr(model, _ATTR)
     return pipe
 
 
-def report(pipe) -> dict:
-    """Per transformer, per layer: calls, steps seen, per-head plans, achieved density, FP8 calls,
-    fallbacks with their reasons, attention time (when ``set_timing(pipe, True)``)."""
-    out = {}
-    for name, model in transformers_of(pipe):
-        state = getattr(model, _ATTR, None)
-        if state is None:
-            raise ValueError(f"{name} is not accelerated: call videoaccel.accelerate(pipe, profile) first")
-        out[name] = state["router"].report()
-    return out
+def report(pipe) -> Report:
+    """Per transformer, per layer: calls, steps seen, per-head plans and achieved densities, FP8 calls,
+    fallbacks and density misses with their reasons, attention time (when ``set_timing(pipe, True)``).
+    ``print(report(pipe))`` shows a table; ``.to_dict()`` gives JSON-ready data."""
+    return Report({name: _router(name, model).report() for name, model in transformers_of(pipe)})
+
+
+def _router(name: str, model: torch.nn.Module) -> AttentionRouter:
+    state = getattr(model, _ATTR, None)
+    if state is None:
+        raise ValueError(f"{name} is not accelerated: call videoaccel.accelerate(pipe, profile) first")
+    return state["router"]
+
+
+@contextmanager
+def observe(pipe, observer: Observer) -> Iterator[Observer]:
+    """Call ``observer(AttentionCall)`` on every routed self-attention call of ``pipe`` inside the block
+    (layer, step, timestep, q, k, v, geometry, text lengths); the router does not know who listens."""
+    with ExitStack() as stack:
+        for name, model in transformers_of(pipe):
+            stack.enter_context(_router(name, model).observing(observer))
+        yield observer
 
 
 def set_timing(pipe, on: bool = True) -> None:
