@@ -99,7 +99,7 @@ def _install(model: torch.nn.Module, prof: Profile, scheduler) -> None:
         for i, m in enumerate(attn):
             saved["backends"].append(getattr(m.processor, "_attention_backend", None))
             m.processor._attention_backend = None  # use the registry's active backend: the interceptor
-            _set_processor(m, dispatch.RoutedProcessor(m.processor, router, i))
+            _set_processor(m, dispatch.routed(m.processor, router, i))
     else:
         for i, m in enumerate(attn):
             _set_processor(m, REPLACEMENTS[spec.processor](router, i))

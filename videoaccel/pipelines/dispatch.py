@@ -11,7 +11,7 @@ other call goes to the backend that was active before, unchanged. This touches d
 """
 from __future__ import annotations
 
-import functools
+import inspect
 
 import torch
 from diffusers.models import attention_dispatch as ad
@@ -97,29 +97,38 @@ def uninstall() -> None:
 
 
 class RoutedProcessor:
-    """Wraps a stock processor: marks its attention call for the router, otherwise runs it as is."""
+    """Wraps a stock processor: marks its attention call for the router, otherwise runs it as is.
+    Make one with ``routed(inner, router, layer)``: its class shows the stock ``__call__`` signature."""
 
     def __init__(self, inner, router: AttentionRouter, layer: int):
         self.inner, self.router, self.layer = inner, router, layer
         self.route = route_tensor(router.id, layer)  # bound before tracing: a tensor, so no guard on the layer
-        # diffusers inspects processor.__call__'s parameters to filter kwargs: show the stock ones
-        def call(attn, *args, **kwargs):
-            return self._call(attn, *args, **kwargs)
 
-        self.__dict__["__call__"] = functools.update_wrapper(call, inner.__call__)
-
-    def _call(self, attn, *args, **kwargs):
+    def __call__(self, attn, *args, **kwargs):
         _current.processor = self
         try:
             return self.inner(attn, *args, **kwargs)
         finally:
             _current.processor = None
 
-    def __call__(self, attn, *args, **kwargs):
-        return self._call(attn, *args, **kwargs)
-
     def __getattr__(self, name):  # _attention_backend, _parallel_config, ... live on the stock processor
         inner = self.__dict__.get("inner")
         if inner is None:  # during copy/pickle reconstruction
             raise AttributeError(name)
         return getattr(inner, name)
+
+
+_CLASSES: dict[type, type] = {}
+
+
+def routed(inner, router: AttentionRouter, layer: int) -> RoutedProcessor:
+    """diffusers filters a processor's kwargs by ``inspect.signature(processor.__call__)``: a subclass per
+    stock class carries the stock signature (an instance attribute instead would break torch.compile's trace)."""
+    cls = _CLASSES.get(type(inner))
+    if cls is None:
+        def __call__(self, attn, *args, **kwargs):
+            return RoutedProcessor.__call__(self, attn, *args, **kwargs)
+
+        __call__.__signature__ = inspect.signature(type(inner).__call__)
+        cls = _CLASSES[type(inner)] = type(f"Routed{type(inner).__name__}", (RoutedProcessor,), {"__call__": __call__})
+    return cls(inner, router, layer)
