@@ -11,6 +11,7 @@ import torch
 from ..plans import Profile, config_hash, preset
 from ..routing import AttentionRouter, Observer, Report
 from . import dispatch
+from . import fp8_linear as fp8
 from .hooks import ORDER_HOOK, STEP_HOOK, TILE_MODULES, StepHook, TileOrderHook, add_hook, remove_hook
 from .models import spec_for, transformers_of
 from .processors import REPLACEMENTS
@@ -38,18 +39,19 @@ def _check_fingerprint(profile: Profile, model: torch.nn.Module) -> None:
                          f"(config {config_hash(model.config)}): profile this model with `videoaccel profile`")
 
 
-def accelerate(pipe, profile="radial", *, fp8_linear: bool = False):
+def accelerate(pipe, profile="radial", *, fp8_linear: bool | list[str] = False):
     """Route the self-attention of ``pipe``'s transformer(s) by ``profile`` (a Profile, a profile
     file or a preset name: dense, radial[:density], draft[:top_p], ... with optional +fp8). In place;
     returns ``pipe``. Undo with ``restore(pipe)``.
 
-    ``fp8_linear``: also run the transformer's linear layers in FP8 (torchao dynamic float8; a CUDA
-    GPU of compute capability 8.9 or newer). Separate from the per-head FP8 attention. Off by
-    default: without torch.compile torchao's eager quantisation can cost more than it saves
-    (bench/e2e-h100.json)."""
+    ``fp8_linear``: also run linear layers of the blocks in FP8 (torchao dynamic float8; a CUDA GPU of
+    compute capability 8.9 or newer): ``True`` keeps those whose shape measured faster in FP8
+    (fp8_linear.select, compiled, at a Wan 480p sequence: a few seconds per shape), or give the layer
+    names. Separate from the per-head FP8 attention. Off by default: it pays off only under
+    torch.compile (pipelines.compile.compile_transformer)."""
     prof = _load_profile(profile)
-    if fp8_linear:
-        _check_fp8_linear()
+    if fp8_linear is not False:
+        fp8.check_available()
     models = transformers_of(pipe)
     for name, model in models:
         if hasattr(model, _ATTR):
@@ -61,27 +63,10 @@ def accelerate(pipe, profile="radial", *, fp8_linear: bool = False):
                              "(its processors call SDPA directly); run it on one GPU or dense")
     for _, model in models:
         _install(model, prof, getattr(pipe, "scheduler", None))
-        if fp8_linear:
-            _fp8_linears(model)
+        if fp8_linear is not False:
+            names = fp8.select(model)[0] if fp8_linear is True else list(fp8_linear)
+            getattr(model, _ATTR)["saved"]["linear_weights"] = fp8.apply(model, names)
     return pipe
-
-
-def _check_fp8_linear() -> None:
-    if not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 9):
-        raise ValueError("fp8_linear needs a CUDA GPU with FP8 tensor cores (compute capability >= 8.9, e.g. H100)")
-    try:
-        import torchao  # noqa: F401
-    except ImportError:
-        raise ValueError("fp8_linear needs torchao: pip install torchao (a version matching your torch)") from None
-
-
-def _fp8_linears(model: torch.nn.Module) -> None:
-    """Quantise linear weights to float8 with torchao, keeping the originals on the CPU for restore()."""
-    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
-
-    originals = {name: m.weight.detach().to("cpu") for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
-    quantize_(model, Float8DynamicActivationFloat8WeightConfig())
-    getattr(model, _ATTR)["saved"]["linear_weights"] = originals
 
 
 def _install(model: torch.nn.Module, prof: Profile, scheduler) -> None:
