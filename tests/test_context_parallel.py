@@ -86,4 +86,4 @@ def test_heads_must_split_over_the_degree(heads, degree):
 
     q = torch.zeros(1, 8, heads, 64)
     with pytest.raises(ValueError, match="do not split over ulysses_degree=2"):
-        _ulysses(None, 0, q, q, q, None, None, PC())
+        _ulysses(None, q, q, q, None, None, PC())
