@@ -100,7 +100,7 @@ def main() -> None:
         a = detect.score(videos, specs)
         finite = [x for x in p if np.isfinite(x)]
         row = {"case": f"heldout-{k}", "impl": f"videoaccel-{tag}", "calibrated": not isinstance(prof, str),
-               "attn_density": sum(r["mean_density"] for r in rep.values()) / len(rep),
+               "attn_density": rep.mean_density,
                "expected_density": None if isinstance(prof, str) else prof.meta.get("expected_density"),
                "dense_steps": None if isinstance(prof, str) else prof.dense_steps,
                "psnr": float(np.mean(finite)) if finite else None, "psnr_min": float(min(finite)) if finite else None,

@@ -62,8 +62,8 @@ def worker(args) -> None:
                 times.append(a.elapsed_time(b))
         row = {"case": CASE, "gpus": world, "impl": "cudnn" if name == "cudnn" else f"videoaccel-{name}", "ms": sorted(times)[len(times) // 2]}
         if name != "cudnn":
-            rep = videoaccel.report(model)["transformer"]
-            row.update(attn_density=round(rep["mean_density"], 4), fallbacks=rep["fallbacks"])
+            rep = videoaccel.report(model)
+            row.update(attn_density=round(rep.mean_density, 4), fallbacks=rep.fallbacks)
             videoaccel.restore(model)
         ref_path = os.path.join(args.tmp, f"out-{name.replace(':', '_').replace('+', '_')}-1gpu.safetensors")
         if rank == 0:

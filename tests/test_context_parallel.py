@@ -40,10 +40,10 @@ def _worker(rank: int, world: int, init: str, results):
             for name, prof in profiles.items():
                 videoaccel.accelerate(model, prof)
                 out = model(**kw)[0]
-                rep = videoaccel.report(model)["transformer"]
+                rep = videoaccel.report(model).transformers["transformer"]
                 videoaccel.restore(model)
-                assert rep["fallbacks"] == 0, rep
-                assert all(len(v["plans"]) == 2 // world for v in rep["layers"].values())  # this rank's heads
+                assert rep.fallbacks == 0, rep
+                assert all(len(v.plans) == 2 // world for v in rep.layers.values())  # this rank's heads
                 errs[name] = float((out - single[name]).abs().max())
         results.put((rank, errs, {k: float((v - single["dense"]).abs().max()) for k, v in single.items()}))
     except Exception as e:  # report, do not hang the other rank
@@ -86,4 +86,4 @@ def test_heads_must_split_over_the_degree(heads, degree):
 
     q = torch.zeros(1, 8, heads, 64)
     with pytest.raises(ValueError, match="do not split over ulysses_degree=2"):
-        _ulysses(None, 0, q, q, q, None, None, PC())
+        _ulysses(None, q, q, q, None, None, PC())

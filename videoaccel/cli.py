@@ -30,7 +30,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         unknown = [m for m in args.models if m not in CASES]
         if unknown:
             raise SystemExit(f"unknown models {unknown}; choose from {', '.join(CASES)}")
-        run(args.models, args.out, fp8_linear=not args.no_fp8_linear, presets=tuple(args.presets))
+        run(args.models, args.out, fp8_linear=not args.no_fp8_linear, presets=tuple(args.presets), compile=args.compile,
+            cudagraphs=args.cudagraphs)
         return 0
     if not args.self_check:
         print("videoaccel bench: give a suite (e2e) or --self-check", file=sys.stderr)
@@ -197,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="e2e cases (also hunyuan-720p129f)")
     bench.add_argument("--out", default=os.environ.get("OUT", "."), help="directory for the bench JSON")
     bench.add_argument("--no-fp8-linear", action="store_true", help="skip the torchao FP8 linear settings")
+    bench.add_argument("--compile", action="store_true", help="e2e: also time each setting under regional torch.compile")
+    bench.add_argument("--cudagraphs", action="store_true", help="e2e with --compile: also CUDA graphs (mode reduce-overhead)")
     bench.add_argument("--presets", nargs="*", default=["radial:0.25", "radial:0.1", "radial:0.1+fp8"],
                        help="videoaccel presets to time in e2e")
     bench.set_defaults(func=_cmd_bench)

@@ -168,7 +168,7 @@ def compare_prompts(args: argparse.Namespace) -> int:
         colour, direction = _expected(prompt)
         dd, df = detect(dense), detect(fast)
         rows.append({"prompt": prompt, "seed": args.seed + i, "psnr": _num(psnr(fast, dense)[1]), "ssim": ssim(fast, dense)[1],
-                     "attn_density": sum(r["mean_density"] for r in rep.values()) / len(rep), "dense_s": t_dense,
+                     "attn_density": rep.mean_density, "dense_s": t_dense,
                      "accelerated_s": t_fast, "expected": [colour, direction],
                      "dense_detected": [dd.colour, dd.direction], "accelerated_detected": [df.colour, df.direction]})
         print(f"{i + 1}/{len(prompts)} {prompt!r}: PSNR {rows[-1]['psnr']} SSIM {rows[-1]['ssim']:.4f}", flush=True)

@@ -29,6 +29,8 @@ def add_generate_parser(sub) -> None:
     g.add_argument("--frames", type=cli_args.positive_int)
     g.add_argument("--fps", type=cli_args.positive_int, default=8)
     g.add_argument("--guidance", type=cli_args.non_negative, default=5.0)
+    g.add_argument("--compile", action="store_true",
+                   help="regional torch.compile of the transformer (a one-step warm-up run compiles; its time is printed)")
     g.add_argument("--compare-dense", action="store_true", help="also run dense with the same seed: speedup, PSNR, SSIM")
     g.add_argument("--ulysses", type=cli_args.positive_int, default=1,
                    help="split the sequence over N GPUs (diffusers' Ulysses context parallelism); launch with "
@@ -89,6 +91,22 @@ def _run(pipe, prompt, call, seed):
     return as_uint8_video(frames), time.perf_counter() - t
 
 
+def _timed(pipe, prompt, call, seed, compile: bool):
+    """_run, after a one-step warm-up that compiles when ``compile`` (printed: compilation is paid once per process)."""
+    if compile:
+        import torch
+
+        from .pipelines.compile import compile_transformer
+        from .pipelines.models import transformers_of
+
+        torch._dynamo.reset()
+        for _, model in transformers_of(pipe):
+            compile_transformer(model)
+        _, warm = _run(pipe, prompt, {**call, "num_inference_steps": 1}, seed)
+        print(f"compiled (regional torch.compile): warm-up step {warm:.1f} s")
+    return _run(pipe, prompt, call, seed)
+
+
 def _init_parallel(degree: int) -> int:
     """Join the torchrun process group; the world must be exactly the Ulysses degree (one GPU a rank)."""
     import os
@@ -146,13 +164,12 @@ def run_generate(args: argparse.Namespace) -> int:
         pipe.transformer.enable_parallelism(config=ContextParallelConfig(ulysses_degree=args.ulysses))
     dense_frames = dense_s = None
     if args.compare_dense or args.dense:
-        dense_frames, dense_s = _run(pipe, args.prompt, call, args.seed)
+        dense_frames, dense_s = _timed(pipe, args.prompt, call, args.seed, args.compile)
     frames, seconds, density = dense_frames, dense_s, 1.0
     if not args.dense:
         videoaccel.accelerate(pipe, profile)
-        frames, seconds = _run(pipe, args.prompt, call, args.seed)
-        rep = videoaccel.report(pipe)
-        density = sum(r["mean_density"] for r in rep.values()) / len(rep)
+        frames, seconds = _timed(pipe, args.prompt, call, args.seed, args.compile)
+        density = videoaccel.report(pipe).mean_density
         videoaccel.restore(pipe)
     if rank != 0:  # only rank 0 writes
         return 0
@@ -162,7 +179,7 @@ def run_generate(args: argparse.Namespace) -> int:
         print(str(e), file=sys.stderr)
         return 2
     print(f"wrote {args.output}: {frames.shape[0]} frames {frames.shape[2]}x{frames.shape[1]} in {seconds:.1f} s, "
-          f"attention density {density:.3f}" + (" (dense)" if args.dense else ""))
+          f"attention density {density:.3f}" + (" (dense)" if args.dense else "") + (", compiled" if args.compile else ", eager"))
     if args.compare_dense and not args.dense:
         from .metrics import psnr, ssim
 

@@ -2,7 +2,9 @@
 
 Models are built on the GPU from their published configs (no weights needed). Settings:
 ``sdpa-default`` (diffusers out of the box), ``cudnn`` (SDPA forced to cuDNN), videoaccel presets
-(bf16 / FP8 attention), and the same with FP8 linear layers (torchao dynamic float8). For the
+(bf16 / FP8 attention), and the same with FP8 linear layers (torchao dynamic float8, on the layers
+whose shape measured faster). With ``--compile`` each also runs under regional torch.compile (rows
+``...-compiled``, with compile seconds), with ``--cudagraphs`` also under CUDA graphs. For the
 sparse presets it records each sampled layer's self-attention output error against the dense
 run and the final output error (random weights give near-uniform attention: the hardest case).
 """
@@ -12,6 +14,8 @@ import json
 import os
 import sys
 import time
+from contextlib import nullcontext
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import torch
@@ -61,9 +65,12 @@ def build(case: str):
     return model, dict(kw, return_dict=False)
 
 
-def _time(fn, repeats: int) -> tuple[float, torch.Tensor]:
-    out = fn()  # warm-up: compilation, autotuning, plan building
+def _time(fn, repeats: int) -> tuple[float, torch.Tensor, float]:
+    """(median ms of ``repeats`` calls, last output, seconds of the first call: compilation, autotuning, plan building)."""
+    t0 = time.time()
+    out = fn()
     torch.cuda.synchronize()
+    first_s = time.time() - t0
     times = []
     for _ in range(repeats):
         a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -72,7 +79,7 @@ def _time(fn, repeats: int) -> tuple[float, torch.Tensor]:
         b.record()
         b.synchronize()
         times.append(a.elapsed_time(b))
-    return sorted(times)[len(times) // 2], out
+    return sorted(times)[len(times) // 2], out, first_s
 
 
 def _capture(model, spec, layers):
@@ -86,10 +93,42 @@ def _capture(model, spec, layers):
     return store, handles
 
 
-def run(cases: list[str], out_dir: str, fp8_linear: bool = True, presets: tuple[str, ...] = PRESETS) -> list:
+@dataclass(frozen=True)
+class Setting:
+    """One timed row: attention (``cudnn`` or a videoaccel preset), FP8 linears, eager or compiled."""
+    attention: str
+    compiled: bool = False
+    mode: str | None = None  # torch.compile mode; "reduce-overhead" adds CUDA graphs
+    fp8_linear: bool = False
+
+    @property
+    def impl(self) -> str:
+        base = self.attention if self.attention == "cudnn" else f"videoaccel-{self.attention}"
+        how = ("compiled-cudagraphs" if self.mode == "reduce-overhead" else "compiled") if self.compiled else "eager"
+        return f"{base}{'+fp8linear' if self.fp8_linear else ''}-{how}"
+
+
+def settings(presets, compile: bool, cudagraphs: bool, fp8_linear: bool) -> list[Setting]:
+    """Eager rows; with ``compile`` the compiled twin of each (regional compilation), CUDA-graph rows for
+    cuDNN and the first density-0.1 preset with ``cudagraphs``; FP8 linears on those two."""
+    out = [Setting("cudnn")] + [Setting(p) for p in presets]
+    if compile:
+        out += [Setting("cudnn", True)] + [Setting(p, True) for p in presets]
+    best = [p for p in presets if ":0.1" in p][:1]
+    if compile and cudagraphs:
+        out += [Setting(a, True, "reduce-overhead") for a in ["cudnn"] + best]
+    if fp8_linear:
+        out += [Setting(a, compile, fp8_linear=True) for a in ["cudnn"] + best]
+    return out
+
+
+def run(cases: list[str], out_dir: str, fp8_linear: bool = True, presets: tuple[str, ...] = PRESETS, compile: bool = False,
+        cudagraphs: bool = False) -> list:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     import videoaccel
+    from videoaccel.pipelines import fp8_linear as fp8
+    from videoaccel.pipelines.compile import compile_transformer, uncompile
     from videoaccel.pipelines.models import spec_for
 
     results = []
@@ -104,48 +143,62 @@ def run(cases: list[str], out_dir: str, fp8_linear: bool = True, presets: tuple[
         n_layers = len(spec.self_attention(model))
         sample = sorted({0, n_layers // 4, n_layers // 2, 3 * n_layers // 4, n_layers - 1})
         step = lambda: model(**kw)[0]  # noqa: E731
+        f, h, w = CASES[case][2]
+        tokens = f * (h // 2) * (w // 2)
+        base: dict[str, float] = {}
+        dense_out = dense_layers = chosen = None
+        t_case = time.time()
         with torch.no_grad():
-            t0 = time.time()
-            ms, _ = _time(step, 1)
+            ms, _, _ = _time(step, 1)
             reps = 3 if ms < 3000 else 1
-            rec(case=case, impl="sdpa-default", ms=ms, attn_density=1.0)
-            store, handles = _capture(model, spec, sample)
-            with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
-                dense_ms, dense_out = _time(step, reps)
-            dense_layers = dict(store)
-            for h in handles:
-                h.remove()
-            rec(case=case, impl="cudnn", ms=dense_ms, attn_density=1.0, speedup_vs_cudnn=1.0)
-            settings = [("dense", False)] + [(p, False) for p in presets]
-            for name, lin in settings + ([("cudnn", True)] + [(p, True) for p in presets if ":0.1" in p] if fp8_linear else []):
-                if lin and not getattr(model, "_fp8_linear", False):
+            rec(case=case, impl="sdpa-default-eager", ms=ms, attn_density=1.0)
+            for s in settings(presets, compile, cudagraphs, fp8_linear):
+                row = dict(case=case, impl=s.impl)
+                if s.fp8_linear and chosen is None:
                     try:
-                        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
-
-                        quantize_(model, Float8DynamicActivationFloat8WeightConfig())
-                        model._fp8_linear = True
+                        chosen, speed = fp8.select(model, tokens)
+                        rec(case=case, impl="fp8-linear-selection", chosen=len(chosen), of=len(fp8.block_linears(model)),
+                            speedup_by_shape={f"{k}x{n}": round(v, 3) for (k, n), v in speed.items()})
                     except Exception as e:  # noqa: BLE001 - recorded, the rest of the run goes on
                         rec(case=case, impl="fp8-linear", error=repr(e)[:300])
                         break
-                impl = ("cudnn" if name == "cudnn" else f"videoaccel-{name}") + ("+fp8linear" if lin else "")
-                if name == "cudnn":
-                    with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
-                        ms, out = _time(step, reps)
-                    rec(case=case, impl=impl, ms=ms, attn_density=1.0, speedup_vs_cudnn=dense_ms / ms)
-                    continue
-                videoaccel.accelerate(model, name)
-                store, handles = _capture(model, spec, sample)
-                ms, out = _time(step, reps)
-                for h in handles:
-                    h.remove()
-                rep = videoaccel.report(model)["transformer"]
-                videoaccel.restore(model)
-                layer_err = {i: float((store[i] - dense_layers[i]).norm() / dense_layers[i].norm()) for i in sample}
-                rec(case=case, impl=impl, ms=ms, attn_density=round(rep["mean_density"], 4), speedup_vs_cudnn=dense_ms / ms,
-                    out_rel_err=float((out.float() - dense_out.float()).norm() / dense_out.float().norm()),
-                    layer_rel_err=layer_err, fallbacks=rep["fallbacks"])
-            print(f"{case}: {time.time() - t0:.0f} s", flush=True)
-        del model, kw, dense_layers, store
+                if s.attention != "cudnn":
+                    videoaccel.accelerate(model, s.attention, fp8_linear=chosen if s.fp8_linear else False)
+                elif s.fp8_linear:
+                    saved = fp8.apply(model, chosen)
+                store, handles = _capture(model, spec, sample) if not s.compiled else ({}, [])
+                if s.compiled:
+                    torch._dynamo.reset()
+                    compile_transformer(model, mode=s.mode)
+                with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]) if s.attention == "cudnn" else nullcontext():
+                    ms, out, first_s = _time(step, reps)
+                if s.compiled:
+                    row.update(mode=s.mode or "default", compile_s=round(first_s - ms / 1e3, 1))
+                    uncompile(model)
+                for hd in handles:
+                    hd.remove()
+                if s.attention != "cudnn":
+                    rep = videoaccel.report(model)
+                    videoaccel.restore(model)
+                    row.update(attn_density=round(rep.mean_density, 4), fallbacks=rep.fallbacks)
+                else:
+                    row.update(attn_density=1.0)
+                    if s.fp8_linear:
+                        for name, wt in saved.items():
+                            model.get_submodule(name).weight = torch.nn.Parameter(wt.to("cuda"), requires_grad=False)
+                if s.impl == "cudnn-eager":
+                    dense_out, dense_layers = out.float(), dict(store)
+                base.setdefault(s.impl, ms)
+                row.update(ms=ms, speedup_vs_cudnn=base["cudnn-eager"] / ms)
+                if "cudnn-compiled" in base:
+                    row["speedup_vs_cudnn_compiled"] = base["cudnn-compiled"] / ms
+                row["out_rel_err"] = float((out.float() - dense_out).norm() / dense_out.norm())
+                if store and s.attention != "cudnn":
+                    row["layer_rel_err"] = {i: float((store[i] - dense_layers[i]).norm() / dense_layers[i].norm()) for i in sample}
+                rec(**row)
+            print(f"{case}: {time.time() - t_case:.0f} s", flush=True)
+        del model, kw, dense_layers, store, dense_out
+        torch._dynamo.reset()
         torch.cuda.empty_cache()
         path = _write(results, out_dir)  # after every case: a run cut short keeps what it measured
     _table(results)
@@ -164,8 +217,8 @@ def _write(results: list, out_dir: str) -> str:
 
 
 def _table(results: list) -> None:
-    print(f"\n{'case':<22}{'impl':<36}{'ms':>10}{'density':>9}{'x cuDNN':>9}{'out err':>9}")
+    print(f"\n{'case':<22}{'impl':<46}{'ms':>9}{'density':>9}{'x cuDNN':>9}{'x comp.':>9}{'compile s':>10}{'out err':>9}")
     for r in results:
         if "ms" in r:
-            print(f"{r['case']:<22}{r['impl']:<36}{r['ms']:>10.1f}{r['attn_density']:>9.3f}{r.get('speedup_vs_cudnn', 0):>9.2f}"
-                  f"{r.get('out_rel_err', 0):>9.3f}")
+            print(f"{r['case']:<22}{r['impl']:<46}{r['ms']:>9.1f}{r['attn_density']:>9.3f}{r.get('speedup_vs_cudnn', 0):>9.2f}"
+                  f"{r.get('speedup_vs_cudnn_compiled', 0):>9.2f}{r.get('compile_s', 0):>10.1f}{r.get('out_rel_err', 0):>9.3f}")

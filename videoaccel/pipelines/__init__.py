@@ -1,4 +1,4 @@
 """diffusers integration: accelerate(pipe, profile), restore(pipe), report(pipe)."""
-from .api import accelerate, check_profile, report, restore, router_of, set_timing
+from .api import accelerate, check_profile, observe, report, restore, router_of, set_timing
 
-__all__ = ["accelerate", "check_profile", "report", "restore", "router_of", "set_timing"]
+__all__ = ["accelerate", "check_profile", "observe", "report", "restore", "router_of", "set_timing"]

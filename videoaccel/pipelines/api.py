@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Iterator
 
 import torch
 
 from ..plan_checks import profile_fits_model
 from ..plans import Profile, config_hash, load_profile
+from ..routing import AttentionRouter, Observer, Report
 from . import dispatch
-from .hooks import ORDER_HOOK, STEP_HOOK, StepHook, TileOrderHook, add_hook, remove_hook
+from . import fp8_linear as fp8
+from .hooks import ORDER_HOOK, STEP_HOOK, TILE_MODULES, StepHook, TileOrderHook, add_hook, remove_hook
 from .models import spec_for, transformers_of
 from .processors import REPLACEMENTS
-from .router import AttentionRouter
 
 log = logging.getLogger("videoaccel")
 _ATTR = "_videoaccel"
@@ -26,22 +30,24 @@ def _check_fingerprint(profile: Profile, model: torch.nn.Module) -> None:
                          f"(config {config_hash(model.config)}): profile this model with `videoaccel profile`")
 
 
-def accelerate(pipe, profile="radial", *, fp8_linear: bool = False):
+def accelerate(pipe, profile="radial", *, fp8_linear: bool | list[str] = False):
     """Route the self-attention of ``pipe``'s transformer(s) by ``profile`` (a Profile, a profile
     file or a preset name: dense, radial[:density], draft[:top_p], ... with optional +fp8). In place;
     returns ``pipe``. Undo with ``restore(pipe)``.
 
-    ``fp8_linear``: also run the transformer's linear layers in FP8 (torchao dynamic float8; a CUDA
-    GPU of compute capability 8.9 or newer). Separate from the per-head FP8 attention. Off by
-    default: without torch.compile torchao's eager quantisation can cost more than it saves
-    (bench/e2e-h100.json)."""
+    ``fp8_linear``: also run linear layers of the blocks in FP8 (torchao dynamic float8; a CUDA GPU of
+    compute capability 8.9 or newer): ``True`` keeps those whose shape measured faster in FP8
+    (fp8_linear.select, compiled, at a Wan 480p sequence: a few seconds per shape), or give the layer
+    names. Separate from the per-head FP8 attention. Off by default: it pays off only under
+    torch.compile (pipelines.compile.compile_transformer)."""
     prof = check_profile(pipe, profile)
-    if fp8_linear:
-        _check_fp8_linear()
+    if fp8_linear is not False:
+        fp8.check_available()
     for _, model in transformers_of(pipe):
-        _install(model, prof)
-        if fp8_linear:
-            _fp8_linears(model)
+        _install(model, prof, getattr(pipe, "scheduler", None))
+        if fp8_linear is not False:
+            names = fp8.select(model)[0] if fp8_linear is True else list(fp8_linear)
+            getattr(model, _ATTR)["saved"]["linear_weights"] = fp8.apply(model, names)
     return pipe
 
 
@@ -62,31 +68,13 @@ def check_profile(pipe, profile) -> Profile:
     return prof
 
 
-def _check_fp8_linear() -> None:
-    if not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 9):
-        raise ValueError("fp8_linear needs a CUDA GPU with FP8 tensor cores (compute capability >= 8.9, e.g. H100)")
-    try:
-        import torchao  # noqa: F401
-    except ImportError:
-        raise ValueError("fp8_linear needs torchao: pip install torchao (a version matching your torch)") from None
-
-
-def _fp8_linears(model: torch.nn.Module) -> None:
-    """Quantise linear weights to float8 with torchao, keeping the originals on the CPU for restore()."""
-    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
-
-    originals = {name: m.weight.detach().to("cpu") for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
-    quantize_(model, Float8DynamicActivationFloat8WeightConfig())
-    getattr(model, _ATTR)["saved"]["linear_weights"] = originals
-
-
-def _install(model: torch.nn.Module, prof: Profile) -> None:
+def _install(model: torch.nn.Module, prof: Profile, scheduler) -> None:
     spec = spec_for(model)
     attn = spec.self_attention(model)
-    router = AttentionRouter(prof, spec, len(attn))
-    if getattr(model, "_parallel_config", None) is not None and router.order == "tile":
-        router.order = "frame"  # context parallelism shards the sequence between blocks: no model-level reordering
+    tile = spec.tile_order and getattr(model, "_parallel_config", None) is None
+    if spec.tile_order and not tile:  # context parallelism shards the sequence between blocks: no model-level reordering
         log.info("videoaccel: %s is context-parallel: frame-major token order", type(model).__name__)
+    router = AttentionRouter(prof, len(attn), attn[0].heads, spec.text_position, tile_order=tile)
     if prof.order == "tile" and not spec.tile_order:
         log.info("videoaccel: %s runs frame-major token order (tile-major reordering is implemented for Wan)", type(model).__name__)
     saved = {"processors": [m.processor for m in attn], "backends": [], "cross": []}
@@ -95,7 +83,7 @@ def _install(model: torch.nn.Module, prof: Profile) -> None:
         for i, m in enumerate(attn):
             saved["backends"].append(getattr(m.processor, "_attention_backend", None))
             m.processor._attention_backend = None  # use the registry's active backend: the interceptor
-            _set_processor(m, dispatch.RoutedProcessor(m.processor, router, i))
+            _set_processor(m, dispatch.routed(m.processor, router, i))
     else:
         for i, m in enumerate(attn):
             _set_processor(m, REPLACEMENTS[spec.processor](router, i))
@@ -105,12 +93,10 @@ def _install(model: torch.nn.Module, prof: Profile) -> None:
         for m in spec.cross_attention(model):
             saved["cross"].append((m, getattr(m.processor, "_attention_backend", None)))
             m.processor._attention_backend = AttentionBackendName._NATIVE_CUDNN
-    add_hook(model, StepHook(router), STEP_HOOK)
-    if spec.tile_order:
-        blocks = list(model.blocks)
-        cache: dict = {}
-        for i, b in enumerate(blocks):
-            add_hook(b, TileOrderHook(router, i == 0, i == len(blocks) - 1, cache), ORDER_HOOK)
+    add_hook(model, StepHook(router, spec, scheduler), STEP_HOOK)
+    if router.order == "tile":
+        for name in TILE_MODULES:
+            add_hook(getattr(model, name), TileOrderHook(router, name), ORDER_HOOK)
     setattr(model, _ATTR, {"router": router, "saved": saved})
 
 
@@ -141,23 +127,35 @@ def restore(pipe):
             lin = model.get_submodule(name)
             lin.weight = torch.nn.Parameter(w.to(lin.weight.device), requires_grad=False)
         remove_hook(model, STEP_HOOK)
-        if spec.tile_order:
-            for b in model.blocks:
-                remove_hook(b, ORDER_HOOK)
+        if state["router"].order == "tile":
+            for name in TILE_MODULES:
+                remove_hook(getattr(model, name), ORDER_HOOK)
         delattr(model, _ATTR)
     return pipe
 
 
-def report(pipe) -> dict:
-    """Per transformer, per layer: calls, steps seen, per-head plans, achieved density, FP8 calls,
-    fallbacks with their reasons, attention time (when ``set_timing(pipe, True)``)."""
-    out = {}
-    for name, model in transformers_of(pipe):
-        state = getattr(model, _ATTR, None)
-        if state is None:
-            raise ValueError(f"{name} is not accelerated: call videoaccel.accelerate(pipe, profile) first")
-        out[name] = state["router"].report()
-    return out
+def report(pipe) -> Report:
+    """Per transformer, per layer: calls, steps seen, per-head plans and achieved densities, FP8 calls,
+    fallbacks and density misses with their reasons, attention time (when ``set_timing(pipe, True)``).
+    ``print(report(pipe))`` shows a table; ``.to_dict()`` gives JSON-ready data."""
+    return Report({name: _router(name, model).report() for name, model in transformers_of(pipe)})
+
+
+def _router(name: str, model: torch.nn.Module) -> AttentionRouter:
+    state = getattr(model, _ATTR, None)
+    if state is None:
+        raise ValueError(f"{name} is not accelerated: call videoaccel.accelerate(pipe, profile) first")
+    return state["router"]
+
+
+@contextmanager
+def observe(pipe, observer: Observer) -> Iterator[Observer]:
+    """Call ``observer(AttentionCall)`` on every routed self-attention call of ``pipe`` inside the block
+    (layer, step, timestep, q, k, v, geometry, text lengths); the router does not know who listens."""
+    with ExitStack() as stack:
+        for name, model in transformers_of(pipe):
+            stack.enter_context(_router(name, model).observing(observer))
+        yield observer
 
 
 def set_timing(pipe, on: bool = True) -> None:

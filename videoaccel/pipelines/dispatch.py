@@ -2,19 +2,22 @@
 
 Wan, HunyuanVideo and LTX processors call ``dispatch_attention_fn``; with no backend set on the
 processor it uses the registry's active backend. videoaccel registers one backend function and
-makes it active while any pipeline is accelerated: during a call of a routed processor (a
-thread-local context set by ``RoutedProcessor``) it hands q/k/v to the router, under Ulysses
-context parallelism after diffusers' own all-to-all; every other call goes to the backend that was
-active before, unchanged. This touches diffusers' private
+makes it active while any pipeline is accelerated: during a call of a routed processor (marked on a
+module-level holder by ``RoutedProcessor``: plain attributes that torch.compile traces, where a
+thread-local would break the graph) it hands q/k/v to the ``videoaccel::attention`` op with the
+processor's route tensor, under Ulysses context parallelism after diffusers' own all-to-all; every
+other call goes to the backend that was active before, unchanged. This touches diffusers' private
 ``_AttentionBackendRegistry``: all of that is in this module, checked against the versions tested.
 """
 from __future__ import annotations
 
-import functools
-import threading
+import inspect
 
 import torch
 from diffusers.models import attention_dispatch as ad
+
+from ..routing import AttentionRouter
+from ..routing.op import attention, route_tensor
 
 class _BackendName(str):
     """The registry reads ``backend.value`` (enum members); a str that answers it too."""
@@ -24,36 +27,40 @@ class _BackendName(str):
         return str(self)
 
 
+class _Current:
+    """The routed processor whose stock code is running (None between calls)."""
+    processor: RoutedProcessor | None = None
+
+
 NAME = _BackendName("videoaccel")
-_ctx = threading.local()
+_current = _Current()
 _state = {"users": 0, "previous": None}
 
 
 def _videoaccel_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask: torch.Tensor | None = None,
                           dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
                           enable_gqa: bool = False, _parallel_config=None) -> torch.Tensor:
-    route = getattr(_ctx, "route", None)
+    proc = _current.processor
     cp = None if _parallel_config is None else _parallel_config.context_parallel_config
     ulysses_only = cp is not None and cp.ring_degree == 1 and cp.ulysses_degree > 1
-    if route is None or is_causal or dropout_p or enable_gqa or (cp is not None and not ulysses_only):
-        if route is not None:
-            _ctx.route = None  # this processor call's attention is spent either way
+    if proc is None or is_causal or dropout_p or enable_gqa or (cp is not None and not ulysses_only):
+        if proc is not None:
+            _current.processor = None  # this processor call's attention is spent either way
             if cp is not None:
-                route[0]._fallback(route[1], "ring context parallelism is not routed (Ulysses only): ran the previous backend")
+                proc.router._fallback(proc.layer, "ring context parallelism is not routed (Ulysses only): ran the previous backend")
         prev = _state["previous"]
         fn = ad._AttentionBackendRegistry._backends[prev]
         kw = dict(query=query, key=key, value=value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal,
                   scale=scale, enable_gqa=enable_gqa, _parallel_config=_parallel_config)
         names = ad._AttentionBackendRegistry._supported_arg_names[prev]
         return fn(**{k: v for k, v in kw.items() if k in names})
-    _ctx.route = None  # one self-attention call per processor call
-    router, layer = route
+    _current.processor = None  # one self-attention call per processor call
     if ulysses_only:
-        return _ulysses(router, layer, query, key, value, attn_mask, scale, _parallel_config)
-    return router.attend_masked(layer, query, key, value, attn_mask, scale)
+        return _ulysses(proc.route, query, key, value, attn_mask, scale, _parallel_config)
+    return attention(query, key, value, attn_mask, proc.route, scale)
 
 
-def _ulysses(router, layer, query, key, value, attn_mask, scale, parallel_config):
+def _ulysses(route, query, key, value, attn_mask, scale, parallel_config):
     """diffusers' Ulysses all-to-all around the router: each rank gets the full sequence and heads
     [rank * H / P, (rank + 1) * H / P), so global head = rank * H / P + local head."""
     cp = parallel_config.context_parallel_config
@@ -63,7 +70,7 @@ def _ulysses(router, layer, query, key, value, attn_mask, scale, parallel_config
     rank = cp._ulysses_mesh.get_local_rank()
 
     def forward_op(ctx, q, k, v, mask, dropout_p, is_causal, scale_, enable_gqa, return_lse, _save_ctx=True, _parallel_config=None):
-        return router.attend(layer, q, k, v, attn_mask=mask, scale=scale_, head_offset=rank * (heads // world), total_heads=heads)
+        return attention(q, k, v, mask, route, scale_, rank * (heads // world), heads)
 
     return ad.TemplatedUlyssesAttention.apply(query, key, value, attn_mask, 0.0, False, scale, False, False, forward_op, None,
                                               parallel_config)
@@ -90,28 +97,38 @@ def uninstall() -> None:
 
 
 class RoutedProcessor:
-    """Wraps a stock processor: marks its attention call for the router, otherwise runs it as is."""
+    """Wraps a stock processor: marks its attention call for the router, otherwise runs it as is.
+    Make one with ``routed(inner, router, layer)``: its class shows the stock ``__call__`` signature."""
 
-    def __init__(self, inner, router, layer: int):
+    def __init__(self, inner, router: AttentionRouter, layer: int):
         self.inner, self.router, self.layer = inner, router, layer
-        # diffusers inspects processor.__call__'s parameters to filter kwargs: show the stock ones
-        def call(attn, *args, **kwargs):
-            return self._call(attn, *args, **kwargs)
+        self.route = route_tensor(router.id, layer)  # bound before tracing: a tensor, so no guard on the layer
 
-        self.__dict__["__call__"] = functools.update_wrapper(call, inner.__call__)
-
-    def _call(self, attn, *args, **kwargs):
-        _ctx.route = (self.router, self.layer)
+    def __call__(self, attn, *args, **kwargs):
+        _current.processor = self
         try:
             return self.inner(attn, *args, **kwargs)
         finally:
-            _ctx.route = None
-
-    def __call__(self, attn, *args, **kwargs):
-        return self._call(attn, *args, **kwargs)
+            _current.processor = None
 
     def __getattr__(self, name):  # _attention_backend, _parallel_config, ... live on the stock processor
         inner = self.__dict__.get("inner")
         if inner is None:  # during copy/pickle reconstruction
             raise AttributeError(name)
         return getattr(inner, name)
+
+
+_CLASSES: dict[type, type] = {}
+
+
+def routed(inner, router: AttentionRouter, layer: int) -> RoutedProcessor:
+    """diffusers filters a processor's kwargs by ``inspect.signature(processor.__call__)``: a subclass per
+    stock class carries the stock signature (an instance attribute instead would break torch.compile's trace)."""
+    cls = _CLASSES.get(type(inner))
+    if cls is None:
+        def __call__(self, attn, *args, **kwargs):
+            return RoutedProcessor.__call__(self, attn, *args, **kwargs)
+
+        __call__.__signature__ = inspect.signature(type(inner).__call__)
+        cls = _CLASSES[type(inner)] = type(f"Routed{type(inner).__name__}", (RoutedProcessor,), {"__call__": __call__})
+    return cls(inner, router, layer)

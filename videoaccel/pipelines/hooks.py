@@ -1,13 +1,18 @@
-"""diffusers hooks: step tracking on the transformer, tile-major token order around its blocks."""
+"""diffusers hooks: step tracking on the transformer, tile-major token order around its blocks.
+
+The step hook runs outside compiled code (``torch.compiler.disable``): under ``torch.compile`` of
+the whole transformer it is one break at its entry, never inside a block. Inside a pipeline call
+it reads the timestep off the scheduler's host-side step index (one device read per pipeline
+call, for the first step), not off the timestep tensor. The tile-order hooks sit on modules
+outside the blocks and only index with tensors the router prepared for the geometry.
+"""
 from __future__ import annotations
 
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
-from ..patterns import VideoGeometry
-from ..patterns.token_order import sequence_index
-from .models import named_arg
-from .router import AttentionRouter
+from ..routing import AttentionRouter
+from .models import ModelSpec, named_arg
 
 STEP_HOOK = "videoaccel_step"
 ORDER_HOOK = "videoaccel_tile_order"
@@ -19,57 +24,62 @@ class StepHook(ModelHook):
 
     _is_stateful = True
 
-    def __init__(self, router: AttentionRouter):
+    def __init__(self, router: AttentionRouter, spec: ModelSpec, scheduler=None):
         super().__init__()
-        self.router = router
+        self.router, self.spec, self.scheduler = router, spec, scheduler
+        self._timesteps: list[float] | None = None  # the scheduler's, on the host, for this pipeline call
 
+    @torch.compiler.disable
     def pre_forward(self, module, *args, **kwargs):
-        t = named_arg(module, args, kwargs, "timestep")
-        value = float(t.float().max()) if isinstance(t, torch.Tensor) else (float(t) if t is not None else None)
-        self.router.begin_forward(value, self.router.spec.grid(module, args, kwargs))
+        x = named_arg(module, args, kwargs, "hidden_states")
+        self.router.begin_forward(self._timestep(named_arg(module, args, kwargs, "timestep")),
+                                  self.spec.grid(module, args, kwargs), self.spec.text(module, args, kwargs), x.device)
         return args, kwargs
+
+    def _timestep(self, t) -> float | None:
+        index = getattr(self.scheduler, "step_index", None)
+        if index is not None and isinstance(getattr(self.scheduler, "timesteps", None), torch.Tensor):
+            if self._timesteps is None:
+                self._timesteps = [float(x) for x in self.scheduler.timesteps.tolist()]
+            if index < len(self._timesteps):
+                return self._timesteps[index]
+        if isinstance(t, torch.Tensor):  # first step, or no scheduler: one read per forward
+            return float(t.float().max())
+        return None if t is None else float(t)
 
     def reset_state(self, module):
         self.router.reset()
+        self._timesteps = None
         return module
 
 
 class TileOrderHook(ModelHook):
-    """Wan blocks: reorder tokens tile-major before the first block and back after the last. Each block
-    also gets its rotary embedding (and per-token timestep embedding, Wan2.2 TI2V) reordered, once per
-    forward."""
+    """One of Wan's per-token modules outside the blocks, its output reordered: ``patch_embedding``
+    (to tile-major, before the tokens are flattened), ``rope`` and ``condition_embedder`` (their
+    per-token outputs to tile-major) and ``proj_out`` (back to frame-major before unpatchify)."""
 
-    def __init__(self, router: AttentionRouter, first: bool, last: bool, cache: dict):
+    def __init__(self, router: AttentionRouter, where: str):
         super().__init__()
-        self.router, self.first, self.last, self.cache = router, first, last, cache
-
-    def _index(self, seq_len: int, device, inverse: bool = False):
-        f, h, w = self.router.grid
-        g = VideoGeometry(f, h, w, block=self.router.profile.block, order="tile")
-        if g.seq_len != seq_len:
-            return None
-        return sequence_index(g, inverse, str(device))
-
-    def pre_forward(self, module, hidden_states, encoder_hidden_states, temb, rotary_emb, *args, **kwargs):
-        if self.router.order != "tile" or self.router.grid is None:
-            return (hidden_states, encoder_hidden_states, temb, rotary_emb, *args), kwargs
-        idx = self._index(hidden_states.shape[1], hidden_states.device)
-        if idx is None:
-            return (hidden_states, encoder_hidden_states, temb, rotary_emb, *args), kwargs
-        if self.first:
-            hidden_states = hidden_states.index_select(1, idx)
-        if temb.dim() == 4:  # per-token timestep embedding [B, S, 6, C]
-            temb = temb.index_select(1, idx)
-        if self.cache.get("forward") != self.router.forward_id:  # once per transformer forward, shared by the blocks
-            self.cache["forward"] = self.router.forward_id
-            self.cache["rope"] = tuple(r.index_select(1, idx) for r in rotary_emb)
-        return (hidden_states, encoder_hidden_states, temb, self.cache["rope"], *args), kwargs
+        self.router, self.where = router, where
 
     def post_forward(self, module, output):
-        if not self.last or self.router.order != "tile" or self.router.grid is None:
+        index = self.router.tile_index
+        if index is None:
             return output
-        idx = self._index(output.shape[1], output.device, inverse=True)
-        return output if idx is None else output.index_select(1, idx)
+        fwd, back = index
+        if self.where == "patch_embedding":  # [B, C, F, H, W]: reorder the flattened (F, H, W)
+            return output.flatten(2).index_select(2, fwd).view(output.shape)
+        if self.where == "rope":
+            return tuple(r.index_select(1, fwd) for r in output)
+        if self.where == "condition_embedder":  # per-token timestep embeddings (Wan2.2 TI2V) only
+            temb, proj, *rest = output
+            if temb.dim() == 3:
+                temb, proj = temb.index_select(1, fwd), proj.index_select(1, fwd)
+            return (temb, proj, *rest)
+        return output.index_select(1, back)
+
+
+TILE_MODULES = ("patch_embedding", "rope", "condition_embedder", "proj_out")
 
 
 def add_hook(module: torch.nn.Module, hook: ModelHook, name: str) -> None:

@@ -22,6 +22,15 @@ class ModelSpec:
     grid: Callable[[torch.nn.Module, tuple, dict], tuple[int, int, int]]  # latent (frames, height, width) tokens
     processor: str  # "dispatch" (stock processor, attention intercepted) or a replacement processor's name
     tile_order: bool = False  # videoaccel can reorder its tokens tile-major at model level
+    blocks: Callable[[torch.nn.Module], list[torch.nn.Module]] = lambda m: list(m.transformer_blocks)  # compiled regions
+
+    def text(self, model: torch.nn.Module, args: tuple, kwargs: dict) -> int:
+        """Joint text tokens in self-attention (to build layouts before the first call; the call's own
+        sequence length decides)."""
+        if self.text_position == "none":
+            return 0
+        t = named_arg(model, args, kwargs, "encoder_hidden_states")
+        return 0 if t is None else t.shape[1]
 
 
 def named_arg(module, args: tuple, kwargs: dict, name: str) -> Any:
@@ -54,10 +63,11 @@ def _grid_ltx(model, args, kwargs):
 
 SPECS: dict[str, ModelSpec] = {s.class_name: s for s in [
     ModelSpec("WanTransformer3DModel", lambda m: [b.attn1 for b in m.blocks], lambda m: [b.attn2 for b in m.blocks],
-              "none", _grid_5d, "dispatch", tile_order=True),
+              "none", _grid_5d, "dispatch", tile_order=True, blocks=lambda m: list(m.blocks)),
     ModelSpec("HunyuanVideoTransformer3DModel",
               lambda m: [b.attn for b in m.transformer_blocks] + [b.attn for b in m.single_transformer_blocks],
-              lambda m: [], "back", _grid_5d, "dispatch"),
+              lambda m: [], "back", _grid_5d, "dispatch",
+              blocks=lambda m: list(m.transformer_blocks) + list(m.single_transformer_blocks)),
     ModelSpec("CogVideoXTransformer3DModel", lambda m: [b.attn1 for b in m.transformer_blocks], lambda m: [],
               "front", lambda m, a, k: _grid_5d(m, a, k, channels_first=False), "cogvideox"),
     ModelSpec("LTXVideoTransformer3DModel", lambda m: [b.attn1 for b in m.transformer_blocks],

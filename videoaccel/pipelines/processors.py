@@ -9,12 +9,19 @@ from __future__ import annotations
 import torch
 from diffusers.models.embeddings import apply_rotary_emb
 
+from ..routing import AttentionRouter
+from ..routing.op import attention, route_tensor
 
-class CogVideoXRoutedProcessor:
+
+class _Routed:
+    """A replacement processor bound to one layer of a router (its route tensor, for the custom op)."""
+
+    def __init__(self, router: AttentionRouter, layer: int):
+        self.router, self.layer, self.route = router, layer, route_tensor(router.id, layer)
+
+
+class CogVideoXRoutedProcessor(_Routed):
     """CogVideoXAttnProcessor2_0 with the router: text (front) + video joint attention."""
-
-    def __init__(self, router, layer: int):
-        self.router, self.layer = router, layer
 
     def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
                  attention_mask: torch.Tensor | None = None, image_rotary_emb: torch.Tensor | None = None):
@@ -35,7 +42,7 @@ class CogVideoXRoutedProcessor:
         mask = None
         if attention_mask is not None:
             mask = attn.prepare_attention_mask(attention_mask, s, b).view(b, attn.heads, -1, attention_mask.shape[-1])
-        out = self.router.attend(self.layer, q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask)
+        out = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask, self.route)
         hidden_states = out.reshape(b, s, attn.heads * hd)
         hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))
         encoder_hidden_states, hidden_states = hidden_states.split([text_len, s - text_len], dim=1)
@@ -49,16 +56,13 @@ def _mochi_rope(x, freqs_cos, freqs_sin):
     return torch.stack([cos, sin], dim=-1).flatten(-2)
 
 
-class MochiRoutedProcessor:
+class MochiRoutedProcessor(_Routed):
     """MochiAttnProcessor2_0 with the router: video + valid text (back) per sample, in one batched call.
 
     The stock processor keeps each sample's valid text tokens and zero-pads the rest; here all text
     slots stay in place, the padding is excluded as keys (per-sample valid lengths) and its output
     rows are zeroed, which is the same result when the valid tokens come first (checked; otherwise
     the router runs dense with the mask)."""
-
-    def __init__(self, router, layer: int):
-        self.router, self.layer = router, layer
 
     def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
                  attention_mask: torch.Tensor, image_rotary_emb=None):
@@ -76,8 +80,7 @@ class MochiRoutedProcessor:
             q, k = _mochi_rope(q, *image_rotary_emb), _mochi_rope(k, *image_rotary_emb)
         sv, st = q.shape[1], eq.shape[1]
         key_mask = torch.cat([torch.ones(q.shape[0], sv, dtype=torch.bool, device=q.device), attention_mask.bool()], 1)
-        out = self.router.attend(self.layer, torch.cat([q, eq], 1), torch.cat([k, ek], 1), torch.cat([v, ev], 1),
-                                 attn_mask=key_mask)
+        out = attention(torch.cat([q, eq], 1), torch.cat([k, ek], 1), torch.cat([v, ev], 1), key_mask, self.route)
         out = out * key_mask[:, :, None, None].to(out.dtype)  # padded text rows: zeros, as the stock processor
         hidden_states, encoder_hidden_states = out.flatten(2, 3).split_with_sizes((sv, st), dim=1)
         hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))

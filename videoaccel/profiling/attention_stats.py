@@ -16,6 +16,7 @@ import torch
 
 from ..patterns.geometry import VideoGeometry
 from ..patterns.token_order import tile_major_permutation
+from ..routing import AttentionCall
 
 DENSITIES = (0.05, 0.1, 0.15, 0.25)
 BLOCKS = (128, 64)
@@ -51,7 +52,7 @@ def recall(q: torch.Tensor, k: torch.Tensor, rows: torch.Tensor, scale: float, b
 
 @dataclass
 class RecallObserver:
-    """Observes self-attention calls (the router's observer signature) and accumulates oracle recall per layer/head.
+    """A router observer (``videoaccel.observe``) accumulating oracle recall per layer/head at the sampled steps.
     Only video tokens are measured (joined text is kept dense by every plan)."""
 
     steps: set[int]
@@ -61,9 +62,10 @@ class RecallObserver:
     geometry: VideoGeometry | None = None
     _perms: dict = field(default_factory=dict)
 
-    def observe(self, layer: int, step: int, timestep, q, k, v, geometry: VideoGeometry, valid_text=None) -> None:
-        if step not in self.steps:
+    def __call__(self, call: AttentionCall) -> None:
+        if call.step not in self.steps:
             return
+        layer, step, q, k, geometry = call.layer, call.step, call.q, call.k, call.geometry
         self.geometry = geometry
         n = geometry.video_tokens
         lo = geometry.text if geometry.text_position == "front" else 0
@@ -113,17 +115,15 @@ def measure(pipe, prompts: list[str], *, seed: int = 0, query_blocks: int = 8, p
     from tqdm import tqdm
 
     from .. import pipelines
-    from ..pipelines.models import transformers_of
     from ..plans import Profile
 
     obs = RecallObserver(sample_steps(call_kwargs.get("num_inference_steps", 50)), query_blocks, seed)
     pipelines.accelerate(pipe, Profile("attention-stats", order="frame"))
     try:
-        for _, model in transformers_of(pipe):
-            pipelines.router_of(model).profiler = obs
-        for i, prompt in enumerate(tqdm(prompts, desc="attention statistics", disable=not progress)):
-            gen = torch.Generator(device="cpu").manual_seed(seed + i)
-            pipe(prompt, generator=gen, output_type="latent", **call_kwargs)
+        with pipelines.observe(pipe, obs):
+            for i, prompt in enumerate(tqdm(prompts, desc="attention statistics", disable=not progress)):
+                gen = torch.Generator(device="cpu").manual_seed(seed + i)
+                pipe(prompt, generator=gen, output_type="latent", **call_kwargs)
     finally:
         pipelines.restore(pipe)
     if obs.geometry is None:

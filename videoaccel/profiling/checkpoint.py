@@ -37,20 +37,20 @@ def check_checkpoint(path: str | None) -> dict | None:
     return meta
 
 
-def save_checkpoint(path: str, prof, done: int, key: dict, router) -> None:
+def save_checkpoint(path: str, prof, done: int, key: dict) -> None:
     cal = prof.cal
     tensors = {f"err.{layer}.{b}": t for (layer, b), t in cal.err.items()}
     tensors.update({f"step_err.{s}.{i}": t for s, ts in cal.step_err.items() for i, t in enumerate(ts)})
     tensors["rng"] = prof._gen.get_state()
-    g = router.last_geometry
+    g = prof.geometry
     meta = {"key": key, "done": done, "count": [[layer, b, n] for (layer, b), n in cal.count.items()],
-            "steps": {str(s): len(ts) for s, ts in cal.step_err.items()}, "heads": router.last_heads,
+            "steps": {str(s): len(ts) for s, ts in cal.step_err.items()}, "heads": prof.heads,
             "geometry": None if g is None else asdict(g)}
     with atomic_path(path) as tmp:
         save_file({k: t.contiguous() for k, t in tensors.items()}, tmp, metadata={FORMAT: json.dumps(meta)})
 
 
-def load_checkpoint(path: str | None, prof, key: dict, router) -> int:
+def load_checkpoint(path: str | None, prof, key: dict) -> int:
     """Prompts already calibrated by an interrupted run with the same settings (0 if none)."""
     meta = check_checkpoint(path)
     if meta is None:
@@ -66,7 +66,7 @@ def load_checkpoint(path: str | None, prof, key: dict, router) -> int:
         cal.step_err[int(s)] = [t[f"step_err.{s}.{i}"] for i in range(n)]
     prof._gen.set_state(t["rng"])
     g = None if meta["geometry"] is None else VideoGeometry(**meta["geometry"])
-    router.last_geometry, router.last_heads = g, meta["heads"]
+    prof.geometry, prof.heads = g, meta["heads"]
     if g is not None:
         prof._candidates(g)
     return int(meta["done"])

@@ -23,6 +23,7 @@ from ..patterns import VideoGeometry, fit_density
 from ..patterns.measure import density_of, evaluate, sample_head
 from ..plans import Plan, Profile, config_hash
 from .checkpoint import load_checkpoint, save_checkpoint
+from ..routing import AttentionCall
 
 log = logging.getLogger("videoaccel")
 
@@ -70,7 +71,7 @@ class Calibration:
 
 
 class Profiler:
-    """Attach to an accelerated transformer's router (dense profile) to score candidates per call."""
+    """An attention observer (``videoaccel.observe``) on a dense-accelerated pipeline: scores candidates per call."""
 
     def __init__(self, config: ProfileConfig, timesteps: list[float]):
         self.config = config
@@ -79,6 +80,8 @@ class Profiler:
         self._cands: dict[VideoGeometry, _Candidates] = {}
         self._gen = torch.Generator().manual_seed(config.seed)
         self.candidates: list[Plan] | None = None
+        self.geometry: VideoGeometry | None = None  # of the last observed call
+        self.heads = 0
 
     def bucket(self, timestep: float | None) -> int:
         return 0 if timestep is None else sum(1 for e in self.edges if timestep < e)
@@ -95,6 +98,12 @@ class Profiler:
             self._cands[g] = _Candidates(plans, masks, density_of(masks, g))
             self.candidates = plans
         return self._cands[g]
+
+    def __call__(self, call: AttentionCall) -> None:
+        """One dense self-attention call: sample 0 is scored (with its valid text keys when the rest is padding)."""
+        self.geometry, self.heads = call.geometry, call.q.shape[2]
+        valid = None if call.text_lengths is None else call.text_lengths[0]
+        self.observe(call.layer, call.step, call.timestep, call.q, call.k, call.v, call.geometry, valid)
 
     def observe(self, layer: int, step: int, timestep: float | None, q, k, v, geometry: VideoGeometry,
                 valid_text: int | None = None) -> None:
@@ -249,19 +258,18 @@ def calibrate(pipe, prompts: list[str], config: ProfileConfig | None = None, *, 
     prof = Profiler(config, timesteps)
     key = {"prompts": list(prompts), "seed": seed, "config": repr(config), "call": repr(sorted(call_kwargs.items()))}
     pipelines.accelerate(pipe, Profile("calibration", block=config.block, order=config.order))
-    router = pipelines.router_of(model)
-    router.profiler = prof
+    num_layers = pipelines.router_of(model).num_layers
     try:
-        start = load_checkpoint(checkpoint, prof, key, router)
-        for i, prompt in enumerate(tqdm(prompts, desc="calibrating", disable=not progress, initial=start)):
-            if i < start:
-                continue
-            g = torch.Generator(device=getattr(pipe, "device", "cpu")).manual_seed(seed + i)
-            pipe(prompt, generator=g, output_type="latent", **call_kwargs)
-            if checkpoint:
-                save_checkpoint(checkpoint, prof, i + 1, key, router)
-        geometry = router.last_geometry
-        heads = router.last_heads
+        start = load_checkpoint(checkpoint, prof, key)
+        with pipelines.observe(pipe, prof):
+            for i, prompt in enumerate(tqdm(prompts, desc="calibrating", disable=not progress, initial=start)):
+                if i < start:
+                    continue
+                g = torch.Generator(device=getattr(pipe, "device", "cpu")).manual_seed(seed + i)
+                pipe(prompt, generator=g, output_type="latent", **call_kwargs)
+                if checkpoint:
+                    save_checkpoint(checkpoint, prof, i + 1, key)
+        geometry, heads = prof.geometry, prof.heads
     finally:
         pipelines.restore(pipe)
     if geometry is None:
@@ -269,4 +277,4 @@ def calibrate(pipe, prompts: list[str], config: ProfileConfig | None = None, *, 
     meta = {"prompts": list(prompts), "seed": seed, "call": {k: v for k, v in call_kwargs.items() if isinstance(v, (int, float, str))},
             "geometry": [geometry.frames, geometry.height, geometry.width, geometry.text], "torch": torch.__version__,
             "videoaccel": __import__("videoaccel").__version__}
-    return Calibrated(prof, heads, router.num_layers, geometry, model, meta)
+    return Calibrated(prof, heads, num_layers, geometry, model, meta)

@@ -1,0 +1,173 @@
+"""Plan compilation: per-head plans of one call -> head groups with their kernel layouts.
+
+A ``Route`` is what the router runs for one (plans, geometry, text lengths, device): head groups
+by executor (dense, sparse, pyramid, skip) with their layouts and achieved densities. Static
+routes are built once, all in one cache (``prebuild`` does it for every layer and timestep bucket
+before the first step); groups with draft or pyramid heads are resolved per call from q/k, with
+draft masks reused for ``every`` steps.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from dataclasses import dataclass, replace
+
+import torch
+
+from ..kernels import BlockLayout, block_scores
+from ..patterns import VideoGeometry, block_mask, build_layout, draft_masks, fit_density, mask_density, pyramid_levels
+from ..plans import Plan
+
+log = logging.getLogger("videoaccel")
+MISS_TOLERANCE = 1.1  # achieved / asked density above this is a miss worth a warning
+
+
+@dataclass(frozen=True)
+class Group:
+    kind: str  # executor name
+    heads: tuple[int, ...]
+    index: torch.Tensor | None  # the heads on the device; None when the group is every head
+    plans: tuple[Plan, ...]
+    fp8: bool = False
+    compensate: bool = False
+    layout: BlockLayout | None = None  # sparse
+    levels: torch.Tensor | None = None  # pyramid: int8 [heads, NB, NB], -1 = skipped
+    density: tuple[float, ...] = ()
+    dynamic: bool = False  # draft / pyramid heads: resolved per call
+
+
+@dataclass(frozen=True)
+class Route:
+    groups: tuple[Group, ...]
+    labels: tuple[str, ...]  # per head, for the report
+    fallbacks: tuple[str, ...] = ()  # counted per call (e.g. FP8 asked on a CPU)
+    density_misses: tuple[str, ...] = ()
+
+
+def _kind(p: Plan) -> str:
+    if p.pattern in ("dense", "skip"):
+        return p.pattern
+    return "pyramid" if p.pattern == "pyramid" or p.compensate else "sparse"
+
+
+class PlanCompiler:
+    def __init__(self, block: int):
+        self.block = block
+        self._routes: dict[tuple, Route] = {}
+        self._masks: dict[tuple, tuple[torch.Tensor, str | None]] = {}
+        self._drafts: dict[tuple, tuple[int, torch.Tensor]] = {}
+        self._warned: set[str] = set()
+
+    def reset(self) -> None:
+        """A new pipeline call: draft masks are recomputed."""
+        self._drafts.clear()
+
+    def route(self, plans: tuple[Plan, ...], geometry: VideoGeometry | None, text_lengths: tuple[int, ...] | None,
+              device: torch.device) -> Route:
+        key = (plans, geometry, text_lengths, str(device))
+        if key not in self._routes:
+            self._routes[key] = self._compile(plans, geometry, text_lengths, device)
+        return self._routes[key]
+
+    def _compile(self, plans, geometry, text_lengths, device) -> Route:
+        by_kind: dict[tuple, list[int]] = defaultdict(list)
+        for h, p in enumerate(plans):
+            by_kind[(_kind(p), p.precision == "fp8", p.compensate)].append(h)
+        groups, fallbacks, misses = [], [], []
+        for (kind, fp8, comp), heads in by_kind.items():
+            if fp8 and device.type != "cuda":
+                fallbacks.append("fp8 attention needs a CUDA GPU: ran bf16")
+                fp8 = False
+            index = None if len(heads) == len(plans) else torch.tensor(heads, device=device)
+            sub = tuple(plans[h] for h in heads)
+            g = Group(kind, tuple(heads), index, sub, fp8, comp)
+            if kind == "dense":
+                g = replace(g, density=(1.0,) * len(heads))
+            elif kind == "skip":
+                g = replace(g, density=(0.0,) * len(heads))
+            elif any(p.pattern in ("draft", "pyramid") for p in sub):
+                g = replace(g, dynamic=True)
+            else:
+                masks = []
+                for p in sub:
+                    m, miss = self._static_mask(p, geometry)
+                    masks.append(m)
+                    misses += [miss] if miss else []
+                masks = torch.stack(masks)
+                g = replace(g, density=tuple(mask_density(m, geometry) for m in masks))
+                if kind == "sparse":
+                    g = replace(g, layout=build_layout(geometry, masks, list(text_lengths or ()) or None, device))
+                else:
+                    g = replace(g, levels=torch.where(masks, 0, -1).to(torch.int8).to(device))
+            groups.append(g)
+        return Route(tuple(groups), tuple(p.label for p in plans), tuple(dict.fromkeys(fallbacks)), tuple(dict.fromkeys(misses)))
+
+    def _static_mask(self, plan: Plan, geometry: VideoGeometry) -> tuple[torch.Tensor, str | None]:
+        """Block mask of a static plan; a ``density`` parameter is fitted on this geometry (a miss
+        when the pattern cannot get that sparse here: warned once)."""
+        key = (plan.pattern, plan.params, geometry)
+        if key not in self._masks:
+            kw = plan.kwargs
+            miss = None
+            if "density" in kw:
+                asked = kw.pop("density")
+                mask = fit_density(plan.pattern, geometry, asked, **kw)[1]
+                got = mask_density(mask, geometry)
+                if got > asked * MISS_TOLERANCE:
+                    miss = (f"{plan.pattern} cannot reach density {asked:g} on {geometry.frames}x{geometry.height}x"
+                            f"{geometry.width} tokens, block {geometry.block}: runs {got:.3f}")
+                    if miss not in self._warned:
+                        self._warned.add(miss)
+                        log.warning("videoaccel: %s (counted in videoaccel.report())", miss)
+            else:
+                mask = block_mask(plan.pattern, geometry, **kw)
+            self._masks[key] = (mask, miss)
+        return self._masks[key]
+
+    def resolve(self, g: Group, layer: int, step: int, q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry,
+                text_lengths) -> Group:
+        """A dynamic group with this call's layout (sparse) or levels (pyramid) and densities."""
+        sq, sk = (t if g.index is None else t.index_select(2, g.index) for t in (q, k))
+        levels = torch.empty(len(g.heads), geometry.num_blocks, geometry.num_blocks, dtype=torch.int8, device=q.device)
+        pyr = [i for i, p in enumerate(g.plans) if p.pattern == "pyramid"]
+        if pyr:
+            vr = geometry.video_range
+            sel = torch.tensor(pyr, device=q.device)
+            probs = block_scores(sq.index_select(2, sel), sk.index_select(2, sel), geometry.block, geometry.block, vr, vr)
+            top = int(math.log2(geometry.block // 16))  # pooled blocks keep >= 16 keys
+            for j, i in enumerate(pyr):
+                levels[i] = pyramid_levels(probs[:, j].mean(0), tuple(g.plans[i].kwargs.get("thresholds", (0.6, 0.8, 0.9, 0.95)))).clamp(max=top)
+        rest = [i for i in range(len(g.heads)) if i not in pyr]
+        if rest:
+            masks = self._binary_masks(g, rest, layer, step, sq, sk, geometry)
+            levels[rest] = torch.where(masks, 0, -1).to(torch.int8)
+        density = tuple(mask_density(lv >= 0, geometry) for lv in levels.cpu())
+        if g.kind == "sparse":
+            return replace(g, layout=build_layout(geometry, levels >= 0, list(text_lengths or ()) or None, q.device), density=density)
+        return replace(g, levels=levels, density=density)
+
+    def _binary_masks(self, g: Group, idx: list[int], layer: int, step: int, sq, sk, geometry) -> torch.Tensor:
+        """bool [len(idx), NB, NB]: static masks from the cache, draft masks from these heads' q/k
+        (recomputed every ``every`` steps, default each step)."""
+        dev = sq.device
+        out: dict[int, torch.Tensor] = {}
+        drafts: dict[tuple, list[int]] = defaultdict(list)
+        for i in idx:
+            p = g.plans[i]
+            if p.pattern == "draft":
+                drafts[p.params].append(i)
+            else:
+                out[i] = self._static_mask(p, geometry)[0].to(dev)
+        for params, heads in drafts.items():
+            kw = dict(params)
+            every = int(kw.pop("every", 1))
+            key = (layer, tuple(g.heads[i] for i in heads), params)  # real head numbers: groups differ per call
+            cached = self._drafts.get(key)
+            if cached is None or step - cached[0] >= every or cached[1].shape[-1] != geometry.num_blocks:
+                sel = torch.tensor(heads, device=dev)
+                cached = (step, draft_masks(sq.index_select(2, sel), sk.index_select(2, sel), geometry, **kw))
+                self._drafts[key] = cached
+            for j, i in enumerate(heads):
+                out[i] = cached[1][j]
+        return torch.stack([out[i] for i in idx])

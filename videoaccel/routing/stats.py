@@ -1,0 +1,113 @@
+"""What the router did, per layer, and the typed report ``videoaccel.report(pipe)`` returns.
+
+Densities are the ones achieved on the geometry that ran (a plan asking ``radial:0.1`` may reach
+only 0.304 on a small grid), averaged over calls; asked-for densities a pattern cannot reach are
+counted under ``density_misses``.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class LayerStats:
+    """Running sums of one layer, updated once per call (no device work)."""
+    calls: int = 0
+    steps: list[int] = field(default_factory=list)
+    plans: list[str] = field(default_factory=list)  # per head, last call
+    density_sum: list[float] = field(default_factory=list)  # per head
+    fp8_calls: int = 0
+    fallbacks: Counter = field(default_factory=Counter)
+    density_misses: Counter = field(default_factory=Counter)
+    ms: float = 0.0
+
+    def record(self, step: int, plans: list[str], density: tuple[float, ...], fp8: bool) -> None:
+        self.calls += 1
+        self.steps.append(step)
+        self.plans = plans
+        if len(self.density_sum) != len(density):
+            self.density_sum = [0.0] * len(density)
+        for h, d in enumerate(density):
+            self.density_sum[h] += d
+        self.fp8_calls += int(fp8)
+
+
+@dataclass
+class LayerReport:
+    calls: int
+    steps: list[int]  # distinct denoising steps seen
+    plans: list[str]  # per head, last call
+    head_density: list[float]  # per head, achieved, mean over calls
+    fp8_calls: int
+    fallbacks: dict[str, int]
+    density_misses: dict[str, int]
+    attention_ms: float | None
+
+    @property
+    def density(self) -> float:
+        return sum(self.head_density) / max(len(self.head_density), 1)
+
+
+@dataclass
+class TransformerReport:
+    profile: str
+    calibrated: bool
+    order: str
+    layers: dict[int, LayerReport]
+
+    @property
+    def mean_density(self) -> float:
+        calls = sum(r.calls for r in self.layers.values())
+        return sum(r.density * r.calls for r in self.layers.values()) / max(calls, 1)
+
+    @property
+    def fallbacks(self) -> int:
+        return sum(sum(r.fallbacks.values()) for r in self.layers.values())
+
+    @property
+    def density_misses(self) -> int:
+        return sum(sum(r.density_misses.values()) for r in self.layers.values())
+
+    @classmethod
+    def build(cls, profile, order: str, stats: dict[int, LayerStats], timing: bool) -> TransformerReport:
+        layers = {i: LayerReport(s.calls, sorted(set(s.steps)), list(s.plans), [d / max(s.calls, 1) for d in s.density_sum],
+                                 s.fp8_calls, dict(s.fallbacks), dict(s.density_misses), s.ms if timing else None)
+                  for i, s in sorted(stats.items()) if s.calls}
+        return cls(profile.name, profile.calibrated, order, layers)
+
+
+@dataclass
+class Report:
+    """``videoaccel.report(pipe)``: one TransformerReport per accelerated transformer."""
+    transformers: dict[str, TransformerReport]
+
+    @property
+    def mean_density(self) -> float:
+        return sum(t.mean_density for t in self.transformers.values()) / max(len(self.transformers), 1)
+
+    @property
+    def fallbacks(self) -> int:
+        return sum(t.fallbacks for t in self.transformers.values())
+
+    def to_dict(self) -> dict:
+        out = {}
+        for name, t in self.transformers.items():
+            layers = {i: {**asdict(r), "density": r.density} for i, r in t.layers.items()}
+            out[name] = {"profile": t.profile, "calibrated": t.calibrated, "order": t.order, "mean_density": t.mean_density,
+                         "fallbacks": t.fallbacks, "density_misses": t.density_misses, "layers": layers}
+        return out
+
+    def __str__(self) -> str:
+        lines = []
+        for name, t in self.transformers.items():
+            lines.append(f"{name}: profile {t.profile}{'' if t.calibrated else ' (uncalibrated)'}, {t.order}-major, "
+                         f"mean density {t.mean_density:.3f}, {t.fallbacks} fallbacks, {t.density_misses} density misses")
+            lines.append(f"{'layer':>5} {'calls':>5} {'density':>7} {'fp8':>4}  per-head density (plan)")
+            for i, r in t.layers.items():
+                heads = ", ".join(f"{d:.2f} {p}" for d, p in zip(r.head_density, r.plans))
+                ms = "" if r.attention_ms is None else f"  {r.attention_ms:.1f} ms"
+                lines.append(f"{i:>5} {r.calls:>5} {r.density:>7.3f} {r.fp8_calls:>4}  {heads}{ms}")
+                for reason, n in {**r.fallbacks, **r.density_misses}.items():
+                    lines.append(f"{'':>5} {n:>5}x {reason}")
+        return "\n".join(lines)
