@@ -35,7 +35,7 @@ def _kept(sorted_cum: torch.Tensor, n: int, density: float) -> torch.Tensor:
 
 
 def recall(q: torch.Tensor, k: torch.Tensor, rows: torch.Tensor, scale: float, blocks=BLOCKS) -> dict:
-    """Oracle recall per head for query ``rows`` (whole 128-blocks of q) against all keys.
+    """Oracle recall per head for query ``rows`` (whole blocks of q of the largest block size) against all keys.
 
     q, k [S, H, D] in one token order. Returns {("token", 0) | ("block", b): {density: [H] tensor}}."""
     S = k.shape[0]
@@ -58,6 +58,7 @@ class RecallObserver:
     steps: set[int]
     query_blocks: int = 8
     seed: int = 0
+    blocks: tuple[int, ...] = BLOCKS  # largest first: sampled query rows come in blocks of blocks[0]
     acc: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     geometry: VideoGeometry | None = None
     _perms: dict = field(default_factory=dict)
@@ -71,17 +72,18 @@ class RecallObserver:
         lo = geometry.text if geometry.text_position == "front" else 0
         q, k = q[0, lo:lo + n], k[0, lo:lo + n]
         g = torch.Generator().manual_seed(self.seed + 1000 * step + layer)
-        qb = torch.randperm(n // 128, generator=g)[: self.query_blocks]
-        rows = (qb[:, None] * 128 + torch.arange(128)).flatten().to(q.device)
+        qs = self.blocks[0]
+        qb = torch.randperm(n // qs, generator=g)[: self.query_blocks]
+        rows = (qb[:, None] * qs + torch.arange(qs)).flatten().to(q.device)
         scale = q.shape[-1] ** -0.5
         for order in ORDERS:
-            for b in BLOCKS:
+            for b in self.blocks:
                 perm = self._perm(geometry, order, b, q.device)
                 qq, kk = (q, k) if perm is None else (q[perm], k[perm])
                 res = recall(qq, kk, rows, scale, blocks=(b,))
                 for d, val in res[("block", b)].items():
                     self.acc[("block", order, b, d)][layer].append(val.cpu())
-                if order == "frame" and b == BLOCKS[0]:
+                if order == "frame" and b == self.blocks[0]:
                     for d, val in res[("token", 0)].items():
                         self.acc[("token", "any", 0, d)][layer].append(val.cpu())
 
@@ -109,15 +111,15 @@ class RecallObserver:
         return out
 
 
-def measure(pipe, prompts: list[str], *, seed: int = 0, query_blocks: int = 8, progress: bool = True,
-            **call_kwargs) -> RecallObserver:
+def measure(pipe, prompts: list[str], *, seed: int = 0, query_blocks: int = 8, blocks: tuple[int, ...] = BLOCKS,
+            progress: bool = True, **call_kwargs) -> RecallObserver:
     """Generate ``prompts`` densely (frame order) and return the filled observer; ``call_kwargs`` go to pipe()."""
     from tqdm import tqdm
 
     from .. import pipelines
     from ..plans import Profile
 
-    obs = RecallObserver(sample_steps(call_kwargs.get("num_inference_steps", 50)), query_blocks, seed)
+    obs = RecallObserver(sample_steps(call_kwargs.get("num_inference_steps", 50)), query_blocks, seed, blocks)
     pipelines.accelerate(pipe, Profile("attention-stats", order="frame"))
     try:
         with pipelines.observe(pipe, obs):
