@@ -68,14 +68,18 @@ def e2e_table(path: Path) -> str:
     doc = json.loads(path.read_text())
     lines = [f"Device: {doc['device']}, torch {doc['torch']}, triton {doc['triton']}, videoaccel {doc['videoaccel']}, "
              f"{doc['date']}. Commands: {doc['command']}. One transformer forward (one denoising step, one CFG "
-             "branch), full-size random weights; x = speed ratio against cudnn in the same run.", "",
-             "| case | setting | ms | attention density | x cuDNN | output rel. error vs dense |", "|---|---|---|---|---|---|"]
+             "branch), full-size random weights; x = speed ratio against cuDNN eager / cuDNN compiled in the same run; "
+             "compile s = first call minus one step.", "",
+             "| case | setting | ms | attention density | x cuDNN eager | x cuDNN compiled | compile s | output rel. error vs dense |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in doc["results"]:
         if "ms" not in r:
             continue
         x = f"{r['speedup_vs_cudnn']:.2f}" if "speedup_vs_cudnn" in r else "-"
+        xc = f"{r['speedup_vs_cudnn_compiled']:.2f}" if "speedup_vs_cudnn_compiled" in r else "-"
+        cs = f"{r['compile_s']:.0f}" if "compile_s" in r else "-"
         err = f"{r['out_rel_err']:.3f}" if "out_rel_err" in r else "-"
-        lines.append(f"| {r['case']} | {r['impl']} | {r['ms']:.0f} | {r['attn_density']:.3f} | {x} | {err} |")
+        lines.append(f"| {r['case']} | {r['impl']} | {r['ms']:.0f} | {r['attn_density']:.3f} | {x} | {xc} | {cs} | {err} |")
     return "\n".join(lines)
 
 
