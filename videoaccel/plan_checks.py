@@ -77,6 +77,7 @@ PARAMS: dict[str, tuple[str, ...]] = {  # the parameters each pattern takes (doc
     "vertical_stripe": ("density", "sink_frames", "columns"),
     "draft": ("top_p", "top_k", "every"),
     "pyramid": ("thresholds",),
+    "oracle": ("density",),  # benchmarks only (patterns/oracle.py)
 }
 
 

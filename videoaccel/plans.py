@@ -19,7 +19,7 @@ from .plan_checks import plan_params, profile_fields
 SCHEMA_VERSION = 1
 PRECISIONS = ("bf16", "fp8")
 STATIC = ("dense", "skip", "radial", "diagonal", "multi_diagonal", "vertical_stripe")
-DYNAMIC = ("draft", "pyramid")
+DYNAMIC = ("draft", "pyramid", "oracle")  # oracle: exact top-k blocks, benchmarks only (patterns/oracle.py)
 
 
 @dataclass(frozen=True)
