@@ -20,6 +20,17 @@ def _prepare_triton() -> str:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "cost-table":
+        import shlex
+
+        from .benchmarks.cost_table import run as run_costs
+
+        try:
+            path = run_costs(args.out, "videoaccel " + shlex.join(sys.argv[1:]), geometry=args.geometry, heads=args.heads)
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
+        print(f"wrote {path} (give it to `videoaccel profile --cost-table`)")
+        return 0
     if args.suite == "e2e":
         import torch
 
@@ -192,7 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videoaccel", description="Faster video diffusion transformers.")
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("bench", help="check and time the kernels on this machine")
-    bench.add_argument("suite", nargs="?", choices=["e2e"], help="e2e: one denoising step of full-size models (GPU)")
+    bench.add_argument("suite", nargs="?", choices=["e2e", "cost-table"],
+                       help="e2e: one denoising step of full-size models (GPU); cost-table: kernel time per pattern, density, "
+                            "precision, head dim and block on this GPU, for the profiler")
+    bench.add_argument("--geometry", default="21x30x52", help="cost-table: latent grid TxHxW (default Wan2.1 480p 81 frames)")
+    bench.add_argument("--heads", type=int, default=12, help="cost-table: heads per call")
     bench.add_argument("--self-check", action="store_true", help="check every kernel against the reference on small shapes")
     bench.add_argument("--models", nargs="*", default=["wan1.3b-480p81f", "cogvideox5b-480p49f", "wan14b-720p81f"],
                        help="e2e cases (also hunyuan-720p129f)")
