@@ -178,7 +178,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     check_writable(args.output)
     check_checkpoint(checkpoint)
     cfg = ProfileConfig(error_budget=args.error_budget, target_density=args.target_density, buckets=args.buckets,
-                        block=args.block, seed=args.seed)
+                        block=args.block, seed=args.seed, probe=not args.no_probe, fp8=args.fp8, cost_table=args.cost_table)
     call = dict(num_inference_steps=args.steps, guidance_scale=args.guidance)
     for k in ("height", "width", "num_frames"):
         if getattr(args, k) is not None:
@@ -250,10 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--height", type=cli_args.size)
     prof.add_argument("--width", type=cli_args.size)
     prof.add_argument("--num-frames", dest="num_frames", type=cli_args.positive_int)
-    prof.add_argument("--error-budget", type=cli_args.positive, default=0.05, help="per-head attention output error on sampled rows")
-    prof.add_argument("--target-density", type=cli_args.density, help="instead: reach this mean attention density, least error first")
+    prof.add_argument("--error-budget", type=cli_args.positive, default=0.05,
+                      help="predicted relative L2 error of the final latent (the cheapest profile that meets it)")
+    prof.add_argument("--target-density", type=cli_args.density, help="instead: the generation's total attention cost relative "
+                      "to dense (dense warm-up steps count 1.0, skipped heads 0), least predicted error first")
+    prof.add_argument("--cost-table", help="`videoaccel bench cost-table` JSON of the target GPU (default: analytic costs)")
+    prof.add_argument("--no-probe", action="store_true", help="skip the step-sensitivity probe (every step weighs the same)")
+    prof.add_argument("--fp8", action=argparse.BooleanOptionalAction, default=None,
+                      help="FP8 variants as per-head candidates (default: when a CUDA GPU is present)")
     prof.add_argument("--buckets", type=cli_args.positive_int, default=3, help="timestep buckets")
-    prof.add_argument("--block", type=int, default=128, choices=cli_args.BLOCKS)
+    prof.add_argument("--block", type=int, default=128, choices=cli_args.BLOCKS,
+                      help="attention block; 64 for short sequences or heads that need finer masks")
     prof.add_argument("--seed", type=int, default=0)
     prof.add_argument("--name")
     prof.set_defaults(func=_cmd_profile)
