@@ -94,8 +94,8 @@ def main() -> None:
     per_prompt = dense_s / args.n
     print(f"profiling: {args.calib} calibration prompts and the probe in {calib_s:.1f} s = {calib_s / per_prompt:.2f} dense "
           f"generations of one prompt ({per_prompt:.1f} s each)", flush=True)
-    plans = [(f"budget-{b}", cal.profile(f"tiny-budget-{b}", error_budget=float(b))) for b in args.budgets.split(",") if b]
-    plans += [(f"target-{d}", cal.profile(f"tiny-target-{d}", target_density=float(d))) for d in args.targets.split(",") if d]
+    plans = [(f"target-{d}", cal.profile(f"tiny-target-{d}", target_density=float(d))) for d in args.targets.split(",") if d]
+    plans += [(f"budget-{b}", cal.profile(f"tiny-budget-{b}", error_budget=float(b))) for b in args.budgets.split(",") if b]
     for tag, prof in plans:
         prof.save(os.path.join(args.out, f"profile-{tag}.json"))
     plans += [(p, p) for p in args.presets.split(",") if p]
