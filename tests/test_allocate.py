@@ -77,3 +77,12 @@ def test_measured_cost_table_replaces_the_analytic_model(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(ValueError, match="not a cost table"):
         CostModel.load(tmp_path / "bad.json")
+
+
+def test_cost_table_needs_a_gpu_and_says_so():
+    if torch.cuda.is_available():
+        pytest.skip("on a GPU the table is measured (videoaccel bench cost-table)")
+    from videoaccel.benchmarks.cost_table import measure
+
+    with pytest.raises(ValueError, match="CUDA GPU.*analytic"):
+        measure()
