@@ -94,7 +94,7 @@ def profile(self: Profiler, heads: int, num_layers: int, geometry: VideoGeometry
     for layer in range(num_layers):
         layers[layer] = [[plans[i] for i in a.choice[keys.index((layer, b))].tolist()] if (layer, b) in keys else
                          [Plan()] * heads for b in range(self.config.buckets)]
-    dens = torch.tensor([p.density if p.pattern != "oracle" else float("nan") for p in plans])
+    dens = torch.tensor([p.density for p in plans])
     mean_d = [float(dens[a.choice[kb == b]].mean()) if (kb == b).any() else 1.0 for b in range(self.config.buckets)]
     n = len(self.step_bucket)
     budget = {"target_density": target, "error_budget": None if target else self.config.error_budget,
