@@ -1,9 +1,11 @@
 """Fidelity of profiled vs preset attention plans on the embedded model (GPU; runs on CPU at small n).
 
 One calibration run on training-grammar prompts, then profiles for several error budgets and target
-densities chosen from it, then uncalibrated presets at matching densities. Each plan generates the
+densities chosen from it, then uncalibrated presets at matching densities, and the oracle (exact top-k
+key blocks per call, profiling/oracle.py) at each target total density. Each plan generates the
 held-out prompts (never-trained colour/shape/direction triples) with the same seeds as dense: PSNR and
-SSIM against dense, achieved attention density, colour/direction adherence. Writes (bench-format.md)
+SSIM against dense, achieved attention density (total: warm-up steps at 1.0), colour/direction
+adherence, and ``oracle_gap_db`` = PSNR minus the oracle's at the same target total density. Writes (bench-format.md)
 
     OUT/tiny-model-<dev>.json   dense adherence of the embedded model (issue: embedded model)
     OUT/fidelity-<dev>.json     one row per plan
@@ -28,8 +30,16 @@ import videoaccel  # noqa: E402
 from videoaccel.benchmarks.record import device_name, device_tag, header  # noqa: E402
 from videoaccel.metrics import psnr, ssim  # noqa: E402
 from videoaccel.profiling import ProfileConfig, calibrate  # noqa: E402
+from videoaccel.profiling.oracle import oracle_for_total  # noqa: E402
 from videoaccel.tiny import data, detect, evaluate  # noqa: E402
 from videoaccel.tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN  # noqa: E402
+
+
+def _preset_density(spec: str) -> float | None:
+    """radial:0.25 -> 0.25 (a preset has no warm-up: its density is its total); draft / dense -> None."""
+    base = spec.partition("+")[0]
+    name, _, value = base.partition(":")
+    return float(value) if value and name != "draft" else None
 
 
 def main() -> None:
@@ -43,6 +53,10 @@ def main() -> None:
     ap.add_argument("--budgets", default="0.03,0.06,0.1,0.15")
     ap.add_argument("--targets", default="0.25,0.15,0.1")
     ap.add_argument("--presets", default="radial:0.25,radial:0.15,radial:0.1,diagonal:0.25")
+    ap.add_argument("--block", type=int, default=64, help="the profiles' block (64: the embedded model's sequences are short)")
+    ap.add_argument("--oracle-block", type=int, default=128, help="block of the oracle the gap is measured against")
+    ap.add_argument("--oracle-order", default="frame", choices=["frame", "tile"])
+    ap.add_argument("--no-probe", action="store_true", help="profiles without the step-sensitivity probe")
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="the embedded model's geometry by default "
                     "(WanPipeline's own defaults, 81 x 480 x 832, are far outside what it was trained on)")
@@ -75,42 +89,55 @@ def main() -> None:
     rng = np.random.default_rng(1234)
     calib = [data.prompt(data.sample_spec(rng, "train")) for _ in range(args.calib)]
     t = time.perf_counter()
-    cal = calibrate(pipe, calib, ProfileConfig(), seed=1000, progress=False, **call)
+    cal = calibrate(pipe, calib, ProfileConfig(block=args.block, probe=not args.no_probe), seed=1000, progress=False, **call)
     calib_s = time.perf_counter() - t
-    print(f"calibration: {args.calib} prompts in {calib_s:.1f} s (dense generation of one prompt batch: "
-          f"{dense_s / max(1, -(-args.n // args.batch)):.1f} s)", flush=True)
-    plans = [(f"budget-{b}", cal.profile(f"tiny-budget-{b}", error_budget=float(b))) for b in args.budgets.split(",") if b]
-    plans += [(f"target-{d}", cal.profile(f"tiny-target-{d}", target_density=float(d))) for d in args.targets.split(",") if d]
+    per_prompt = dense_s / args.n
+    print(f"profiling: {args.calib} calibration prompts and the probe in {calib_s:.1f} s = {calib_s / per_prompt:.2f} dense "
+          f"generations of one prompt ({per_prompt:.1f} s each)", flush=True)
+    plans = [(f"target-{d}", cal.profile(f"tiny-target-{d}", target_density=float(d))) for d in args.targets.split(",") if d]
+    plans += [(f"budget-{b}", cal.profile(f"tiny-budget-{b}", error_budget=float(b))) for b in args.budgets.split(",") if b]
     for tag, prof in plans:
         prof.save(os.path.join(args.out, f"profile-{tag}.json"))
     plans += [(p, p) for p in args.presets.split(",") if p]
+    oracles = {float(d): oracle_for_total(float(d), args.steps, block=args.oracle_block, order=args.oracle_order)
+               for d in args.targets.split(",") if d}
+    plans = [(f"oracle-b{args.oracle_block}-{d}", o) for d, o in oracles.items()] + plans
 
     k = args.fidelity_n or args.n
     prompts, seeds, specs, dense = prompts[:k], seeds[:k], specs[:k], dense[:k]
     adh = detect.score(dense, specs)
     rows = [{"case": f"heldout-{k}", "impl": "dense", "attn_density": 1.0, "psnr": None, "ssim": 1.0,
              "colour": adh["colour"], "direction": adh["direction"], "seconds": dense_s * k / args.n}]
+    oracle_psnr: dict[float, float] = {}
     for tag, prof in plans:
         videoaccel.accelerate(pipe, prof)
-        videos, seconds = evaluate.generate(pipe, prompts, seeds, args.batch, **call)
+        oracle = not isinstance(prof, str) and prof.meta.get("oracle", False)
+        videos, seconds = evaluate.generate(pipe, prompts, seeds, 1 if oracle else args.batch, **call)  # exact per sample
         rep = videoaccel.report(pipe)
         videoaccel.restore(pipe)
         p = [psnr(a, b)[1] for a, b in zip(videos, dense)]
         s = [ssim(a, b)[1] for a, b in zip(videos, dense)]
         a = detect.score(videos, specs)
         finite = [x for x in p if np.isfinite(x)]
-        row = {"case": f"heldout-{k}", "impl": f"videoaccel-{tag}", "calibrated": not isinstance(prof, str),
-               "attn_density": rep.mean_density,
-               "expected_density": None if isinstance(prof, str) else prof.meta.get("expected_density"),
+        target = prof.meta.get("total_density") if oracle else prof.budget.get("target_density") if not isinstance(prof, str) else \
+            _preset_density(prof)
+        if oracle and finite:
+            oracle_psnr[target] = float(np.mean(finite))
+        row = {"case": f"heldout-{k}", "impl": f"videoaccel-{tag}", "calibrated": not isinstance(prof, str) and not oracle,
+               "oracle": oracle, "target_density": target, "attn_density": rep.mean_density,
+               "expected_density": None if isinstance(prof, str) else prof.budget.get("expected_density"),
                "dense_steps": None if isinstance(prof, str) else prof.dense_steps,
+               "expected_error": None if isinstance(prof, str) else prof.budget.get("expected_error"),
                "psnr": float(np.mean(finite)) if finite else None, "psnr_min": float(min(finite)) if finite else None,
                "ssim": float(np.mean(s)), "ssim_min": float(min(s)), "colour": a["colour"], "direction": a["direction"],
-               "seconds": seconds, "fallbacks": sum(r["fallbacks"] for r in rep.values())}
+               "seconds": seconds, "fallbacks": rep.fallbacks}
+        row["oracle_gap_db"] = (row["psnr"] - oracle_psnr[target]) if row["psnr"] is not None and target in oracle_psnr else None
         rows.append(row)
-        print(f"{row['impl']:<28} density {row['attn_density']:.3f} PSNR {row['psnr']} SSIM {row['ssim']:.4f} "
+        print(f"{row['impl']:<28} density {row['attn_density']:.3f} PSNR {row['psnr']} gap {row['oracle_gap_db']} SSIM {row['ssim']:.4f} "
               f"colour {row['colour']:.2f} direction {row['direction']:.2f} {seconds:.1f} s", flush=True)
         doc = header("fidelity", command, rows)
-        doc["calibration"] = {"prompts": calib, "seconds": calib_s, "dense_seconds_per_batch": dense_s}
+        doc["calibration"] = {"prompts": calib, "seconds": calib_s, "dense_seconds_per_prompt": per_prompt,
+                              "dense_generations": calib_s / per_prompt, "probe": not args.no_probe, "block": args.block}
         with open(os.path.join(args.out, f"fidelity-{dev}.json"), "w") as f:
             json.dump(doc, f, indent=1)
 

@@ -35,7 +35,7 @@ CASES = {  # name: (S, heads, head_dim)
     "cogvideox5b-480p49f": (17776, 48, 64),
     "hunyuan-720p129f": (119056, 8, 128),
 }
-BLOCK = 128
+BLOCK = 128  # --block 64 checks the 64-token layouts (short sequences, finer per-head masks)
 
 
 def tflops(S, H, D, ms, density=1.0):
@@ -85,7 +85,9 @@ def main():
     ap.add_argument("--layouts", nargs="*", default=["random", "banded"])
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     ap.add_argument("--no-flex", action="store_true")
+    ap.add_argument("--block", type=int, default=BLOCK, choices=[64, 128])
     args = ap.parse_args()
+    globals()["BLOCK"] = args.block
 
     dev_name = torch.cuda.get_device_name()
     short = "h100" if "H100" in dev_name else "h200" if "H200" in dev_name else dev_name.split()[-1].lower()

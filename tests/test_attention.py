@@ -17,6 +17,10 @@ CASES = {
     "sq-ne-skv": (1, 97, 203, 2, 64, 32, 64, None, None, None),
     "text-front": (1, 150, 150, 2, 64, 32, 32, (26, 150), (26, 150), [[[0, 26]]]),
     "text-back-per-sample": (2, 140, 140, 2, 128, 32, 32, (0, 113), (0, 113), [[[113, 125]], [[113, 140]]]),
+    # 64-token blocks (profiles for short sequences): each spans two interpreter tiles, tails partial
+    "b64-d64-odd": (1, 197, 197, 3, 64, 64, 64, None, None, None),
+    "b64-d128-text-front": (1, 181, 181, 2, 128, 64, 64, (26, 181), (26, 181), [[[0, 26]]]),
+    "b64-d64-text-back-per-sample": (2, 163, 163, 2, 64, 64, 64, (0, 131), (0, 131), [[[131, 140]], [[131, 163]]]),
 }
 
 TOL = {torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1.2e-2}
@@ -104,7 +108,7 @@ def test_fp8_on_cpu_path_and_fp32_are_refused():
         sparse_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), lay, fp8=True, backend="torch")
 
 
-@pytest.mark.parametrize("case", ["text-front", "d128-bm64-bn32", "text-back-per-sample"])
+@pytest.mark.parametrize("case", ["text-front", "d128-bm64-bn32", "text-back-per-sample", "b64-d128-text-front"])
 @pytest.mark.parametrize("fp8", [False, True])
 def test_pointer_and_tma_paths_agree(case, fp8):
     """The kernel's two load paths (TMA descriptors on Hopper, pointers elsewhere) compute the same."""

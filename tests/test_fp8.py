@@ -37,7 +37,7 @@ def test_e4m3_rounding_matches_torch_cast_everywhere():
     assert torch.equal(y, x.to(torch.float8_e4m3fn).float())
 
 
-@pytest.mark.parametrize("case", ["video-only-odd", "text-back-per-sample", "sq-ne-skv"])
+@pytest.mark.parametrize("case", ["video-only-odd", "text-back-per-sample", "sq-ne-skv", "b64-d128-text-front"])
 def test_quantize_matches_reference(case):
     q, k, v, _ = _inputs(case, torch.bfloat16, 11)
     k = k + 3 * torch.randn(1, 1, k.shape[2], k.shape[3]).to(k.dtype)  # channel offsets: what smoothing removes
@@ -79,3 +79,23 @@ def test_fp8_attention_matches_dequantised_reference(case):
     err = (o.double() - ref).abs().transpose(1, 2)
     assert torch.all(err <= bound + 4e-3 * ref.abs().transpose(1, 2) + 1e-3)  # + bf16 output rounding
     assert rel_l2(o, ref) < 0.035
+
+
+def test_profiler_fp8_error_is_the_kernels_error():
+    """The profiler's FP8 candidate error (torch emulation off the GPU) matches the FP8 kernel's own error
+    on the same sampled rows: the per-head FP8 choice is made on what the kernel does."""
+    from videoaccel.kernels import BlockLayout
+    from videoaccel.patterns import VideoGeometry
+    from videoaccel.patterns.measure import fp8_error, sample_head
+
+    g = VideoGeometry(3, 8, 8, block=32)
+    gen = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(g.seq_len, 64, generator=gen).to(torch.bfloat16).float() for _ in range(3))
+    k = (k + 2 * torch.randn(1, 64, generator=gen)).to(torch.bfloat16).float()  # channel offsets, as in real K
+    s = sample_head(q, k, v, g, 64, generator=gen)
+    emulated = fp8_error(q, k, v, s, g)
+    lay = BlockLayout.dense(1, g.seq_len, g.seq_len, block_m=32, block_n=32)
+    out = sparse_attention(*(t[None, :, None].to(torch.bfloat16) for t in (q, k, v)), lay, fp8=True, backend="triton")
+    kernel = float((out[0, s.rows, 0].float() - s.out).norm() / s.out.norm())
+    assert 0.01 < kernel < 0.1
+    assert abs(emulated - kernel) < 0.2 * kernel

@@ -20,6 +20,17 @@ def _prepare_triton() -> str:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "cost-table":
+        import shlex
+
+        from .benchmarks.cost_table import run as run_costs
+
+        try:
+            path = run_costs(args.out, "videoaccel " + shlex.join(sys.argv[1:]), geometry=args.geometry, heads=args.heads)
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
+        print(f"wrote {path} (give it to `videoaccel profile --cost-table`)")
+        return 0
     if args.suite == "e2e":
         import torch
 
@@ -167,7 +178,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     check_writable(args.output)
     check_checkpoint(checkpoint)
     cfg = ProfileConfig(error_budget=args.error_budget, target_density=args.target_density, buckets=args.buckets,
-                        block=args.block, seed=args.seed)
+                        block=args.block, seed=args.seed, probe=not args.no_probe, fp8=args.fp8, cost_table=args.cost_table)
     call = dict(num_inference_steps=args.steps, guidance_scale=args.guidance)
     for k in ("height", "width", "num_frames"):
         if getattr(args, k) is not None:
@@ -192,7 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videoaccel", description="Faster video diffusion transformers.")
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("bench", help="check and time the kernels on this machine")
-    bench.add_argument("suite", nargs="?", choices=["e2e"], help="e2e: one denoising step of full-size models (GPU)")
+    bench.add_argument("suite", nargs="?", choices=["e2e", "cost-table"],
+                       help="e2e: one denoising step of full-size models (GPU); cost-table: kernel time per pattern, density, "
+                            "precision, head dim and block on this GPU, for the profiler")
+    bench.add_argument("--geometry", default="21x30x52", help="cost-table: latent grid TxHxW (default Wan2.1 480p 81 frames)")
+    bench.add_argument("--heads", type=int, default=12, help="cost-table: heads per call")
     bench.add_argument("--self-check", action="store_true", help="check every kernel against the reference on small shapes")
     bench.add_argument("--models", nargs="*", default=["wan1.3b-480p81f", "cogvideox5b-480p49f", "wan14b-720p81f"],
                        help="e2e cases (also hunyuan-720p129f)")
@@ -235,10 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--height", type=cli_args.size)
     prof.add_argument("--width", type=cli_args.size)
     prof.add_argument("--num-frames", dest="num_frames", type=cli_args.positive_int)
-    prof.add_argument("--error-budget", type=cli_args.positive, default=0.05, help="per-head attention output error on sampled rows")
-    prof.add_argument("--target-density", type=cli_args.density, help="instead: reach this mean attention density, least error first")
+    prof.add_argument("--error-budget", type=cli_args.positive, default=0.05,
+                      help="predicted relative L2 error of the final latent (the cheapest profile that meets it)")
+    prof.add_argument("--target-density", type=cli_args.density, help="instead: the generation's total attention cost relative "
+                      "to dense (dense warm-up steps count 1.0, skipped heads 0), least predicted error first")
+    prof.add_argument("--cost-table", help="`videoaccel bench cost-table` JSON of the target GPU (default: analytic costs)")
+    prof.add_argument("--no-probe", action="store_true", help="skip the step-sensitivity probe (every step weighs the same)")
+    prof.add_argument("--fp8", action=argparse.BooleanOptionalAction, default=None,
+                      help="FP8 variants as per-head candidates (default: when a CUDA GPU is present)")
     prof.add_argument("--buckets", type=cli_args.positive_int, default=3, help="timestep buckets")
-    prof.add_argument("--block", type=int, default=128, choices=cli_args.BLOCKS)
+    prof.add_argument("--block", type=int, default=128, choices=cli_args.BLOCKS,
+                      help="attention block; 64 for short sequences or heads that need finer masks")
     prof.add_argument("--seed", type=int, default=0)
     prof.add_argument("--name")
     prof.set_defaults(func=_cmd_profile)

@@ -77,6 +77,7 @@ PARAMS: dict[str, tuple[str, ...]] = {  # the parameters each pattern takes (doc
     "vertical_stripe": ("density", "sink_frames", "columns"),
     "draft": ("top_p", "top_k", "every"),
     "pyramid": ("thresholds",),
+    "oracle": ("density",),  # benchmarks only (patterns/oracle.py)
 }
 
 
@@ -122,6 +123,23 @@ def profile_fields(p: Any) -> None:
         raise ValueError(f"model={m!r} must be null or {{\"class\": \"WanTransformer3DModel\", \"config_hash\": \"...\" or null}}")
     if not isinstance(p.meta, dict):
         raise ValueError(f"meta={p.meta!r} must be an object")
+    step_budget(p)
+
+
+def step_budget(p: Any) -> None:
+    """Schema-2 fields: steps, budget (its bucket_steps) and cost_model."""
+    if p.steps is not None:
+        count(p.steps, "steps", 1)
+    if not isinstance(p.budget, dict):
+        raise ValueError(f"budget={p.budget!r} must be an object, e.g. {{\"target_density\": 0.25}}")
+    split = p.budget.get("bucket_steps")
+    if split is not None:
+        if not isinstance(split, list) or any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in split):
+            raise ValueError(f"budget.bucket_steps={split!r} must list the sparse steps of each bucket, e.g. [3, 7, 6]")
+        if p.steps is not None and sum(split) + p.dense_steps > p.steps:
+            raise ValueError(f"budget.bucket_steps={split} and dense_steps={p.dense_steps} exceed steps={p.steps}")
+    if not isinstance(p.cost_model, dict) or p.cost_model.get("source") not in ("analytic", "measured"):
+        raise ValueError(f"cost_model={p.cost_model!r} must be an object with source 'analytic' or 'measured'")
 
 
 def profile_fits_model(p: Any, num_layers: int, heads: int | None) -> None:

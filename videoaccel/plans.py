@@ -4,7 +4,9 @@ A ``Plan`` is one head's choice (pattern, its parameters, precision, mass compen
 ``Profile`` maps (layer, timestep bucket) to one plan per head, plus dense warm-up steps and
 layers, the token order and block size, and the model it was made for. Presets are uncalibrated
 profiles given by name (``dense``, ``radial``, ``radial:0.1``, ``draft:0.9+fp8``, ...).
-Profiles are JSON; loading runs no code.
+Profiles are JSON; loading runs no code. Schema 2 adds the step budget (``steps``, ``budget``: how
+the total attention cost splits into dense warm-up steps and per-bucket densities) and the cost model
+the allocation used; schema-1 files are migrated on load (``migrate``).
 """
 from __future__ import annotations
 
@@ -16,10 +18,10 @@ from typing import Any
 
 from .plan_checks import plan_params, profile_fields
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PRECISIONS = ("bf16", "fp8")
 STATIC = ("dense", "skip", "radial", "diagonal", "multi_diagonal", "vertical_stripe")
-DYNAMIC = ("draft", "pyramid")
+DYNAMIC = ("draft", "pyramid", "oracle")  # oracle: exact top-k blocks, benchmarks only (patterns/oracle.py)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,15 @@ class Plan:
     @property
     def kwargs(self) -> dict[str, Any]:
         return dict(self.params)
+
+    @property
+    def density(self) -> float:
+        """Computed fraction of the score matrix (nan where the pattern has no fixed density)."""
+        if self.pattern == "dense":
+            return 1.0
+        if self.pattern == "skip":
+            return 0.0
+        return float(self.kwargs.get("density", float("nan")))
 
     @property
     def label(self) -> str:
@@ -73,6 +84,29 @@ class Profile:
     calibrated: bool = False
     model: dict[str, str] | None = None  # {"class": ..., "config_hash": ...}
     meta: dict[str, Any] = field(default_factory=dict)
+    steps: int | None = None  # denoising steps the step budget was allocated for (None: any)
+    budget: dict[str, Any] = field(default_factory=dict)  # target_density / error_budget asked, bucket_steps, expected cost
+    cost_model: dict[str, Any] = field(default_factory=lambda: {"source": "analytic"})  # or measured: device, table
+
+    def bucket_density(self) -> list[float]:
+        """Mean plan density per timestep bucket over every layer and head (nan for input-dependent plans)."""
+        if not self.layers:
+            return [self.default.density] * (len(self.bucket_edges) + 1)
+        n = max(len(b) for b in self.layers.values())
+        out = []
+        for b in range(n):
+            ds = [p.density for bs in self.layers.values() for p in bs[min(b, len(bs) - 1)]]
+            out.append(sum(ds) / len(ds))
+        return out
+
+    def total_density(self) -> float | None:
+        """Attention density of a whole generation: warm-up steps at 1.0, each bucket's steps at its
+        density (None without the step split, e.g. presets and migrated schema-1 profiles)."""
+        split = self.budget.get("bucket_steps")
+        if not self.steps or split is None:
+            return None
+        dens = self.bucket_density()
+        return (min(self.dense_steps, self.steps) + sum(n * d for n, d in zip(split, dens))) / self.steps
 
     def __post_init__(self) -> None:
         profile_fields(self)
@@ -99,7 +133,8 @@ class Profile:
         return {"schema_version": SCHEMA_VERSION, "name": self.name, "default": self.default.to_json(),
                 "layers": {str(i): [[p.to_json() for p in hs] for hs in bs] for i, bs in self.layers.items()},
                 "bucket_edges": self.bucket_edges, "dense_steps": self.dense_steps, "dense_layers": list(self.dense_layers),
-                "order": self.order, "block": self.block, "calibrated": self.calibrated, "model": self.model, "meta": self.meta}
+                "order": self.order, "block": self.block, "calibrated": self.calibrated, "model": self.model, "meta": self.meta,
+                "steps": self.steps, "budget": self.budget, "cost_model": self.cost_model}
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=1))
@@ -114,12 +149,14 @@ class Profile:
         if version > SCHEMA_VERSION:
             raise ValueError(f"{source} has schema version {d['schema_version']}, this videoaccel reads up to {SCHEMA_VERSION}: "
                              "upgrade videoaccel")
+        d = migrate(d)
         try:
             return cls(name=d["name"], default=Plan.from_json(d["default"]),
                        layers={int(i): [[Plan.from_json(p) for p in hs] for hs in bs] for i, bs in d.get("layers", {}).items()},
                        bucket_edges=list(d.get("bucket_edges", [])), dense_steps=int(d.get("dense_steps", 0)),
                        dense_layers=tuple(d.get("dense_layers", ())), order=d.get("order", "frame"), block=int(d.get("block", 128)),
-                       calibrated=bool(d.get("calibrated", False)), model=d.get("model"), meta=d.get("meta", {}))
+                       calibrated=bool(d.get("calibrated", False)), model=d.get("model"), meta=d.get("meta", {}),
+                       steps=d.get("steps"), budget=dict(d.get("budget", {})), cost_model=dict(d.get("cost_model", {"source": "analytic"})))
         except KeyError as e:
             raise ValueError(f"{source} is corrupt: field {e} is missing (docs/profile-schema.md)") from None
         except (AttributeError, TypeError, ValueError) as e:
@@ -134,6 +171,17 @@ class Profile:
         except json.JSONDecodeError as e:
             raise ValueError(f"profile file {path} is corrupt (not JSON: {e})") from None
         return cls.from_json(d, str(path))
+
+
+def migrate(d: dict) -> dict:
+    """A schema-1 profile dict as schema 2: no step split known, the analytic cost model, and the
+    schema-1 meta fields (error_budget, target_density, expected_density) as the budget."""
+    if d["schema_version"] >= 2:
+        return d
+    meta = d.get("meta", {})
+    budget = {k: meta[k] for k in ("error_budget", "target_density", "expected_density") if k in meta}
+    return {**d, "schema_version": 2, "steps": None, "budget": budget,
+            "cost_model": {"source": "analytic", "note": meta.get("cost_model", "migrated from schema 1")}}
 
 
 PRESETS = ("dense", "radial", "diagonal", "multi_diagonal", "vertical_stripe", "draft")

@@ -85,3 +85,36 @@ def density_of(masks: torch.Tensor, geometry: VideoGeometry) -> torch.Tensor:
 
 
 
+def fp8_error(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sample: HeadSample, geometry: VideoGeometry,
+              scale: float | None = None, valid_text: int | None = None) -> float:
+    """Relative L2 error of FP8 attention (all keys) on the sample's rows, for one head's q/k/v [S, D].
+
+    On a GPU the FP8 kernel itself runs; elsewhere its numerics are emulated in torch (the kernel's
+    quantisation of Q, K, V, then P scaled by 448 and rounded to e4m3 against the row maximum, l in fp32)."""
+    S, D = q.shape
+    scale = D ** -0.5 if scale is None else scale
+    keys = torch.ones(S, dtype=torch.bool, device=q.device)
+    if valid_text is not None and valid_text < geometry.text:
+        tlo = geometry.text_range[0]
+        keys[tlo + valid_text:tlo + geometry.text] = False
+    if q.is_cuda:
+        from ..kernels import BlockLayout, sparse_attention
+
+        sub = keys.nonzero().flatten()
+        qs, ks, vs = (t[sub][None, :, None].to(torch.bfloat16).contiguous() for t in (q, k, v))
+        lay = BlockLayout.dense(1, len(sub), len(sub), device=q.device)
+        out = sparse_attention(qs, ks, vs, lay, scale=scale, fp8=True)[0, :, 0].float()
+        rows = torch.searchsorted(sub, sample.rows)
+        approx = out[rows]
+    else:
+        from ..kernels.reference import quantize_reference
+
+        q8, qsc, k8, ksc, v8, vsc, _ = quantize_reference(*(t[None, :, None] for t in (q, k, v)))
+        dq = q8[0, 0, sample.rows].float() * qsc[0, 0, sample.rows, None] / ksc[0, 0]
+        dk = k8[0, 0].float() * ksc[0, 0]  # K's mean is dropped: softmax is invariant to it, as in the kernel
+        dv = v8[0, 0].float() * vsc[0, 0]
+        s = (dq @ dk.T) * scale
+        s[:, ~keys] = float("-inf")
+        p = torch.exp(s - s.amax(-1, keepdim=True)) * 448.0
+        approx = (p.to(torch.float8_e4m3fn).float() @ dv) / p.sum(-1, keepdim=True)
+    return float((approx - sample.out).norm() / sample.out.norm())

@@ -40,11 +40,11 @@ def check_checkpoint(path: str | None) -> dict | None:
 def save_checkpoint(path: str, prof, done: int, key: dict) -> None:
     cal = prof.cal
     tensors = {f"err.{layer}.{b}": t for (layer, b), t in cal.err.items()}
-    tensors.update({f"step_err.{s}.{i}": t for s, ts in cal.step_err.items() for i, t in enumerate(ts)})
+    tensors.update({f"step_err.{s}.{i}": t for s, ts in cal.step_err.items() for i, (_, t) in enumerate(ts)})
     tensors["rng"] = prof._gen.get_state()
     g = prof.geometry
     meta = {"key": key, "done": done, "count": [[layer, b, n] for (layer, b), n in cal.count.items()],
-            "steps": {str(s): len(ts) for s, ts in cal.step_err.items()}, "heads": prof.heads,
+            "steps": {str(s): [layer for layer, _ in ts] for s, ts in cal.step_err.items()}, "heads": prof.heads,
             "geometry": None if g is None else asdict(g)}
     with atomic_path(path) as tmp:
         save_file({k: t.contiguous() for k, t in tensors.items()}, tmp, metadata={FORMAT: json.dumps(meta)})
@@ -62,8 +62,8 @@ def load_checkpoint(path: str | None, prof, key: dict) -> int:
     for layer, b, n in meta["count"]:
         cal.err[(layer, b)] = t[f"err.{layer}.{b}"]
         cal.count[(layer, b)] = n
-    for s, n in meta["steps"].items():
-        cal.step_err[int(s)] = [t[f"step_err.{s}.{i}"] for i in range(n)]
+    for s, layers in meta["steps"].items():  # per step: (layer, errors) of every call
+        cal.step_err[int(s)] = [(layer, t[f"step_err.{s}.{i}"]) for i, layer in enumerate(layers)]
     prof._gen.set_state(t["rng"])
     g = None if meta["geometry"] is None else VideoGeometry(**meta["geometry"])
     prof.geometry, prof.heads = g, meta["heads"]

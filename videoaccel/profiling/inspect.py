@@ -11,7 +11,20 @@ COLORS = {"dense": (60, 60, 60), "skip": (235, 235, 235), "radial": (40, 200, 25
 
 
 def _density(p: Plan) -> float:
-    return 1.0 if p.pattern == "dense" else 0.0 if p.pattern == "skip" else float(p.kwargs.get("density", float("nan")))
+    return p.density
+
+
+def step_budget(profile: Profile) -> str:
+    """Where the generation's attention cost goes: dense warm-up steps, each bucket's density, the total."""
+    dens = profile.bucket_density()
+    split = profile.budget.get("bucket_steps")
+    steps = f"{profile.steps} steps" if profile.steps else "any number of steps"
+    cells = [f"b{b}: {d:.3f}" + (f" x {split[b]} steps" if split and b < len(split) else "") for b, d in enumerate(dens)]
+    total = profile.total_density()
+    asked = {k: profile.budget[k] for k in ("target_density", "error_budget") if profile.budget.get(k) is not None}
+    cost = profile.cost_model.get("source", "analytic") + (f" ({profile.cost_model['device']})" if profile.cost_model.get("device") else "")
+    return (f"step budget ({steps}): dense warm-up steps {profile.dense_steps}; per-bucket density {', '.join(cells)}; "
+            f"total density {'n/a' if total is None else f'{total:.3f}'}" + (f"; asked {asked}" if asked else "") + f"; cost model {cost}")
 
 
 def summary(profile: Profile, num_layers: int | None = None) -> str:
@@ -19,7 +32,7 @@ def summary(profile: Profile, num_layers: int | None = None) -> str:
     lines = [f"profile {profile.name!r}: {'calibrated' if profile.calibrated else 'uncalibrated preset'}, order {profile.order}, "
              f"block {profile.block}, {len(profile.bucket_edges) + 1} timestep bucket(s), dense warm-up steps {profile.dense_steps}, "
              f"dense layers {list(profile.dense_layers)}",
-             f"model: {profile.model or 'any'}; expected density {profile.meta.get('expected_density', 'n/a')}"]
+             f"model: {profile.model or 'any'}", step_budget(profile)]
     for layer in range(n):
         buckets = profile.layers.get(layer)
         if buckets is None:

@@ -1,12 +1,13 @@
-"""Offline profiling: find, per (layer, head, timestep bucket), the cheapest plan that stays faithful.
+"""Offline profiling: find, per (layer, head, timestep bucket), the plans that spend one total budget best.
 
 Calibration runs the pipeline with dense attention. At every self-attention call the profiler
 samples query rows of each head (exact attention rows, folded per key block, measure.py) and scores
-every candidate plan on them: output relative error and kept mass. Errors are averaged over
-prompts and steps per timestep bucket. Then each head gets the cheapest candidate within the error
-budget (cost = computed fraction of the score matrix; FP8 counts its measured speed ratio), or, with
-a target density, a greedy allocation spends the error where it saves the most. Early steps whose
-best plans all miss the budget become dense warm-up steps.
+every candidate plan on them: output relative error of each pattern and density, with and without
+mass compensation, and the head's FP8 error. Errors are averaged over prompts and steps per timestep
+bucket. A probe (probe.py) measures how much each step's attention error moves the final latent.
+The allocation (allocate.py) then chooses the dense warm-up steps and every head's plan jointly for a
+total attention cost (``target_density``) or a predicted final error (``error_budget``), with costs
+from a GPU-measured table when given (costs.py).
 """
 from __future__ import annotations
 
@@ -20,22 +21,22 @@ from tqdm.auto import tqdm
 
 from .. import plan_checks
 from ..patterns import VideoGeometry, fit_density
-from ..patterns.measure import density_of, evaluate, sample_head
-from ..plans import Plan, Profile, config_hash
-from .checkpoint import load_checkpoint, save_checkpoint
+from ..patterns.measure import density_of, evaluate, fp8_error, sample_head
+from ..plans import Plan, Profile
 from ..routing import AttentionCall
+from . import attach, choose, probe
+from .checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger("videoaccel")
 
 DENSITIES = (0.05, 0.1, 0.15, 0.25, 0.4)
 PATTERNS = ("radial", "diagonal", "multi_diagonal", "vertical_stripe")
-FP8_COST = 0.7  # FP8 kernel time over bf16 at equal density (bench/kernels-h100.json, densities 0.1-0.5)
 
 
 @dataclass
 class ProfileConfig:
-    error_budget: float = 0.05  # per head: relative L2 error of the attention output on sampled rows
-    target_density: float | None = None  # instead of the budget: reach this mean density, least error first
+    error_budget: float = 0.05  # predicted relative L2 error of the final latent (per-head attention error without the probe)
+    target_density: float | None = None  # instead of the budget: the generation's total attention cost, warm-up steps at 1.0
     buckets: int = 3  # timestep buckets
     rows: int = 128  # sampled query rows per head and call
     densities: tuple[float, ...] = DENSITIES
@@ -44,6 +45,10 @@ class ProfileConfig:
     order: str = "tile"
     block: int = 128
     seed: int = 0
+    fp8: bool | None = None  # FP8 variants of every candidate, their error measured per head; None: where a GPU runs them
+    probe: bool = True  # measure step sensitivity (probe.py); off: every step weighs the same
+    probe_density: float = 0.2  # cost of the reference plan the probe perturbs with
+    cost_table: str | None = None  # `videoaccel bench cost-table` JSON; None: analytic costs
 
     def __post_init__(self) -> None:
         plan_checks.positive(self.error_budget, "error_budget")
@@ -53,6 +58,7 @@ class ProfileConfig:
         plan_checks.count(self.rows, "rows", 1)
         for d in self.densities:
             plan_checks.density(d, "candidate density")
+        plan_checks.density(self.probe_density, "probe_density")
 
 
 @dataclass
@@ -67,15 +73,20 @@ class Calibration:
     """Running sums of candidate errors per (layer, bucket) -> [heads, C]."""
     err: dict = field(default_factory=lambda: defaultdict(lambda: 0.0))
     count: dict = field(default_factory=lambda: defaultdict(int))
-    step_err: dict = field(default_factory=lambda: defaultdict(list))  # step -> best error per head and layer
+    step_err: dict = field(default_factory=lambda: defaultdict(list))  # step -> [(layer, errors [H, C'])] per call
 
 
 class Profiler:
     """An attention observer (``videoaccel.observe``) on a dense-accelerated pipeline: scores candidates per call."""
 
     def __init__(self, config: ProfileConfig, timesteps: list[float]):
+        if config.fp8 is None:
+            config = replace(config, fp8=torch.cuda.is_available())
         self.config = config
         self.edges = _bucket_edges(timesteps, config.buckets)
+        self.step_bucket = [self.bucket(t) for t in timesteps]
+        self.head_dim = 128
+        self.probe: dict | None = None  # probe.measure's result
         self.cal = Calibration()
         self._cands: dict[VideoGeometry, _Candidates] = {}
         self._gen = torch.Generator().manual_seed(config.seed)
@@ -111,98 +122,26 @@ class Profiler:
         ``valid_text`` text keys when the rest is padding)."""
         c = self._candidates(geometry)
         b = self.bucket(timestep)
+        self.head_dim = q.shape[-1]
         errs = []
         for h in range(q.shape[2]):
-            s = sample_head(q[0, :, h], k[0, :, h], v[0, :, h], geometry, self.config.rows, generator=self._gen,
-                            valid_text=valid_text)
+            qh, kh, vh = q[0, :, h], k[0, :, h], v[0, :, h]
+            s = sample_head(qh, kh, vh, geometry, self.config.rows, generator=self._gen, valid_text=valid_text)
             e, _ = evaluate(s, c.masks)
             if self.config.compensate:
                 e = torch.cat([e, evaluate(s, c.masks[1:], compensate=True)[0]])
+            if self.config.fp8:
+                e = torch.cat([e, e.new_tensor([fp8_error(qh, kh, vh, s, geometry, valid_text=valid_text)])])
             errs.append(e.cpu())
-        errs = torch.stack(errs)  # [H, C']
+        errs = torch.stack(errs)  # [H, C']: candidates, compensated candidates, FP8 error of dense attention
         self.cal.err[(layer, b)] = self.cal.err[(layer, b)] + errs
         self.cal.count[(layer, b)] += 1
-        self.cal.step_err[step].append(errs)
-
-    # ---- choosing ----------------------------------------------------------------------
-    def _all_plans(self, g: VideoGeometry):
-        c = self._cands[g]
-        plans, cost = list(c.plans), c.cost.clone()
-        if self.config.compensate:
-            plans += [Plan(p.pattern, p.params, compensate=True) for p in c.plans[1:]]
-            cost = torch.cat([cost, c.cost[1:] + 1.0 / g.block])  # one pooled key per block
-        return plans, cost
+        self.cal.step_err[step].append((layer, errs))
 
     def choose(self, heads: int, num_layers: int, geometry: VideoGeometry, name: str, model=None,
                meta: dict | None = None) -> Profile:
-        plans, cost = self._all_plans(geometry)
-        dense = Plan()
-        table: dict[tuple[int, int], torch.Tensor] = {k: self.cal.err[k] / self.cal.count[k] for k in self.cal.err}
-        choice: dict[tuple[int, int], list[int]] = {}
-        budget = self.config.error_budget
-        for key, err in table.items():  # cheapest candidate within budget, per head; -1 = dense
-            picks = []
-            for h in range(err.shape[0]):
-                ok = (err[h] <= budget).nonzero().flatten()
-                picks.append(int(ok[cost[ok].argmin()]) if len(ok) else -1)
-            choice[key] = picks
-        if self.config.target_density is not None:
-            choice = self._greedy(table, cost, self.config.target_density)
-        layers = {}
-        for layer in range(num_layers):
-            per_bucket = []
-            for b in range(self.config.buckets):
-                picks = choice.get((layer, b))
-                per_bucket.append([dense] * heads if picks is None else [plans[i] if i >= 0 else dense for i in picks])
-            layers[layer] = per_bucket
-        chosen_err = [float(table[k][h, i]) if i >= 0 else 0.0 for k, ps in choice.items() for h, i in enumerate(ps)]
-        chosen_cost = [float(cost[i]) if i >= 0 else 1.0 for ps in choice.values() for i in ps]
-        # warm-up threshold: the budget, or with a target density the worst head error the allocation accepted
-        threshold = budget if self.config.target_density is None else max(chosen_err, default=0.0)
-        return Profile(name=name, layers=layers, bucket_edges=self.edges, dense_steps=self._dense_steps(threshold),
-                       order=self.config.order, block=self.config.block, calibrated=True,
-                       model=None if model is None else {"class": type(model).__name__, "config_hash": config_hash(model.config)},
-                       meta={**(meta or {}), "error_budget": budget, "target_density": self.config.target_density,
-                             "expected_density": sum(chosen_cost) / max(len(chosen_cost), 1),
-                             "expected_max_head_error": max(chosen_err, default=0.0),
-                             "cost_model": "analytic (computed fraction of the score matrix)"})
-
-    def _greedy(self, table, cost, target):
-        """From all dense, repeatedly take the (layer, bucket, head) move with the least added error
-        per unit of cost saved, until the mean cost reaches ``target``."""
-        picks = {k: [-1] * v.shape[0] for k, v in table.items()}
-        n = sum(len(p) for p in picks.values())
-        total = float(n)
-        while total / n > target:
-            best = None
-            for k, err in table.items():
-                for h, cur in enumerate(picks[k]):
-                    c0, e0 = (1.0, 0.0) if cur < 0 else (float(cost[cur]), float(err[h, cur]))
-                    cheaper = (cost < c0 - 1e-9).nonzero().flatten()
-                    if not len(cheaper):
-                        continue
-                    ratio = (err[h, cheaper] - e0).clamp_min(0) / (c0 - cost[cheaper])
-                    j = int(cheaper[ratio.argmin()])
-                    r = float(ratio.min())
-                    if best is None or r < best[0]:
-                        best = (r, k, h, j, c0 - float(cost[j]))
-            if best is None:
-                break
-            _, k, h, j, saved = best
-            picks[k][h] = j
-            total -= saved
-        return picks
-
-    def _dense_steps(self, threshold: float) -> int:
-        """Leading steps where even the best candidate of the typical head misses ``threshold``."""
-        n = 0
-        for step in sorted(self.cal.step_err):
-            best = torch.stack([e.min(-1).values.median() for e in self.cal.step_err[step]]).median()
-            if float(best) > threshold:
-                n = step + 1
-            else:
-                break
-        return n
+        """The profile for this config's budget from the scores so far (choose.py)."""
+        return choose.profile(self, heads, num_layers, geometry, name, model, meta)
 
 
 def _bucket_edges(timesteps: list[float], buckets: int) -> list[float]:
@@ -258,18 +197,24 @@ def calibrate(pipe, prompts: list[str], config: ProfileConfig | None = None, *, 
     prof = Profiler(config, timesteps)
     key = {"prompts": list(prompts), "seed": seed, "config": repr(config), "call": repr(sorted(call_kwargs.items()))}
     pipelines.accelerate(pipe, Profile("calibration", block=config.block, order=config.order))
-    num_layers = pipelines.router_of(model).num_layers
     try:
         start = load_checkpoint(checkpoint, prof, key)
-        with pipelines.observe(pipe, prof):
-            for i, prompt in enumerate(tqdm(prompts, desc="calibrating", disable=not progress, initial=start)):
+        with attach.observe(pipe, prof):
+            bar = tqdm(total=len(prompts) + int(config.probe), desc="calibrating", disable=not progress, initial=start)
+            for i, prompt in enumerate(prompts):
                 if i < start:
                     continue
                 g = torch.Generator(device=getattr(pipe, "device", "cpu")).manual_seed(seed + i)
                 pipe(prompt, generator=g, output_type="latent", **call_kwargs)
                 if checkpoint:
                     save_checkpoint(checkpoint, prof, i + 1, key)
-        geometry, heads = prof.geometry, prof.heads
+                bar.update()
+        geometry, heads, num_layers = prof.geometry, prof.heads, attach.num_layers(model)
+        if config.probe and geometry is not None:
+            bar.set_description("probing step sensitivity")
+            _probe(pipe, model, prof, geometry, prompts[0], seed, call_kwargs)
+            bar.update()
+        bar.close()
     finally:
         pipelines.restore(pipe)
     if geometry is None:
@@ -278,3 +223,19 @@ def calibrate(pipe, prompts: list[str], config: ProfileConfig | None = None, *, 
             "geometry": [geometry.frames, geometry.height, geometry.width, geometry.text], "torch": torch.__version__,
             "videoaccel": __import__("videoaccel").__version__}
     return Calibrated(prof, heads, num_layers, geometry, model, meta)
+
+
+def _probe(pipe, model, prof: Profiler, geometry: VideoGeometry, prompt: str, seed: int, call: dict) -> None:
+    """Step sensitivities (probe.py) with the reference plan: the allocation without step information."""
+    from .. import pipelines
+
+    keys, choice, plans = choose.reference(prof, geometry)
+    layers = choose.per_layer(keys, choice, plans, max(k[0] for k in keys) + 1, prof.config.buckets)
+    ref = Profile("probe-reference", layers=layers, bucket_edges=prof.edges, order=prof.config.order, block=prof.config.block)
+
+    def switch():
+        pipelines.restore(pipe)
+        pipelines.accelerate(pipe, ref)
+
+    prof.probe = {**probe.measure(pipe, model, prompt, seed, switch, call), "prompt": prompt,
+                  "reference_cost": prof.config.probe_density}

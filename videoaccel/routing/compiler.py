@@ -3,8 +3,8 @@
 A ``Route`` is what the router runs for one (plans, geometry, text lengths, device): head groups
 by executor (dense, sparse, pyramid, skip) with their layouts and achieved densities. Static
 routes are built once, all in one cache (``prebuild`` does it for every layer and timestep bucket
-before the first step); groups with draft or pyramid heads are resolved per call from q/k, with
-draft masks reused for ``every`` steps.
+before the first step); groups with draft, oracle or pyramid heads are resolved per call from q/k,
+with draft masks reused for ``every`` steps (oracle masks, benchmarks only, are recomputed every call).
 """
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..kernels import BlockLayout, block_scores
-from ..patterns import VideoGeometry, block_mask, build_layout, draft_masks, fit_density, mask_density, pyramid_levels
+from ..patterns import VideoGeometry, block_mask, build_layout, draft_masks, fit_density, mask_density, oracle_masks, pyramid_levels
 from ..plans import Plan
 
 log = logging.getLogger("videoaccel")
+_INPUT_MASKS = {"draft": draft_masks, "oracle": oracle_masks}  # patterns whose masks depend on q/k
 MISS_TOLERANCE = 1.1  # achieved / asked density above this is a miss worth a warning
 
 
@@ -86,7 +87,7 @@ class PlanCompiler:
                 g = replace(g, density=(1.0,) * len(heads))
             elif kind == "skip":
                 g = replace(g, density=(0.0,) * len(heads))
-            elif any(p.pattern in ("draft", "pyramid") for p in sub):
+            elif any(p.pattern in ("pyramid", *_INPUT_MASKS) for p in sub):
                 g = replace(g, dynamic=True)
             else:
                 masks = []
@@ -148,25 +149,25 @@ class PlanCompiler:
         return replace(g, levels=levels, density=density)
 
     def _binary_masks(self, g: Group, idx: list[int], layer: int, step: int, sq, sk, geometry) -> torch.Tensor:
-        """bool [len(idx), NB, NB]: static masks from the cache, draft masks from these heads' q/k
-        (recomputed every ``every`` steps, default each step)."""
+        """bool [len(idx), NB, NB]: static masks from the cache, draft (and oracle) masks from these
+        heads' q/k (recomputed every ``every`` steps, default each step; the oracle every call)."""
         dev = sq.device
         out: dict[int, torch.Tensor] = {}
         drafts: dict[tuple, list[int]] = defaultdict(list)
         for i in idx:
             p = g.plans[i]
-            if p.pattern == "draft":
-                drafts[p.params].append(i)
+            if p.pattern in _INPUT_MASKS:
+                drafts[(p.pattern, p.params)].append(i)
             else:
                 out[i] = self._static_mask(p, geometry)[0].to(dev)
-        for params, heads in drafts.items():
+        for (pattern, params), heads in drafts.items():
             kw = dict(params)
-            every = int(kw.pop("every", 1))
-            key = (layer, tuple(g.heads[i] for i in heads), params)  # real head numbers: groups differ per call
+            every = int(kw.pop("every", 1 if pattern == "draft" else 0))  # the oracle: every call (CFG passes differ)
+            key = (layer, tuple(g.heads[i] for i in heads), pattern, params)  # real head numbers: groups differ per call
             cached = self._drafts.get(key)
             if cached is None or step - cached[0] >= every or cached[1].shape[-1] != geometry.num_blocks:
                 sel = torch.tensor(heads, device=dev)
-                cached = (step, draft_masks(sq.index_select(2, sel), sk.index_select(2, sel), geometry, **kw))
+                cached = (step, _INPUT_MASKS[pattern](sq.index_select(2, sel), sk.index_select(2, sel), geometry, **kw))
                 self._drafts[key] = cached
             for j, i in enumerate(heads):
                 out[i] = cached[1][j]

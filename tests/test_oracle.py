@@ -1,0 +1,69 @@
+"""Oracle plans: exact block mass against a brute-force softmax, top-k per query block, the upper bound
+over static patterns at equal density, and routing as a benchmark profile."""
+import pytest
+import torch
+
+import videoaccel
+from videoaccel.patterns import VideoGeometry, fit_density, mask_density
+from videoaccel.patterns.measure import evaluate, sample_head
+from videoaccel.patterns.oracle import block_mass, oracle_masks
+from videoaccel.patterns.synthetic import planted_qk
+from videoaccel.profiling.oracle import oracle_for_total, oracle_profile
+from tiny_models import TINY
+
+G = VideoGeometry(6, 8, 10, text=5, text_position="back", block=32, order="tile")
+
+
+def test_block_mass_equals_brute_force_softmax():
+    gen = torch.Generator().manual_seed(0)
+    q, k = (torch.randn(2, G.seq_len, 3, 64, generator=gen) for _ in range(2))
+    mass = block_mass(q, k, G, max_elements=2 * 3 * G.seq_len * 40)  # several row chunks
+    p = torch.softmax(q.double().transpose(1, 2) @ k.double().transpose(1, 2).transpose(-1, -2) / 8, -1)  # [B, H, S, S]
+    lo, hi = G.video_range
+    blk = torch.arange(hi - lo) // G.block
+    ref = torch.zeros(3, G.num_blocks, G.num_blocks, dtype=torch.float64)
+    for i in range(G.num_blocks):
+        for j in range(G.num_blocks):
+            ref[:, i, j] = p[:, :, lo:hi][:, :, blk == i][..., lo:hi][..., blk == j].sum((0, 2, 3))
+    torch.testing.assert_close(mass.double(), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_oracle_keeps_top_k_and_beats_static_patterns_at_equal_density():
+    q, k = planted_qk(G, "local", width=0.2, sharpness=20.0, seed=3)
+    v = torch.randn_like(q)
+    masks = oracle_masks(q[None, :, None], k[None, :, None], G, 0.25)
+    assert masks.shape == (1, G.num_blocks, G.num_blocks)
+    assert (masks.sum(-1) == round(0.25 * G.num_blocks)).all()
+    s = sample_head(q, k, v, G, 200, generator=torch.Generator().manual_seed(1))
+    oracle_err, oracle_mass = evaluate(s, masks)
+    d = mask_density(masks[0], G)
+    for name in ("radial", "diagonal", "multi_diagonal"):
+        _, m = fit_density(name, G, d)
+        _, mass = evaluate(s, m[None])
+        assert oracle_mass.item() >= mass.item() - 1e-6, name
+    with pytest.raises(ValueError, match="in \\(0, 1\\]"):
+        oracle_masks(q[None, :, None], k[None, :, None], G, 0.0)
+
+
+def test_oracle_profile_routes_and_full_density_equals_dense():
+    model, kwargs = TINY["wan"]()
+    with torch.no_grad():
+        ref = model(**kwargs)[0]
+    for density, exact in ((1.0, True), (0.3, False)):
+        videoaccel.accelerate(model, oracle_profile(density, block=16))
+        with torch.no_grad():
+            out = model(**kwargs)[0]
+        rep = videoaccel.report(model).transformers["transformer"]
+        videoaccel.restore(model)
+        assert rep.fallbacks == 0
+        if exact:
+            torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+        else:
+            assert rep.mean_density < 0.5 and not torch.allclose(out, ref, atol=1e-4)
+
+
+def test_oracle_total_density_counts_warm_up_steps():
+    prof = oracle_for_total(0.44, steps=20, dense_steps=5, block=64)
+    assert prof.dense_steps == 5 and prof.default.kwargs["density"] == pytest.approx((0.44 * 20 - 5) / 15)
+    with pytest.raises(ValueError, match="exceed the total density"):
+        oracle_for_total(0.1, steps=20, dense_steps=5)

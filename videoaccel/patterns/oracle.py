@@ -1,0 +1,48 @@
+"""Oracle block masks (benchmarks only): the exact top-k key blocks of every query block.
+
+Why: a fidelity number for a profile means little alone; the oracle is the upper bound any block
+mask at that density can reach, so benchmarks report every plan's gap to it. Per head, the exact
+softmax mass of each (query block, key block) is summed over the block's rows from the full
+attention map (query rows in chunks, never S x S at once), and each query block keeps its
+``round(density * NB)`` heaviest key blocks. It costs a dense attention per call: not for production.
+A batch shares one layout, so the mass is summed over the batch (exact per sample at batch 1).
+"""
+from __future__ import annotations
+
+import torch
+
+from .geometry import VideoGeometry
+
+
+def block_mass(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, scale: float | None = None,
+               max_elements: int = 1 << 27) -> torch.Tensor:
+    """float32 [H, NB, NB]: exact softmax mass from query block i to video key block j, summed over
+    the rows of i and the batch. q/k [B, S, H, D], the full joint sequence (text keys share the softmax)."""
+    B, S, H, D = q.shape
+    scale = D ** -0.5 if scale is None else scale
+    lo, hi = geometry.video_range
+    nb, bs = geometry.num_blocks, geometry.block
+    kf = k.float().transpose(1, 2)  # [B, H, S, D]
+    key_block = torch.full((S,), nb, dtype=torch.long, device=q.device)  # text keys go to a dropped bin
+    key_block[lo:hi] = torch.arange(hi - lo, device=q.device) // bs
+    out = torch.zeros(H, nb + 1, nb + 1, device=q.device)
+    chunk = max(bs, max_elements // (B * H * S))  # rows per softmax chunk: bounded memory at any length
+    for r0 in range(lo, hi, chunk):
+        r1 = min(r0 + chunk, hi)
+        p = torch.softmax(q[:, r0:r1].float().transpose(1, 2) @ kf.transpose(-1, -2) * scale, -1)  # [B, H, R, S]
+        per_key = torch.zeros(B, H, r1 - r0, nb + 1, device=q.device).index_add_(3, key_block, p)
+        rows = key_block[r0:r1]
+        out.index_add_(1, rows, per_key.sum(0))
+    return out[:, :nb, :nb]
+
+
+def oracle_masks(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, density: float,
+                 scale: float | None = None) -> torch.Tensor:
+    """bool [H, NB, NB]: per query block, the ``max(1, round(density * NB))`` heaviest key blocks."""
+    if not 0.0 < density <= 1.0:
+        raise ValueError(f"oracle density {density} must be in (0, 1]")
+    mass = block_mass(q, k, geometry, scale)
+    nb = geometry.num_blocks
+    keep = min(nb, max(1, round(density * nb)))
+    top = mass.topk(keep, dim=-1).indices
+    return torch.zeros_like(mass, dtype=torch.bool).scatter_(-1, top, True)

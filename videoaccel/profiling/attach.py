@@ -1,0 +1,40 @@
+"""The profiler's only coupling to the routing, in one place.
+
+Why: the router must not know the profiler. Calibration needs two things from an accelerated
+pipeline: every self-attention call's q/k/v (the router's observer interface, ``observe``), and one
+forward with every head dense (the probe's shadow pass, ``dense_forwards``).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+
+from ..plans import Profile
+
+
+def observe(pipe, observer):
+    """Every routed self-attention call of ``pipe`` is shown to ``observer(AttentionCall)`` inside the block."""
+    from .. import pipelines
+
+    return pipelines.observe(pipe, observer)
+
+
+def num_layers(model: torch.nn.Module) -> int:
+    from ..pipelines import router_of
+
+    return router_of(model).num_layers
+
+
+@contextmanager
+def dense_forwards(model: torch.nn.Module):
+    """Inside, every head runs dense (same token order and block, so the step and order hooks agree)."""
+    from ..pipelines import router_of
+
+    router = router_of(model)
+    saved = router.profile
+    router.profile = Profile("shadow", block=saved.block, order=saved.order)
+    try:
+        yield
+    finally:
+        router.profile = saved

@@ -1,0 +1,107 @@
+"""Turning calibration scores into a profile: candidates, step weights, the allocation.
+
+Why separate from the observer (profiler.py): one calibration serves many budgets; choosing runs
+on the stored scores only. ``self`` is the Profiler whose scores are used.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..patterns import VideoGeometry
+from ..plans import Plan, Profile, config_hash
+from .allocate import allocate
+from .costs import CostModel
+
+if TYPE_CHECKING:
+    from .profiler import Profiler
+
+
+def per_layer(keys: list, choice: torch.Tensor, plans: list[Plan], num_layers: int, buckets: int) -> dict:
+    """layers[i][b] = per-head plans; a (layer, bucket) never observed runs dense."""
+    heads = choice.shape[1]
+    return {layer: [[plans[i] for i in choice[keys.index((layer, b))].tolist()] if (layer, b) in keys else [Plan()] * heads
+                    for b in range(buckets)] for layer in range(num_layers)}
+
+
+def candidates(self: Profiler, g: VideoGeometry, costs: CostModel) -> tuple[list[Plan], torch.Tensor]:
+    """Every candidate (and its cost): patterns, compensated, their FP8 variants, then dense last (error 0)."""
+    base = list(self._cands[g].plans)
+    plans = base + ([replace(p, compensate=True) for p in base[1:]] if self.config.compensate else [])
+    if self.config.fp8:
+        plans += [replace(p, precision="fp8") for p in plans[1:]]
+    plans.append(Plan())
+    cost = torch.tensor([costs.cost(p, self.head_dim, g.block) if p.pattern != "dense" else 1.0 for p in plans])
+    if self.config.cost_table is None:  # analytic: the exact density of each mask at this geometry
+        n = len(base)
+        exact = self._cands[g].cost
+        cost[1:n] = exact[1:]
+        if self.config.compensate:
+            cost[n:2 * n - 1] = exact[1:] + 1.0 / g.block
+    return plans, cost
+
+def expand(self: Profiler, raw: torch.Tensor) -> torch.Tensor:
+    """Measured errors [..., C'] -> errors of every candidate of ``_all_plans`` [..., C] (FP8 error
+    adds in quadrature to the pattern's)."""
+    if not self.config.fp8:
+        return torch.cat([raw, raw.new_zeros(*raw.shape[:-1], 1)], -1)
+    pat, f = raw[..., :-1], raw[..., -1:]
+    return torch.cat([pat, (pat[..., 1:] ** 2 + f ** 2).sqrt(), raw.new_zeros(*raw.shape[:-1], 1)], -1)
+
+def tables(self: Profiler) -> tuple[list, torch.Tensor]:
+    keys = sorted(self.cal.err)
+    err = torch.stack([expand(self, self.cal.err[k] / self.cal.count[k]) for k in keys])
+    return keys, err
+
+def step_weights(self: Profiler, keys, choice: torch.Tensor) -> torch.Tensor:
+    """w2[s]: the probe's final error from step s, squared, per unit of mean squared head error of the
+    reference plan ``choice`` at that step; uniform without a probe."""
+    n = len(self.step_bucket)
+    if self.probe is None:
+        return torch.full((n,), 1.0 / n)
+    row = {k: i for i, k in enumerate(keys)}
+    w2 = torch.zeros(n)
+    for s in range(n):
+        calls = self.cal.step_err.get(s, [])
+        b = self.step_bucket[s]
+        e2 = [float((expand(self, e)[torch.arange(e.shape[0]), choice[row[(layer, b)]]] ** 2).mean())
+              for layer, e in calls if (layer, b) in row]
+        ref = sum(e2) / len(e2) if e2 else 0.0
+        w2[s] = self.probe["final"][s] ** 2 / max(ref, 1e-12)
+    return w2
+
+def reference(self: Profiler, geometry: VideoGeometry) -> tuple[list, torch.Tensor, list[Plan]]:
+    """The plan the probe perturbs with: the allocation without step information at probe_density."""
+    keys, err = tables(self)
+    plans, cost = candidates(self, geometry, CostModel())
+    kb = torch.tensor([b for _, b in keys])
+    a = allocate(err, cost, kb, self.step_bucket, torch.ones(len(self.step_bucket)), target=self.config.probe_density,
+                 warm_up=False)
+    return keys, a.choice, plans
+
+def profile(self: Profiler, heads: int, num_layers: int, geometry: VideoGeometry, name: str, model=None,
+           meta: dict | None = None) -> Profile:
+    costs = CostModel.load(self.config.cost_table) if self.config.cost_table else CostModel()
+    plans, cost = candidates(self, geometry, costs)
+    keys, err = tables(self)
+    w2 = step_weights(self, keys, reference(self, geometry)[1] if self.probe is not None else None)
+    kb = torch.tensor([b for _, b in keys])
+    target = self.config.target_density
+    a = allocate(err, cost, kb, self.step_bucket, w2, target=target, error_budget=None if target else self.config.error_budget)
+    layers = {}
+    for layer in range(num_layers):
+        layers[layer] = [[plans[i] for i in a.choice[keys.index((layer, b))].tolist()] if (layer, b) in keys else
+                         [Plan()] * heads for b in range(self.config.buckets)]
+    dens = torch.tensor([p.density for p in plans])
+    mean_d = [float(dens[a.choice[kb == b]].mean()) if (kb == b).any() else 1.0 for b in range(self.config.buckets)]
+    n = len(self.step_bucket)
+    budget = {"target_density": target, "error_budget": None if target else self.config.error_budget,
+              "bucket_steps": a.bucket_steps, "expected_density": (a.warm + sum(x * d for x, d in zip(a.bucket_steps, mean_d))) / n,
+              "expected_cost": a.cost, "expected_error": a.error,
+              "error_units": "relative L2 of the final latent" if self.probe else "mean per-head attention error"}
+    return Profile(name=name, layers=layers, bucket_edges=self.edges, dense_steps=a.warm, order=self.config.order,
+                   block=self.config.block, calibrated=True, steps=n, budget=budget, cost_model=costs.to_json(),
+                   model=None if model is None else {"class": type(model).__name__, "config_hash": config_hash(model.config)},
+                   meta={**(meta or {}), "step_weights": w2.tolist(), **({"probe": self.probe} if self.probe else {})})

@@ -1,0 +1,72 @@
+"""What a plan costs, relative to dense attention: measured on the GPU, or the analytic fallback.
+
+Why measured: FP8 is slower than bf16 at low density on some shapes, block 64 runs fewer FLOPs per
+launch than 128, and patterns differ in load balance (bench/kernels-h100.json): the allocation
+should spend time, not nominal density. ``videoaccel bench cost-table`` writes the table
+(benchmarks/cost_table.py); without one the cost is the computed fraction of the score matrix.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..plans import Plan
+
+FP8_COST = 0.7  # analytic: FP8 kernel time over bf16 at equal density (bench/kernels-h100.json, densities 0.1-0.5)
+
+
+@dataclass
+class CostModel:
+    """``table`` rows: pattern, precision, head_dim, block, density, ms, dense_ms (cuDNN, same shape)."""
+    source: str = "analytic"
+    device: str | None = None
+    table: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: str | Path) -> CostModel:
+        try:
+            doc = json.loads(Path(path).read_text())
+            rows = [r for r in doc["results"] if r.get("impl") == "cost"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path} is not a cost table from `videoaccel bench cost-table` ({e})") from None
+        if not rows:
+            raise ValueError(f"{path} holds no cost rows: rerun `videoaccel bench cost-table` on the target GPU")
+        return cls("measured", doc.get("device"), rows)
+
+    def to_json(self) -> dict:
+        return {"source": self.source, **({"device": self.device, "table": self.table} if self.source == "measured" else
+                                          {"note": f"computed fraction of the score matrix, FP8 x {FP8_COST}"})}
+
+    def cost(self, plan: Plan, head_dim: int, block: int) -> float:
+        """Time of ``plan`` over dense time (dense 1, skip 0); mass compensation adds one pooled key per block."""
+        if plan.pattern == "dense":
+            return 1.0
+        if plan.pattern == "skip":
+            return 0.0
+        d = plan.density
+        extra = 1.0 / block if plan.compensate else 0.0
+        measured = self._lookup(plan.pattern, plan.precision, head_dim, block, d) if self.source == "measured" else None
+        if measured is not None:
+            return measured + extra
+        return d * (FP8_COST if plan.precision == "fp8" else 1.0) + extra
+
+    def _lookup(self, pattern: str, precision: str, head_dim: int, block: int, density: float) -> float | None:
+        """Interpolated ms / dense_ms over density; the same pattern first, else any pattern; nearest
+        head dim and block when the exact ones were not timed."""
+        rows = [r for r in self.table if r["precision"] == precision]
+        if not rows:
+            return None
+        hd = min({r["head_dim"] for r in rows}, key=lambda x: abs(x - head_dim))
+        bl = min({r["block"] for r in rows}, key=lambda x: abs(x - block))
+        rows = [r for r in rows if r["head_dim"] == hd and r["block"] == bl]
+        same = [r for r in rows if r["pattern"] == pattern] or rows
+        xs = np.array([r["density"] for r in same])
+        ys = np.array([r["ms"] / r["dense_ms"] for r in same])
+        order = np.argsort(xs)
+        xs, ys = xs[order], ys[order]
+        if len(xs) > 1 and density < xs[0]:  # below the timed range: scale the lowest point down linearly
+            return float(ys[0] * density / xs[0])
+        return float(np.interp(density, xs, ys))
