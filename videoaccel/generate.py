@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import cli_args
 
+
 def add_generate_parser(sub) -> None:
     g = sub.add_parser("generate", help="generate a video from a prompt (embedded tiny model by default)")
     g.add_argument("prompt")
