@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from videoaccel.tiny import data, scene  # noqa: E402
+from videoaccel.tiny.defaults import write_call_defaults  # noqa: E402
 from videoaccel.tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN, components, tokenizer  # noqa: E402
 
 
@@ -334,6 +335,7 @@ def main() -> None:
     pipe = WanPipeline(**comp)
     pipe.to(torch.float16)
     pipe.save_pretrained(args.out, safe_serialization=True, max_shard_size="14MB")
+    write_call_defaults(args.out, frames=args.frames, height=args.height, width=args.width, max_sequence_length=TEXT_LEN)
     sizes = {os.path.relpath(os.path.join(d, f), args.out): os.path.getsize(os.path.join(d, f))
              for d, _, fs in os.walk(args.out) for f in fs if f.endswith(".safetensors")}
     log({"saved": args.out, "weights_mb": round(sum(sizes.values()) / 2 ** 20, 2), "largest_mb": round(max(sizes.values()) / 2 ** 20, 2),

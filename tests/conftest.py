@@ -1,7 +1,10 @@
-"""Run the Triton kernels in the interpreter when there is no GPU (before they are decorated)."""
+"""Run the Triton kernels in the interpreter when there is no GPU (before they are decorated); idle OpenMP
+threads sleep, as under the CLI (spinning threads slow a shared CPU; videoaccel/cli.py main)."""
 import os
 
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads its OpenMP runtime
+
+import torch  # noqa: E402
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")

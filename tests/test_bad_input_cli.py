@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from videoaccel import cli
+from videoaccel import cli, session
 
 
 class _Plant:
@@ -24,7 +24,7 @@ def no_model(monkeypatch):
     def load(*a, **k):
         raise AssertionError("the model was loaded before the bad input was reported")
 
-    monkeypatch.setattr(cli, "_load_pipeline", load)
+    monkeypatch.setattr(session, "load_pipeline", load)
 
 
 def _prompts(tmp_path):
@@ -133,7 +133,7 @@ def test_trailing_slash_output_is_a_png_directory(tmp_path, monkeypatch):
     seen = {}
     monkeypatch.setattr("videoaccel.video.write_video", lambda frames, path, fps: seen.setdefault("path", path))
     monkeypatch.setattr(generate, "_run", lambda *a: (__import__("numpy").zeros((1, 16, 16, 3), "uint8"), 0.1))
-    monkeypatch.setattr(cli, "_load_pipeline", lambda *a, **k: object())
+    monkeypatch.setattr(session, "load_pipeline", lambda *a, **k: object())
     out = str(tmp_path / "clip.v2") + "/"
     assert cli.main(["generate", "a red circle", "--dense", "--steps", "1", "-o", out]) == 0
     assert seen["path"] == out
@@ -155,7 +155,7 @@ def test_profile_checks_the_wan_geometry_before_loading(tmp_path, capsys, no_mod
     model.mkdir()
     (model / "model_index.json").write_text('{"_class_name": "WanPipeline"}')
     code = cli.main(["profile", "--model", str(model), "--prompts", str(_prompts(tmp_path)), "-o", str(tmp_path / "p.json"),
-                     "--num-frames", "10", "--height", "64", "--width", "64"])
+                     "--frames", "10", "--height", "64", "--width", "64"])
     assert code == 2 and "frames = 4k + 1" in capsys.readouterr().err
 
 

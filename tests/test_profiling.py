@@ -98,7 +98,7 @@ def test_profile_end_to_end_cli(tmp_path):
     for i in range(2):
         out = tmp_path / f"p{i}.json"
         cmd = [sys.executable, "-m", "videoaccel.cli", "profile", "--model", str(model_dir), "--prompts", str(prompts), "-o", str(out),
-               "--steps", "3", "--height", "64", "--width", "128", "--num-frames", "9", "--block", "16", "--error-budget", "0.6",
+               "--steps", "3", "--height", "64", "--width", "128", "--frames", "9", "--block", "16", "--error-budget", "0.6",
                "--buckets", "2", "--name", "tiny"]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]

@@ -36,11 +36,13 @@ def add_compare_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--profile", default=None, help="prompt-set mode: profile file or preset to compare with dense "
                    "(default: as videoaccel generate)")
     p.add_argument("--model", help="prompt-set mode: diffusers directory (default: the embedded model)")
-    p.add_argument("--steps", type=cli_args.positive_int)
+    p.add_argument("--steps", type=cli_args.positive_int,
+                   help="prompt-set mode; this, --guidance and the geometry default to the model's videoaccel.json")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--height", type=cli_args.size)
     p.add_argument("--width", type=cli_args.size)
     p.add_argument("--frames", type=cli_args.positive_int)
+    p.add_argument("--guidance", type=cli_args.non_negative)
     p.set_defaults(func=run_compare)
     return p
 
@@ -134,8 +136,8 @@ def compare_prompts(args: argparse.Namespace) -> int:
 
     import videoaccel
 
-    from .cli import _load_pipeline, _read_prompts
-    from .generate import _defaults, _run, default_profile, resolve_model
+    from . import session
+    from .generate import _run
     from .metrics import psnr, ssim
     from .pipelines import check_profile
     from .plans import load_profile
@@ -147,17 +149,18 @@ def compare_prompts(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         print(str(e), file=sys.stderr)
         return USAGE_ERROR
-    prompts = _read_prompts(args.prompts)
+    prompts = session.read_prompts(args.prompts)
     try:
-        model, embedded = resolve_model(args.model)
-        call = _defaults(args, embedded)
-        args.profile = args.profile or default_profile(model, embedded)
+        model, embedded = session.resolve_model(args.model)
+        call = session.call_kwargs(args, session.model_defaults(model))
+        args.profile = args.profile or session.default_profile(model, embedded)
         profile = load_profile(args.profile)
     except ValueError as e:
         print(str(e), file=sys.stderr)
         return USAGE_ERROR
-    pipe = _load_pipeline(model)
+    pipe = session.load_pipeline(model)
     profile = check_profile(pipe, profile)  # against the model, before any generation
+    print(session.describe_call(pipe, call, model) + f"; {len(prompts)} prompts, dense and accelerated", flush=True)
     rows = []
     for i, prompt in enumerate(prompts):
         dense, t_dense = _run(pipe, prompt, call, args.seed + i)
@@ -171,7 +174,10 @@ def compare_prompts(args: argparse.Namespace) -> int:
                      "attn_density": rep.mean_density, "dense_s": t_dense,
                      "accelerated_s": t_fast, "expected": [colour, direction],
                      "dense_detected": [dd.colour, dd.direction], "accelerated_detected": [df.colour, df.direction]})
-        print(f"{i + 1}/{len(prompts)} {prompt!r}: PSNR {rows[-1]['psnr']} SSIM {rows[-1]['ssim']:.4f}", flush=True)
+        r = rows[-1]
+        print(f"{i + 1}/{len(prompts)} {prompt!r}: PSNR {_fmt(math.inf if r['psnr'] is None else r['psnr'], 2)} dB, "
+              f"SSIM {r['ssim']:.4f}, attention density {r['attn_density']:.3f}, dense {t_dense:.1f} s, "
+              f"accelerated {t_fast:.1f} s", flush=True)
 
     def acc(key, j):
         hits = [r[key][j] == r["expected"][j] for r in rows if r["expected"][j] is not None]
@@ -185,6 +191,6 @@ def compare_prompts(args: argparse.Namespace) -> int:
                "colour_dense": acc("dense_detected", 0), "colour_accelerated": acc("accelerated_detected", 0),
                "direction_dense": acc("dense_detected", 1), "direction_accelerated": acc("accelerated_detected", 1)}
     _write_json({"summary": summary, "rows": rows}, out)
-    print(json.dumps(summary, indent=1))
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}, indent=1))
     print(f"wrote {out}")
     return 0

@@ -9,11 +9,6 @@ from pathlib import Path
 
 from . import cli_args
 
-ROOT = Path(__file__).resolve().parent.parent
-EMBEDDED = ROOT / "assets" / "tiny-t2v"
-EMBEDDED_PROFILE = ROOT / "profiles" / "tiny-t2v.json"  # calibrated on the embedded model (scripts/bench_fidelity.py)
-PROFILE_NAME = "videoaccel_profile.json"  # a calibrated profile shipped inside a user's model directory
-
 
 def add_generate_parser(sub) -> None:
     g = sub.add_parser("generate", help="generate a video from a prompt (embedded tiny model by default)")
@@ -27,11 +22,12 @@ def add_generate_parser(sub) -> None:
     g.add_argument("--height", type=cli_args.size)
     g.add_argument("--width", type=cli_args.size)
     g.add_argument("--frames", type=cli_args.positive_int)
-    g.add_argument("--fps", type=cli_args.positive_int, default=8)
-    g.add_argument("--guidance", type=cli_args.non_negative, default=5.0)
+    g.add_argument("--fps", type=cli_args.positive_int, help="default: the model's videoaccel.json, else 8")
+    g.add_argument("--guidance", type=cli_args.non_negative)
     g.add_argument("--compile", action="store_true",
                    help="regional torch.compile of the transformer (a one-step warm-up run compiles; its time is printed)")
-    g.add_argument("--compare-dense", action="store_true", help="also run dense with the same seed: speedup, PSNR, SSIM")
+    g.add_argument("--compare-dense", action="store_true", help="also run dense with the same seed: speedup, PSNR, SSIM; "
+                   "writes OUT.dense.mp4 and OUT.sbs.mp4 (dense | accelerated) beside the output")
     g.add_argument("--ulysses", type=cli_args.positive_int, default=1,
                    help="split the sequence over N GPUs (diffusers' Ulysses context parallelism); launch with "
                         "torchrun --nproc-per-node N -m videoaccel generate ... --ulysses N")
@@ -49,35 +45,11 @@ def _check_geometry(model: str, call: dict) -> None:
         latent_grid(call["num_frames"], call["height"], call["width"])
 
 
-def resolve_model(model: str | None) -> tuple[str, bool]:
-    """(path or hub id, is the embedded model); ValueError naming the fix when the embedded model is missing."""
-    if model is not None:
-        return model, False
-    if not EMBEDDED.exists():
-        raise ValueError(f"the embedded model is not in this checkout ({EMBEDDED}): pass --model DIR")
-    return str(EMBEDDED), True
-
-
-def default_profile(model: str, embedded: bool) -> str:
-    """The embedded model's calibrated profile, a model directory's own videoaccel_profile.json, else radial."""
-    if embedded and EMBEDDED_PROFILE.exists():
-        return str(EMBEDDED_PROFILE)
-    own = Path(model) / PROFILE_NAME
-    return str(own) if own.exists() else "radial"
-
-
-def _defaults(args, embedded: bool) -> dict:
-    from .tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH
-
-    steps = args.steps if args.steps is not None else 20 if embedded else 50
-    call = {"num_inference_steps": steps, "guidance_scale": getattr(args, "guidance", 5.0)}
-    for key, val, default in (("num_frames", args.frames, DEFAULT_FRAMES), ("height", args.height, DEFAULT_HEIGHT),
-                              ("width", args.width, DEFAULT_WIDTH)):
-        if val is not None or embedded:
-            call[key] = val if val is not None else default
-    if embedded:
-        call["max_sequence_length"] = 16
-    return call
+def beside(path: str, tag: str) -> str:
+    """``out.mp4`` -> ``out.<tag>.mp4``; a PNG directory ``frames/`` -> ``frames.<tag>/``."""
+    p = Path(path.rstrip("/"))
+    name = f"{p.stem}.{tag}{p.suffix}" if p.suffix else f"{p.name}.{tag}"
+    return str(p.with_name(name)) + ("/" if path.endswith("/") else "")
 
 
 def _run(pipe, prompt, call, seed):
@@ -129,18 +101,21 @@ def _init_parallel(degree: int) -> int:
 def run_generate(args: argparse.Namespace) -> int:
     import videoaccel
 
-    from .cli import _load_pipeline
+    from . import session
     from .pipelines import check_profile
     from .plans import load_profile
     from .prompt_check import empty_prompt_note, long_prompt_note
     from .video import check_output_path, write_video
 
+    extra = [beside(args.output, "dense"), beside(args.output, "sbs")] if args.compare_dense and not args.dense else []
     try:
-        model, embedded = resolve_model(args.model)
-        call = _defaults(args, embedded)
-        check_output_path(args.output)
+        model, embedded = session.resolve_model(args.model)
+        defaults = session.model_defaults(model)
+        call = session.call_kwargs(args, defaults)
+        for path in [args.output] + extra:
+            check_output_path(path)
         _check_geometry(model, call)
-        profile = None if args.dense else load_profile(args.profile or default_profile(model, embedded))
+        profile = None if args.dense else load_profile(args.profile or session.default_profile(model, embedded))
     except (OSError, ValueError) as e:
         print(str(e), file=sys.stderr)
         return 2
@@ -153,7 +128,9 @@ def run_generate(args: argparse.Namespace) -> int:
             return 2
     if rank == 0 and (note := empty_prompt_note(args.prompt)):
         print(note, file=sys.stderr)
-    pipe = _load_pipeline(model, device=f"cuda:{rank}" if args.ulysses > 1 else None)
+    pipe = session.load_pipeline(model, device=f"cuda:{rank}" if args.ulysses > 1 else None)
+    if rank == 0:
+        print(session.describe_call(pipe, call, model), flush=True)
     if rank == 0 and (note := long_prompt_note(pipe, args.prompt, call)):
         print(note, file=sys.stderr)
     if not args.dense:
@@ -173,16 +150,22 @@ def run_generate(args: argparse.Namespace) -> int:
         videoaccel.restore(pipe)
     if rank != 0:  # only rank 0 writes
         return 0
+    fps = args.fps or defaults.get("fps", 8)
     try:
-        write_video(frames, args.output, fps=args.fps)
+        write_video(frames, args.output, fps=fps)
+        if extra:
+            from .metrics import side_by_side
+
+            write_video(dense_frames, extra[0], fps=fps)
+            write_video(side_by_side(dense_frames, frames, labels=("dense", "accelerated")), extra[1], fps=fps)
     except (OSError, ValueError) as e:
         print(str(e), file=sys.stderr)
         return 2
     print(f"wrote {args.output}: {frames.shape[0]} frames {frames.shape[2]}x{frames.shape[1]} in {seconds:.1f} s, "
           f"attention density {density:.3f}" + (" (dense)" if args.dense else "") + (", compiled" if args.compile else ", eager"))
-    if args.compare_dense and not args.dense:
+    if extra:
         from .metrics import psnr, ssim
 
         print(f"dense: {dense_s:.1f} s; speedup {dense_s / seconds:.2f}x; PSNR {psnr(frames, dense_frames)[1]:.2f} dB; "
-              f"SSIM {ssim(frames, dense_frames)[1]:.4f} vs dense")
+              f"SSIM {ssim(frames, dense_frames)[1]:.4f} vs dense\nwrote {extra[0]} (dense) and {extra[1]} (dense | accelerated)")
     return 0

@@ -1,16 +1,22 @@
 """Block-sparse attention in plain PyTorch, for CPU tensors (no GPU, no Triton).
 
-Same API and semantics as the Triton kernel: each query block gathers only its kept key
-blocks (plus the always-visited ranges), so cost follows density. Computes in float32, one
-head at a time to bound memory.
+Same API and semantics as the Triton kernel. Keys are cut into blocks once per call (the
+always-visited ranges become extra blocks); query blocks of every head that keep the same number
+of key blocks form one batch whose kept blocks are gathered as whole rows (``index_select``) and
+go through PyTorch's fused CPU attention in a single call. Cost follows density, and a layer
+takes a handful of calls. The fused op is private (``aten._scaled_dot_product_flash_attention_for_cpu``)
+because it is the one CPU kernel that also returns the log-sum-exp the pyramid merge needs.
 """
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 
 from .layout import BlockLayout
+
+_FUSED = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
 
 
 def _always_tokens(layout: BlockLayout, batch: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,13 +32,45 @@ def _always_tokens(layout: BlockLayout, batch: int, device) -> tuple[torch.Tenso
     return idx.clamp(max=layout.seq_kv - 1), ok
 
 
+def _blocked(parts: list[torch.Tensor], block: int) -> torch.Tensor:
+    """[B, H, N, block, D] from token runs [B, S_i, H, D], each zero-padded to whole blocks: one copy."""
+    B, _, H, D = parts[0].shape
+    sizes = [-(-p.shape[1] // block) * block for p in parts]
+    buf = parts[0].new_empty(B, H, sum(sizes), D)
+    at = 0
+    for p, size in zip(parts, sizes):
+        buf[:, :, at:at + p.shape[1]] = p.transpose(1, 2)
+        buf[:, :, at + p.shape[1]:at + size] = 0
+        at += size
+    return buf.view(B, H, -1, block, D)
+
+
+def _buckets(counts: torch.Tensor, most: int = 3) -> list[int]:
+    """Upper counts of at most ``most`` buckets of query blocks that minimise the padded work
+    (sum of blocks x bucket maximum): few fused calls keep a shared, loaded CPU busy (each call is
+    a parallel region whose threads must all meet) at little padding."""
+    vals, num = counts.unique(return_counts=True)
+    vals, num = vals.tolist(), num.tolist()
+    best, cut = None, []
+    for a in range(len(vals)):
+        for b in range(a, len(vals)):
+            tops = sorted({vals[a], vals[b], vals[-1]}) if vals else []
+            work = sum(n * next(t for t in tops if t >= v) for v, n in zip(vals, num))
+            if best is None or work < best:
+                best, cut = work, tops
+    return cut[:most]
+
+
 def _attend(q, k, v, ok, scale):
-    """q [B, N, M, D]; k/v [B, N, L, D]; ok bool [B|1, N|1, 1|M, L] -> (out, lse)."""
-    s = (q @ k.transpose(-1, -2)) * scale
-    s = s.masked_fill(~ok, -math.inf)
-    lse = torch.logsumexp(s, -1)
-    p = torch.exp(s - torch.where(torch.isinf(lse), 0.0, lse)[..., None])
-    return p @ v, lse
+    """q [B, G, M, D]; k/v [B, G, L, D]; ok bool [B|1, G, 1, L] or None (all valid) -> (out, lse [B, G, M]).
+    Rows without a valid key give zeros and lse -inf, as in the Triton kernel."""
+    if k.shape[2] == 0:
+        return q.new_zeros(q.shape), q.new_full(q.shape[:3], -math.inf, dtype=torch.float32)
+    bias = None if ok is None else torch.zeros(ok.shape, dtype=q.dtype, device=q.device).masked_fill_(~ok, -math.inf)
+    out, lse = _FUSED(q, k, v, attn_mask=bias, scale=scale)
+    if ok is not None:
+        lse = lse.masked_fill(~ok.any(-1), -math.inf)
+    return out, lse
 
 
 def torch_block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout,
@@ -43,33 +81,41 @@ def torch_block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     lse_all = torch.empty(B, H, Sq, dtype=torch.float32, device=dev)
     bm, bn = layout.block_m, layout.block_n
     (qlo, qhi), (klo, khi) = layout.q_range, layout.kv_range
-    nqb = layout.num_q_blocks
+    nqb, nkb = layout.num_q_blocks, layout.num_kv_blocks
     a_idx, a_ok = _always_tokens(layout, B, dev)
-    region = torch.arange(klo, khi, device=dev)
-    for h in range(H):
-        qh, kh, vh = (t[:, :, h].float() for t in (q, k, v))
-        ka, va = kh.gather(1, a_idx[..., None].expand(-1, -1, D)), vh.gather(1, a_idx[..., None].expand(-1, -1, D))
-        if nqb:
-            rows = qlo + torch.arange(nqb * bm, device=dev)
-            qb = qh[:, rows.clamp(max=Sq - 1)].reshape(B, nqb, bm, D)
-            lut, cnt = layout.lut[h].long(), layout.counts[h]
-            slot = torch.arange(lut.shape[1], device=dev)
-            tok = klo + (lut[..., None] * bn + torch.arange(bn, device=dev)).reshape(nqb, -1)  # [NQB, MAXK*BN]
-            tok_ok = ((slot < cnt[:, None])[..., None] & (tok.reshape(nqb, -1, bn) < khi)).reshape(nqb, -1)
-            tok = tok.clamp(max=layout.seq_kv - 1)
-            kg = torch.cat([kh[:, tok], ka[:, None].expand(-1, nqb, -1, -1)], 2)
-            vg = torch.cat([vh[:, tok], va[:, None].expand(-1, nqb, -1, -1)], 2)
-            ok = torch.cat([tok_ok[None].expand(B, -1, -1), a_ok[:, None].expand(-1, nqb, -1)], 2)[:, :, None]
-            o, lse = _attend(qb, kg, vg, ok, scale)
-            n = qhi - qlo
-            out[:, qlo:qhi, h] = o.reshape(B, -1, D)[:, :n].to(q.dtype)
-            lse_all[:, h, qlo:qhi] = lse.reshape(B, -1)[:, :n]
-        dense_rows = torch.cat([torch.arange(0, qlo, device=dev), torch.arange(qhi, Sq, device=dev)])
-        if dense_rows.numel():
-            kd = torch.cat([kh[:, region], ka], 1)[:, None]
-            vd = torch.cat([vh[:, region], va], 1)[:, None]
-            ok = torch.cat([torch.ones(B, region.numel(), dtype=torch.bool, device=dev), a_ok], 1)[:, None, None]
-            o, lse = _attend(qh[:, dense_rows][:, None], kd, vd, ok, scale)
-            out[:, dense_rows, h] = o[:, 0].to(q.dtype)
-            lse_all[:, h, dense_rows] = lse[:, 0]
+    bidx = torch.arange(B, device=dev)[:, None]
+    kb, vb = (_blocked([t[:, klo:khi], t[bidx, a_idx]], bn) for t in (k, v))  # always-visited tokens: the last blocks
+    nall = kb.shape[2]  # key blocks per head, always-visited ones last
+    tok = torch.arange(nkb * bn, device=dev)
+    tok_ok = torch.cat([(klo + tok < khi)[None].expand(B, -1), F.pad(a_ok, (0, -a_ok.shape[1] % bn))], 1)  # [B, nall*bn]
+    blk_ok = tok_ok.reshape(B, nall, bn)
+    extra = torch.arange(nkb, nall, device=dev)
+    kflat, vflat = (t.reshape(B, H * nall, bn * D) for t in (kb, vb))
+    n = qhi - qlo
+    qflat = _blocked([q[:, qlo:qhi]], bm).view(B, H * nqb, bm * D)
+    obuf = q.new_empty(B, H * nqb, bm * D)
+    lbuf = torch.empty(B, H * nqb, bm, dtype=torch.float32, device=dev)
+    counts = layout.counts.long()
+    lo = -1
+    for hi in _buckets(counts):  # query blocks keeping lo < count <= hi key blocks: one fused call, padded to hi
+        h, qb = ((counts > lo) & (counts <= hi)).nonzero(as_tuple=True)
+        g, lo = len(h), hi
+        slot_ok = torch.arange(hi, device=dev) < counts[h, qb, None]  # [G, hi]
+        ids = torch.cat([torch.where(slot_ok, layout.lut[h, qb, :hi].long(), 0), extra.expand(g, -1)], 1)  # [G, hi + NA]
+        sel = (h[:, None] * nall + ids).flatten()
+        kg, vg = (t.index_select(1, sel).view(B, g, -1, D) for t in (kflat, vflat))
+        ok = blk_ok[:, ids] & F.pad(slot_ok, (0, len(extra)), value=True)[None, :, :, None]  # [B, G, hi + NA, bn]
+        ok = None if bool(ok.all()) else ok.reshape(B, g, 1, -1)  # the unmasked fused path is faster
+        qsel = h * nqb + qb
+        o, lse = _attend(qflat.index_select(1, qsel).view(B, g, bm, D), kg, vg, ok, scale)
+        obuf.index_copy_(1, qsel, o.reshape(B, g, bm * D).to(q.dtype))
+        lbuf.index_copy_(1, qsel, lse)
+    out[:, qlo:qhi] = obuf.view(B, H, nqb * bm, D)[:, :, :n].transpose(1, 2)
+    lse_all[:, :, qlo:qhi] = lbuf.view(B, H, nqb * bm)[:, :, :n]
+    dense_rows = torch.cat([torch.arange(0, qlo, device=dev), torch.arange(qhi, Sq, device=dev)])
+    if dense_rows.numel():  # rows outside q_range see the whole kv_range and the always-ranges
+        kd, vd = (t.reshape(B, H, nall * bn, D) for t in (kb, vb))
+        o, lse = _attend(q[:, dense_rows].transpose(1, 2), kd, vd, None if bool(tok_ok.all()) else tok_ok[:, None, None], scale)
+        out[:, dense_rows] = o.transpose(1, 2).to(q.dtype)
+        lse_all[:, :, dense_rows] = lse
     return (out, lse_all) if return_lse else out

@@ -22,6 +22,7 @@ from ..plans import Plan
 log = logging.getLogger("videoaccel")
 _INPUT_MASKS = {"draft": draft_masks, "oracle": oracle_masks}  # patterns whose masks depend on q/k
 MISS_TOLERANCE = 1.1  # achieved / asked density above this is a miss worth a warning
+CPU_BREAK_EVEN = 0.5  # measured (kernels/torch_attention.py, 2-core CPU): sparse heads above it are slower than dense
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,9 @@ class PlanCompiler:
                     g = replace(g, layout=build_layout(geometry, masks, list(text_lengths or ()) or None, device))
                 else:
                     g = replace(g, levels=torch.where(masks, 0, -1).to(torch.int8).to(device))
+                if device.type != "cuda" and sum(g.density) / len(heads) > CPU_BREAK_EVEN:
+                    fallbacks.append(f"sparse heads above density {CPU_BREAK_EVEN} are not faster than dense on a CPU: "
+                                     "ran sparse (speed figures are GPU figures)")
             groups.append(g)
         return Route(tuple(groups), tuple(p.label for p in plans), tuple(dict.fromkeys(fallbacks)), tuple(dict.fromkeys(misses)))
 

@@ -1,0 +1,132 @@
+"""What generate, compare --prompts and profile share before their long work: the model, its call
+defaults, the default profile, the prompts, and the line that says which call is about to run.
+
+Call defaults belong to the model: ``videoaccel.json`` beside ``model_index.json`` (written by the
+script that saves the model), so a model gives the same defaults however it is named. Flags
+override them; what neither gives is the pipeline's own default (printed, so a 50-step 81-frame
+call on a CPU is visible before it starts).
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EMBEDDED = ROOT / "assets" / "tiny-t2v"
+EMBEDDED_PROFILE = ROOT / "profiles" / "tiny-t2v.json"  # calibrated on the embedded model (scripts/bench_fidelity.py)
+PROFILE_NAME = "videoaccel_profile.json"  # a calibrated profile shipped inside a user's model directory
+CALL_DEFAULTS = "videoaccel.json"
+# key in videoaccel.json -> (pipeline argument or None, type, CLI flag attribute)
+_KEYS = {"frames": ("num_frames", int, "frames"), "height": ("height", int, "height"), "width": ("width", int, "width"),
+         "steps": ("num_inference_steps", int, "steps"), "guidance": ("guidance_scale", float, "guidance"),
+         "max_sequence_length": ("max_sequence_length", int, None), "negative_prompt": ("negative_prompt", str, None),
+         "fps": (None, int, "fps")}
+
+
+def resolve_model(model: str | None) -> tuple[str, bool]:
+    """(path or hub id, is the embedded model); ValueError naming the fix when the embedded model is missing."""
+    if model is None:
+        if not EMBEDDED.exists():
+            raise ValueError(f"the embedded model is not in this checkout ({EMBEDDED}): pass --model DIR")
+        return str(EMBEDDED), True
+    return model, Path(model).resolve() == EMBEDDED.resolve()
+
+
+def model_defaults(model: str) -> dict:
+    """The model directory's videoaccel.json ({} when it has none, e.g. a hub id); ValueError naming a bad entry."""
+    path = Path(model) / CALL_DEFAULTS
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot read call defaults {path}: {e}") from None
+    unknown = set(data) - set(_KEYS) if isinstance(data, dict) else {"(not an object)"}
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}; allowed: {', '.join(_KEYS)}")
+    for key, val in data.items():
+        typ = _KEYS[key][1]
+        if not isinstance(val, typ) and not (typ is float and isinstance(val, int)) or isinstance(val, bool):
+            raise ValueError(f"{path}: {key} must be {typ.__name__}, got {val!r}")
+    return data
+
+
+def call_kwargs(args: argparse.Namespace, defaults: dict) -> dict:
+    """Pipeline call arguments: a flag given on the command line, else the model's default, else left out."""
+    call = {}
+    for key, (arg, _, flag) in _KEYS.items():
+        val = getattr(args, flag, None) if flag else None
+        val = defaults.get(key) if val is None else val
+        if arg is not None and val is not None:
+            call[arg] = val
+    return call
+
+
+def default_profile(model: str, embedded: bool) -> str:
+    """The embedded model's calibrated profile, a model directory's own videoaccel_profile.json, else radial."""
+    if embedded and EMBEDDED_PROFILE.exists():
+        return str(EMBEDDED_PROFILE)
+    own = Path(model) / PROFILE_NAME
+    return str(own) if own.exists() else "radial"
+
+
+def load_pipeline(model: str, device: str | None = None):
+    """A diffusers pipeline from a local directory or a hub id (the hub needs network access); bf16 on a GPU, float32 on a CPU."""
+    import torch
+    from diffusers import DiffusionPipeline
+
+    cuda = torch.cuda.is_available()
+    try:
+        pipe = DiffusionPipeline.from_pretrained(model, **dtype_kwarg(torch.bfloat16 if cuda else torch.float32))
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"cannot load a diffusers pipeline from {model!r}: give a local diffusers directory, or a hub id "
+                         f"on a machine with network access ({str(e).splitlines()[0][:200]})") from None
+    return pipe.to(device or ("cuda" if cuda else "cpu"))
+
+
+def dtype_kwarg(dtype) -> dict:
+    """``from_pretrained``'s dtype argument: ``dtype=`` where diffusers resolves it (there ``torch_dtype`` warns that it
+    is deprecated), ``torch_dtype=`` on older diffusers. Its signature is ``**kwargs``, so ask the module that resolves it."""
+    try:
+        from diffusers.utils import deprecation_utils
+    except ImportError:
+        return {"torch_dtype": dtype}
+    return {"dtype": dtype} if hasattr(deprecation_utils, "_resolve_dtype") else {"torch_dtype": dtype}
+
+
+def read_prompts(path: str) -> list[str]:
+    try:
+        prompts = [line.strip() for line in open(path) if line.strip() and not line.startswith("#")]
+    except OSError as e:
+        raise SystemExit(f"cannot read prompts file {path}: {e}") from None
+    if not prompts:
+        raise SystemExit(f"{path} holds no prompts (one per line)")
+    return prompts
+
+
+def describe_call(pipe, call: dict, model: str) -> str:
+    """One line: frames, size, video tokens, steps, guidance, text tokens; what the call leaves out is the pipeline's default."""
+    params = inspect.signature(pipe).parameters if callable(pipe) else {}
+    full = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty} | call
+    f, h, w = full.get("num_frames"), full.get("height"), full.get("width")
+    line = f"{f} frames, height {h}, width {w}" if None not in (f, h, w) else "the pipeline's default size"
+    tokens = _video_tokens(pipe, f, h, w)
+    if tokens:
+        line += f" ({tokens[0]}x{tokens[1]}x{tokens[2]} = {tokens[0] * tokens[1] * tokens[2]} video tokens)"
+    line += f", {full.get('num_inference_steps')} steps, guidance {full.get('guidance_scale')}"
+    if full.get("max_sequence_length") is not None:
+        line += f", text {full['max_sequence_length']} tokens"
+    source = Path(model) / CALL_DEFAULTS
+    return f"{type(pipe).__name__} {model}: {line}" + (f" (defaults: {source})" if source.is_file() else " (defaults: the pipeline's)")
+
+
+def _video_tokens(pipe, f, h, w) -> tuple[int, int, int] | None:
+    """Latent (frames, height, width) tokens after the VAE and patchify, where the pipeline says its factors."""
+    ts, ss = getattr(pipe, "vae_scale_factor_temporal", None), getattr(pipe, "vae_scale_factor_spatial", None)
+    patch = getattr(getattr(getattr(pipe, "transformer", None), "config", None), "patch_size", None)
+    if None in (f, h, w, ts, ss, patch):
+        return None
+    pt, ph, pw = patch if isinstance(patch, (tuple, list)) else (1, patch, patch)
+    return -(-((f - 1) // ts + 1) // pt), h // ss // ph, w // ss // pw
