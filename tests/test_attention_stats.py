@@ -34,3 +34,27 @@ def test_measure_tiny_pipeline():
     assert len(keys) == len(rows) == (2 * 2 + 1) * len(st.DENSITIES)
     assert all(0 < r["recall"] <= 1 and len(r["per_layer"]) >= 1 for r in rows)
     assert st.summary(rows).count("\n") == 5
+
+
+def test_inspect_attention_cli(tmp_path):
+    import json
+
+    from test_pipelines import _tiny_wan_pipeline
+    from videoaccel import cli
+
+    model = tmp_path / "tiny-wan"
+    _tiny_wan_pipeline().save_pretrained(model)
+    png, js = tmp_path / "recall.png", tmp_path / "recall.json"
+    import videoaccel.profiling.attention_stats as st
+
+    import functools
+
+    orig = st.measure
+    st.measure = functools.partial(orig, blocks=(32, 16))  # the tiny model has 96 video tokens
+    try:
+        assert cli.main(["inspect", "--attention", "--model", str(model), "--frames", "9", "--height", "64", "--width", "128",
+                         "--steps", "4", "-o", str(png), "--json", str(js)]) == 0
+    finally:
+        st.measure = orig
+    rows = json.loads(js.read_text())["results"]
+    assert png.stat().st_size > 0 and {r["order"] for r in rows} == {"any", "frame", "tile"}

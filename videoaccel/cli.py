@@ -85,7 +85,39 @@ def _load_qk(path: str | None, geometry, synthetic: str):
     return q, k
 
 
+def _cmd_attention(args: argparse.Namespace) -> int:
+    """inspect --attention: how sparse is this model's self-attention (oracle recall during real generations)."""
+    from . import session
+    from .files import check_writable
+    from .profiling import attention_stats
+
+    for out in (args.output, args.json):
+        if out:
+            check_writable(out)
+    prompts = session.read_prompts(args.prompts) if args.prompts else ["a red circle slowly moving left"]
+    model, _ = session.resolve_model(args.model)
+    call = session.call_kwargs(args, session.model_defaults(model))
+    pipe = session.load_pipeline(model)
+    pipe.set_progress_bar_config(disable=True)
+    print(session.describe_call(pipe, call, model) + f"; attention statistics on {len(prompts)} prompts (dense)", flush=True)
+    obs = attention_stats.measure(pipe, prompts, **call)
+    rows = obs.rows(Path(model).name)
+    print(attention_stats.summary(rows))
+    if args.output:
+        attention_stats.write_png(rows, args.output)
+        print(f"wrote {args.output} (block recall at density 0.15 by layer x head; frame order left, tile order right)")
+    if args.json:
+        from .benchmarks.record import header
+        from .compare import _write_json
+
+        _write_json(header("attention-recall", "videoaccel " + " ".join(sys.argv[1:]), rows), args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
+    if args.attention:
+        return _cmd_attention(args)
     if args.profile:
         from .plans import Profile
         from .profiling.inspect import summary, write_png
@@ -209,6 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("--synthetic", default="local", choices=["local", "temporal", "stripe"],
                       help="draft/pyramid without --qk: planted structure to draw from")
     insp.add_argument("-o", "--output", help="PNG path")
+    insp.add_argument("--attention", action="store_true",
+                      help="measure how sparse a model's self-attention is: oracle recall per layer/head during real generations")
+    insp.add_argument("--model", help="--attention: diffusers pipeline directory (default: the embedded model)")
+    insp.add_argument("--prompts", help="--attention: text file, one prompt per line")
+    insp.add_argument("--frames", type=cli_args.positive_int)
+    insp.add_argument("--height", type=cli_args.size)
+    insp.add_argument("--width", type=cli_args.size)
+    insp.add_argument("--steps", type=cli_args.positive_int)
+    insp.add_argument("--json", help="--attention: write the rows (bench format) here")
     insp.set_defaults(func=_cmd_inspect)
 
     from .compare import add_compare_parser

@@ -145,10 +145,12 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_png(rows: list[dict], path: str, block: int = 128, density: float = 0.15) -> None:
-    """Recall by layer (rows) x head (columns) for one block size and density, frame order left, tile order right."""
+def write_png(rows: list[dict], path: str, block: int | None = None, density: float = 0.15) -> None:
+    """Recall by layer (rows) x head (columns) for one block size (default: the largest measured) and density,
+    frame order left, tile order right."""
     import cv2
 
+    block = block or max(r["block"] for r in rows)
     panels = []
     for order in ORDERS:
         r = next(x for x in rows if x["order"] == order and x["block"] == block and x["density"] == density)
