@@ -84,7 +84,8 @@ def test_profile_defaults_to_the_embedded_model_then_compare_prompts(tmp_path):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a red circle slowly moving left\n")
     small = ["--steps", "2", "--frames", "9", "--height", "64", "--width", "128"]
-    stdout = _cli("profile", "--prompts", prompts, "-o", tmp_path / "my.json", "--target-density", "0.25", "--block", "16", *small)
+    stdout = _cli("profile", "--prompts", prompts, "-o", tmp_path / "my.json", "--target-density", "0.25", "--block", "16", "--no-probe",
+                  *small)
     assert "WanPipeline" in stdout and "(3x4x8 = 96 video tokens), 2 steps" in stdout and "videoaccel.json" in stdout
     assert (tmp_path / "my.json").exists() and not LONG_FLOAT.search(stdout)
     stdout = _cli("compare", "--prompts", prompts, "--model", "assets/tiny-t2v", "--profile", tmp_path / "my.json",
