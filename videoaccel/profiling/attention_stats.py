@@ -34,14 +34,17 @@ def _kept(sorted_cum: torch.Tensor, n: int, density: float) -> torch.Tensor:
     return sorted_cum[..., max(1, round(density * n)) - 1]
 
 
-def recall(q: torch.Tensor, k: torch.Tensor, rows: torch.Tensor, scale: float, blocks=BLOCKS) -> dict:
+def recall(q: torch.Tensor, k: torch.Tensor, rows: torch.Tensor, scale: float, blocks=BLOCKS, tokens: bool = True) -> dict:
     """Oracle recall per head for query ``rows`` (whole blocks of q of the largest block size) against all keys.
 
-    q, k [S, H, D] in one token order. Returns {("token", 0) | ("block", b): {density: [H] tensor}}."""
+    q, k [S, H, D] in one token order. Returns {("token", 0) (when ``tokens``) | ("block", b): {density: [H] tensor}};
+    per-token recall does not depend on the order, so callers ask for it once."""
     S = k.shape[0]
-    logits = torch.einsum("rhd,shd->hrs", q[rows].float(), k.float()) * scale
-    p = torch.softmax(logits, -1)
-    out = {("token", 0): {d: _kept(p.sort(-1, descending=True).values.cumsum(-1), S, d).mean(-1) for d in DENSITIES}}
+    p = torch.softmax(torch.einsum("rhd,shd->hrs", q[rows].float(), k.float()) * scale, -1)
+    out = {}
+    if tokens:
+        cum = p.sort(-1, descending=True).values.cumsum(-1)
+        out[("token", 0)] = {d: _kept(cum, S, d).mean(-1) for d in DENSITIES}
     for b in blocks:
         nb = -(-S // b)
         mass = torch.nn.functional.pad(p, (0, nb * b - S)).reshape(p.shape[0], -1, b, nb, b).sum((2, 4)) / b
@@ -76,20 +79,19 @@ class RecallObserver:
         qb = torch.randperm(n // qs, generator=g)[: self.query_blocks]
         rows = (qb[:, None] * qs + torch.arange(qs)).flatten().to(q.device)
         scale = q.shape[-1] ** -0.5
-        for order in ORDERS:
-            for b in self.blocks:
-                perm = self._perm(geometry, order, b, q.device)
-                qq, kk = (q, k) if perm is None else (q[perm], k[perm])
-                res = recall(qq, kk, rows, scale, blocks=(b,))
-                for d, val in res[("block", b)].items():
-                    self.acc[("block", order, b, d)][layer].append(val.cpu())
-                if order == "frame" and b == self.blocks[0]:
-                    for d, val in res[("token", 0)].items():
-                        self.acc[("token", "any", 0, d)][layer].append(val.cpu())
+        # frame order: one softmax serves every block size and the per-token rows; tile order permutes per block size
+        self._add(layer, "frame", recall(q, k, rows, scale, self.blocks))
+        for b in self.blocks:
+            perm = self._perm(geometry, b, q.device)
+            self._add(layer, "tile", recall(q[perm], k[perm], rows, scale, (b,), tokens=False))
 
-    def _perm(self, geometry: VideoGeometry, order: str, block: int, device) -> torch.Tensor | None:
-        if order == "frame":
-            return None
+    def _add(self, layer: int, order: str, res: dict) -> None:
+        for (kind, b), vals in res.items():
+            for d, val in vals.items():
+                key = ("token", "any", 0, d) if kind == "token" else ("block", order, b, d)
+                self.acc[key][layer].append(val.cpu())
+
+    def _perm(self, geometry: VideoGeometry, block: int, device) -> torch.Tensor:
         key = (geometry.frames, geometry.height, geometry.width, block)
         if key not in self._perms:
             g = VideoGeometry(geometry.frames, geometry.height, geometry.width, block=block)
