@@ -56,14 +56,14 @@ def test_no_pickle_anywhere():
 def test_written_files_follow_the_umask(tmp_path, name):
     import numpy as np
 
-    from videoaccel.compare import _write_json
+    from videoaccel.files import write_json
     from videoaccel.video import write_video
 
     old = os.umask(0o027)
     try:
         path = tmp_path / name
         if name.endswith(".json"):
-            _write_json({"a": 1}, str(path))
+            write_json({"a": 1}, str(path))
         else:
             write_video(np.zeros((2, 16, 16, 3), np.uint8), str(path))
     finally:

@@ -108,9 +108,9 @@ def _cmd_attention(args: argparse.Namespace) -> int:
         print(f"wrote {args.output} (block recall at density 0.15 by layer x head; frame order left, tile order right)")
     if args.json:
         from .benchmarks.record import header
-        from .compare import _write_json
+        from .files import write_json
 
-        _write_json(header("attention-recall", "videoaccel " + " ".join(sys.argv[1:]), rows), args.json)
+        write_json(header("attention-recall", "videoaccel " + " ".join(sys.argv[1:]), rows), args.json)
         print(f"wrote {args.json}")
     return 0
 

@@ -17,7 +17,7 @@ import os
 import sys
 
 from . import cli_args
-from .files import atomic_path, check_writable
+from .files import check_writable, write_json
 
 USAGE_ERROR = 2
 
@@ -50,12 +50,6 @@ def add_compare_parser(subparsers) -> argparse.ArgumentParser:
 def _num(x: float) -> float | None:
     """JSON has no infinity: identical frames (PSNR inf) are written as null."""
     return None if not math.isfinite(x) else x
-
-
-def _write_json(obj: dict, path: str) -> None:
-    """Temp file + rename, like the video writer, so a failed write leaves no partial report."""
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, allow_nan=False)
 
 
 def _check_json_path(path: str) -> None:
@@ -105,7 +99,7 @@ def run_compare(args: argparse.Namespace) -> int:
             write_video(side_by_side(a, b, labels=("A", "B")), args.side_by_side)
             print(f"wrote side-by-side video to {args.side_by_side}")
         if args.json:
-            _write_json({
+            write_json({
                 "a": args.A, "b": args.B, "frames": int(a.shape[0]),
                 "height": int(a.shape[1]), "width": int(a.shape[2]),
                 "per_frame": [{"frame": i, "psnr": _num(p), "ssim": s} for i, (p, s) in enumerate(zip(p_per, s_per))],
@@ -190,7 +184,7 @@ def compare_prompts(args: argparse.Namespace) -> int:
                "speedup": sum(r["dense_s"] for r in rows) / sum(r["accelerated_s"] for r in rows),
                "colour_dense": acc("dense_detected", 0), "colour_accelerated": acc("accelerated_detected", 0),
                "direction_dense": acc("dense_detected", 1), "direction_accelerated": acc("accelerated_detected", 1)}
-    _write_json({"summary": summary, "rows": rows}, out)
+    write_json({"summary": summary, "rows": rows}, out)
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}, indent=1))
     print(f"wrote {out}")
     return 0

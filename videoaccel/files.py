@@ -50,3 +50,11 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str]:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_json(obj, path: str | os.PathLike) -> None:
+    """JSON through atomic_path, so a failed write leaves no partial file (no NaN/inf: JSON has none)."""
+    import json
+
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, allow_nan=False)
