@@ -200,6 +200,38 @@ def parse_geometries(text: str) -> list[tuple[tuple[int, int, int], int, float]]
     return out
 
 
+class AttentionSharpness:
+    """Auxiliary loss (--sharpen LAMBDA): 1 - the softmax mass of each sampled query's top --sharpen-topk keys in
+    every self-attention call. Why: trained on this little data, the model's attention stays diffuse (top-10% recall
+    ~0.7 after four runs; the q/k gains never grew), while real video DiTs keep ~0.9 there; the testbed must show
+    loss the way real models do. Only the training forward is wrapped (diffusers' dispatch_attention_fn in the Wan
+    module); the saved model is plain Wan, and the recall it reaches is measured, not assumed."""
+
+    def __init__(self, frac: float, rows: int):
+        from diffusers.models.transformers import transformer_wan
+
+        self.module, self.frac, self.rows, self.terms = transformer_wan, frac, rows, []
+        self.inner = transformer_wan.dispatch_attention_fn
+        transformer_wan.dispatch_attention_fn = self
+
+    def __call__(self, query, key, value, *args, **kwargs):
+        out = self.inner(query, key, value, *args, **kwargs)
+        b, s, h, d = query.shape
+        if torch.is_grad_enabled() and key.shape[1] == s:  # self-attention (cross-attention keys are the text)
+            rows = torch.randint(s, (min(self.rows, s),), device=query.device)
+            q = query[:, rows].float().transpose(1, 2)  # B, H, R, D
+            p = torch.softmax(q @ key.float().permute(0, 2, 3, 1) * d ** -0.5, dim=-1)
+            self.terms.append(1 - p.topk(max(1, int(self.frac * s)), dim=-1).values.sum(-1).mean())
+        return out
+
+    def loss(self) -> torch.Tensor:
+        terms, self.terms = self.terms, []
+        return torch.stack(terms).mean()
+
+    def close(self) -> None:
+        self.module.dispatch_attention_fn = self.inner
+
+
 def train_dit(comp, args, rng, device, log):
     """rng: CFG prompt dropout and the geometry of each step; clips come from the loader workers, noise from torch's
     seeded generator. Several geometries (--geometries) train one model: the CPU demo size and the >= 12k-token
@@ -231,6 +263,7 @@ def train_dit(comp, args, rng, device, log):
     weights = np.array([g[2] for g in geos]) / sum(g[2] for g in geos)
     sched, i = Schedule(args.lr_dit, args.dit_steps, args.dit_minutes), 0
     losses = [[] for _ in geos]
+    sharp, sharp_vals = (AttentionSharpness(args.sharpen_topk, args.sharpen_rows), []) if args.sharpen else (None, [])
     while not sched.done(i):
         k = int(rng.choice(len(geos), p=weights))
         pool, batch = pools[k], geos[k][1]
@@ -246,8 +279,13 @@ def train_dit(comp, args, rng, device, log):
             emb = encode_text(tok, te, prompts, device)
             pred = tr(hidden_states=zt, timestep=s * 1000, encoder_hidden_states=emb, return_dict=False)[0]
         loss = F.mse_loss(pred.float(), eps - z0)
+        total = loss
+        if sharp is not None:
+            term = sharp.loss()
+            sharp_vals.append(float(term.detach()))
+            total = loss + args.sharpen * term
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         for g in opt.param_groups:
             g["lr"] = sched.rate(i) * g["mult"]
@@ -257,10 +295,13 @@ def train_dit(comp, args, rng, device, log):
         losses[k].append(float(loss))
         if i % 100 == 0:
             gains = [float(p.abs().mean()) for n, p in tr.named_parameters() if ".attn1.norm_q." in n]
-            log({"stage": "dit", "step": i, "qk_gain": round(sum(gains) / len(gains), 3), "loss": {f"{g[0][0]}x{g[0][1]}x{g[0][2]}": round(sum(v[-50:]) / max(len(v[-50:]), 1), 4)
+            extra = {"top_mass": round(1 - sum(sharp_vals[-50:]) / len(sharp_vals[-50:]), 4)} if sharp_vals else {}
+            log({"stage": "dit", "step": i, "qk_gain": round(sum(gains) / len(gains), 3), **extra, "loss": {f"{g[0][0]}x{g[0][1]}x{g[0][2]}": round(sum(v[-50:]) / max(len(v[-50:]), 1), 4)
                                                     for g, v in zip(geos, losses)},
                  "lr": sched.rate(i), "steps_per_s": round(i / (time.time() - sched.start + 1e-9), 2)})
         i += 1
+    if sharp is not None:
+        sharp.close()
     with torch.no_grad():  # the saved model is the exponential moving average
         for p, e in zip(params, ema):
             p.copy_(e)
@@ -295,6 +336,9 @@ def main() -> None:
                     help="transformer training geometries FxHxW:batch:weight, comma-separated (e.g. add 49x384x640:8:1)")
     ap.add_argument("--qk-gain-lr-mult", type=float, default=1.0, help="learning-rate multiplier for q/k norm gains")
     ap.add_argument("--fg-weight", type=float, default=5.0, help="autoencoder loss weight on the named shape's pixels")
+    ap.add_argument("--sharpen", type=float, default=0.0, help="weight of the attention-sharpness loss (AttentionSharpness)")
+    ap.add_argument("--sharpen-topk", type=float, default=0.1, help="fraction of keys whose mass the sharpness loss raises")
+    ap.add_argument("--sharpen-rows", type=int, default=128, help="query rows sampled per self-attention call for it")
     ap.add_argument("--eval", type=int, default=0, help="afterwards, score adherence on this many held-out prompts")
     args = ap.parse_args()
     if args.pool % args.fresh:
