@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--budgets", default="0.03,0.06,0.1,0.15")
     ap.add_argument("--targets", default="0.25,0.15,0.1")
+    ap.add_argument("--oracles", help="total densities of the oracle rows (default: --targets); '' for none")
     ap.add_argument("--presets", default="radial:0.25,radial:0.15,radial:0.1,diagonal:0.25")
     ap.add_argument("--block", type=int, default=64, help="the profiles' block (64: the embedded model's sequences are short)")
     ap.add_argument("--oracle-block", type=int, default=128, help="block of the oracle the gap is measured against")
@@ -88,19 +89,21 @@ def main() -> None:
 
     rng = np.random.default_rng(1234)
     calib = [data.prompt(data.sample_spec(rng, "train")) for _ in range(args.calib)]
-    t = time.perf_counter()
-    cal = calibrate(pipe, calib, ProfileConfig(block=args.block, probe=not args.no_probe), seed=1000, progress=False, **call)
-    calib_s = time.perf_counter() - t
-    per_prompt = dense_s / args.n
-    print(f"profiling: {args.calib} calibration prompts and the probe in {calib_s:.1f} s = {calib_s / per_prompt:.2f} dense "
-          f"generations of one prompt ({per_prompt:.1f} s each)", flush=True)
-    plans = [(f"target-{d}", cal.profile(f"tiny-target-{d}", target_density=float(d))) for d in args.targets.split(",") if d]
-    plans += [(f"budget-{b}", cal.profile(f"tiny-budget-{b}", error_budget=float(b))) for b in args.budgets.split(",") if b]
+    targets, budgets = [d for d in args.targets.split(",") if d], [b for b in args.budgets.split(",") if b]
+    plans, calib_s, per_prompt = [], None, dense_s / args.n
+    if targets or budgets:  # no calibration when only oracles or presets are asked for
+        t = time.perf_counter()
+        cal = calibrate(pipe, calib, ProfileConfig(block=args.block, probe=not args.no_probe), seed=1000, progress=False, **call)
+        calib_s = time.perf_counter() - t
+        print(f"profiling: {args.calib} calibration prompts and the probe in {calib_s:.1f} s = {calib_s / per_prompt:.2f} dense "
+              f"generations of one prompt ({per_prompt:.1f} s each)", flush=True)
+        plans = [(f"target-{d}", cal.profile(f"tiny-target-{d}", target_density=float(d))) for d in targets]
+        plans += [(f"budget-{b}", cal.profile(f"tiny-budget-{b}", error_budget=float(b))) for b in budgets]
     for tag, prof in plans:
         prof.save(os.path.join(args.out, f"profile-{tag}.json"))
     plans += [(p, p) for p in args.presets.split(",") if p]
     oracles = {float(d): oracle_for_total(float(d), args.steps, block=args.oracle_block, order=args.oracle_order)
-               for d in args.targets.split(",") if d}
+               for d in (args.targets if args.oracles is None else args.oracles).split(",") if d}
     plans = [(f"oracle-b{args.oracle_block}-{d}", o) for d, o in oracles.items()] + plans
 
     k = args.fidelity_n or args.n
@@ -137,7 +140,7 @@ def main() -> None:
               f"colour {row['colour']:.2f} direction {row['direction']:.2f} {seconds:.1f} s", flush=True)
         doc = header("fidelity", command, rows)
         doc["calibration"] = {"prompts": calib, "seconds": calib_s, "dense_seconds_per_prompt": per_prompt,
-                              "dense_generations": calib_s / per_prompt, "probe": not args.no_probe, "block": args.block}
+                              "dense_generations": calib_s / per_prompt if calib_s else None, "probe": not args.no_probe, "block": args.block}
         with open(os.path.join(args.out, f"fidelity-{dev}.json"), "w") as f:
             json.dump(doc, f, indent=1)
 
