@@ -144,3 +144,76 @@ def test_cache_spellings():
         cache_spec.from_json({"name": "fbc", "params": {"thresh": 0.1}})
     with pytest.raises(ValueError, match="mag:calibrate"):
         caches.build(cache_spec.parse("mag"), TINY["wan"]()[0], lambda: 0.0, steps=4)
+
+
+def test_pipeline_with_cfg_two_passes_counts_steps_and_restores():
+    from test_pipelines import _tiny_wan_pipeline
+
+    pipe = _tiny_wan_pipeline()
+    call = dict(prompt="a red circle moving left", height=64, width=64, num_frames=9, num_inference_steps=3, guidance_scale=5.0,
+                max_sequence_length=8, output_type="np")
+    run = lambda: pipe(**call, generator=torch.Generator().manual_seed(0)).frames  # noqa: E731
+    with pytest.raises(ValueError, match="WanPipeline runs guidance as two calls"):
+        caches.enable(pipe, cache_spec.parse("faster"), steps=3)
+    assert pipe.transformer._cache_config is None  # refused: nothing left enabled
+    caches.enable(pipe, SPECS["pab"], steps=3)  # through the pipeline's current_timestep
+    ref = run()
+    videoaccel.accelerate(pipe, DENSE)
+    out = run()
+    rep = videoaccel.report(pipe).transformers["transformer"]
+    videoaccel.restore(pipe)
+    assert abs(out - ref).max() <= 1e-4 and (run() == ref).all()
+    assert [(s.step, s.passes) for s in rep.steps] == [(0, 2), (1, 2), (2, 2)]  # steps from the timestep, not block calls
+    assert sum(sum(s.calls) for s in rep.steps) < 3 * 2 * 2  # PAB reused some attention outputs
+    caches.disable(pipe)
+    assert pipe.transformer._cache_config is None
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    from videoaccel import session
+
+    def load(*a, **k):
+        raise AssertionError("the model was loaded before the bad input was reported")
+
+    monkeypatch.setattr(session, "load_pipeline", load)
+
+
+@pytest.mark.parametrize("cache, fix", [("fbc:-1", "e.g. fbc:0.05"), ("pab:1", "e.g. pab:2"), ("teacache", "fbc:THRESHOLD")])
+def test_cli_cache_values_are_checked_by_the_parser(cache, fix, capsys, no_model):
+    from videoaccel import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["generate", "x", "--cache", cache])
+    assert e.value.code == 2 and fix in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cache, fix", [("faster", "not WanPipeline: use --cache pab:N"), ("mag", "--cache mag:calibrate")])
+def test_cli_cache_refused_for_the_pipeline_before_the_model_loads(cache, fix, tmp_path, capsys, no_model):
+    from videoaccel import cli
+
+    code = cli.main(["generate", "a red circle", "-o", str(tmp_path / "o.mp4"), "--cache", cache])  # the embedded WanPipeline
+    err = capsys.readouterr().err
+    assert code == 2 and fix in err and len(err.strip().splitlines()) == 1
+
+
+def test_profile_recommended_cache_round_trips_and_generate_uses_it(tmp_path, capsys):
+    import json
+
+    from test_pipelines import _tiny_wan_pipeline
+    from videoaccel import cli
+    from videoaccel.plans import Profile
+
+    prof = Profile("p", cache=cache_spec.CacheSpec("fbc", (("threshold", 0.5),)))
+    assert "cache" not in Profile("q").to_json()  # absent unless set: older readers see the schema they know
+    path = tmp_path / "p.json"
+    prof.save(path)
+    assert Profile.load(path).cache == prof.cache and json.loads(path.read_text())["cache"]["name"] == "fbc"
+    model = tmp_path / "wan"
+    _tiny_wan_pipeline().save_pretrained(model)
+    base = ["generate", "a red circle", "--model", str(model), "--profile", str(path), "--steps", "3", "--height", "64",
+            "--width", "64", "--frames", "9", "-o", str(tmp_path / "o.mp4")]
+    assert cli.main(base) == 0
+    out = capsys.readouterr().out
+    assert out.count("cache fbc:0.5: the profile's recommendation") == 1 and out.rstrip().endswith("cache fbc:0.5")
+    assert cli.main(base + ["--cache", "none"]) == 0 and "cache fbc" not in capsys.readouterr().out

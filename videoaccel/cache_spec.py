@@ -30,6 +30,9 @@ EXTRA = {
     "pab": ("spatial_attention_timestep_skip_range",),
 }
 NAMES = tuple(KNOBS)
+# pipelines that run classifier-free guidance as two transformer calls (FasterCache needs one batched call)
+TWO_PASS_CFG = ("WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "HunyuanVideoPipeline")
+FASTER_PIPELINES = ("CogVideoXPipeline", "MochiPipeline")  # batched CFG, a transformer diffusers' FasterCache runs
 USAGE = ("--cache NAME[:VALUE] with NAME one of fbc:THRESHOLD, mag:THRESHOLD, taylorseer:N, taylorseer-lite:N, faster:N, "
          "pab:N, or none")
 
@@ -100,3 +103,15 @@ def from_json(d: Any, source: str = "profile") -> CacheSpec:
     if KNOBS[name][0] in params and not params.get("calibrate"):
         params[KNOBS[name][0]] = _knob(name, params[KNOBS[name][0]])
     return CacheSpec(name, tuple(sorted(params.items())))
+
+
+def check_pipeline(spec: CacheSpec | None, pipeline: str | None) -> None:
+    """What can be refused from the spelling and the pipeline class alone (before the model loads)."""
+    if spec is None:
+        return
+    if spec.name == "mag" and "mag_ratios" not in spec.kwargs and not spec.kwargs.get("calibrate"):
+        raise ValueError("MagCache needs this model's magnitude ratios: run once with --cache mag:calibrate (it prints them) "
+                         "and put them in the profile as \"cache\": {\"name\": \"mag\", \"params\": {\"mag_ratios\": [...]}}")
+    if spec.name == "faster" and pipeline is not None and pipeline not in FASTER_PIPELINES:
+        raise ValueError(f"--cache faster runs with {', '.join(FASTER_PIPELINES)} (one batched [uncond, cond] call, a transformer "
+                         f"diffusers' FasterCache takes), not {pipeline}: use --cache pab:N, fbc or taylorseer")

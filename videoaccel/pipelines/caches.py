@@ -18,7 +18,7 @@ import torch
 from diffusers.hooks import (FasterCacheConfig, FirstBlockCacheConfig, MagCacheConfig, PyramidAttentionBroadcastConfig,
                              TaylorSeerCacheConfig)
 
-from ..cache_spec import CacheSpec
+from ..cache_spec import TWO_PASS_CFG, CacheSpec, check_pipeline
 from .models import spec_for
 
 log = logging.getLogger("videoaccel")
@@ -34,7 +34,6 @@ SUPPORTED = {
 # diffusers' FasterCache cannot run these transformers (checked on tiny real models, diffusers 0.42)
 FASTER_UNSUPPORTED = {"HunyuanVideoTransformer3DModel": "its denoiser hook splits the text mask but not the pooled projections",
                       "LTXVideoTransformer3DModel": "its latents are [B, S, C], a tensor format FasterCache does not take"}
-TWO_PASS_CFG = ("WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "HunyuanVideoPipeline")
 _warned: set[str] = set()
 
 
@@ -96,9 +95,7 @@ def build(spec: CacheSpec, model: torch.nn.Module, timestep: Callable[[], float]
     if spec.name == "fbc":
         return FirstBlockCacheConfig(**kw)
     if spec.name == "mag":
-        if "mag_ratios" not in kw and not kw.get("calibrate"):
-            raise ValueError("MagCache needs this model's magnitude ratios: run once with --cache mag:calibrate (it prints them) "
-                             "and put them in the profile as \"cache\": {\"name\": \"mag\", \"params\": {\"mag_ratios\": [...]}}")
+        check_pipeline(spec, None)
         if steps is None and "num_inference_steps" not in kw:
             raise ValueError("MagCache needs the number of denoising steps: pass steps (e.g. --steps 50)")
         return MagCacheConfig(**{"num_inference_steps": steps, **kw})
