@@ -217,3 +217,15 @@ def test_profile_recommended_cache_round_trips_and_generate_uses_it(tmp_path, ca
     out = capsys.readouterr().out
     assert out.count("cache fbc:0.5: the profile's recommendation") == 1 and out.rstrip().endswith("cache fbc:0.5")
     assert cli.main(base + ["--cache", "none"]) == 0 and "cache fbc" not in capsys.readouterr().out
+
+
+def test_bench_stack_smoke_on_a_tiny_wan(tmp_path):
+    from videoaccel.benchmarks import stack
+
+    rows = stack.run(["wan-tiny"], str(tmp_path), steps=3, cache="taylorseer-lite:2", stacks=["dense", "cache", "sparse+cache"], tiny=True)
+    by = {r["stack"]: r for r in rows}
+    assert by["dense"]["speedup_vs_dense"] == 1.0 and by["dense"]["measured_steps"] == 3
+    assert by["sparse+cache"]["attention_ran"] < 1.0 and by["cache"]["cache"] == "taylorseer-lite:2"
+    assert (tmp_path / "stack-tiny-cpu.json").is_file()
+    with pytest.raises(ValueError, match="e.g. sparse\\+cache\\+fp8\\+compile"):
+        stack.parse_stack("dense+fp8")
