@@ -58,6 +58,17 @@ def parse_stack(text: str) -> tuple[str, ...]:
     return parts
 
 
+def sparse_preset(preset: str, parts: tuple[str, ...]) -> str | None:
+    """The profile a stack accelerates with: ``preset`` (+fp8 for the fp8 stacks, presets only)."""
+    if "sparse" not in parts:
+        return None
+    if "fp8" not in parts:
+        return preset
+    if preset.endswith(".json"):
+        raise ValueError(f"the fp8 stacks add +fp8 to a preset (e.g. radial:0.1), not to a profile file ({preset})")
+    return preset + "+fp8"
+
+
 def _spec(text: str, steps: int) -> cache_spec.CacheSpec:
     spec = cache_spec.parse(text)
     if spec is None:
@@ -134,7 +145,7 @@ def run(cases: list[str], out_dir: str, steps: int = 50, cache: str = "taylorsee
         with torch.no_grad():
             for name, parts in parsed.items():
                 row = dict(case=case, stack=name, steps=steps, cache=spec.label if "cache" in parts else None,
-                           preset=(preset + ("+fp8" if "fp8" in parts else "")) if "sparse" in parts else None)
+                           preset=sparse_preset(preset, parts))
                 if "fp8linear" in parts:
                     try:
                         fp8.check_available()
@@ -160,7 +171,7 @@ def run(cases: list[str], out_dir: str, steps: int = 50, cache: str = "taylorsee
                     from torch._dynamo.utils import counters
 
                     t0 = time.perf_counter()  # warm-up: compilation (every branch of the cache's schedule), layouts
-                    denoise(model, dict(kw), n if "compile" in parts else min(2, n), now)
+                    denoise(model, dict(kw), n if "compile" in parts else 1, now)
                     _sync(device)
                     row["warmup_s"] = round(time.perf_counter() - t0, 2)
                     graphs = int(counters["stats"]["unique_graphs"])
@@ -211,7 +222,7 @@ def _write(results: list, out_dir: str, tiny: bool, suite: str = "stack") -> str
 def main(args) -> int:
     """`videoaccel bench stack` (cli.py)."""
     for s in args.stacks:
-        parse_stack(s)
+        sparse_preset(args.preset, parse_stack(s))
     if args.fidelity:
         from .stack_fidelity import run as run_fidelity
 

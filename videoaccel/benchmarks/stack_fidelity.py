@@ -15,7 +15,7 @@ import json
 import torch
 
 from .. import cache_spec
-from .stack import parse_stack
+from .stack import parse_stack, sparse_preset
 
 
 def _mag_ratios(pipe, prompt: str, seed: int, call: dict) -> list[float]:
@@ -56,7 +56,7 @@ def run(out_dir: str, prompts_n: int = 8, steps: int = 20, cache: str = "taylors
     for name in stacks:
         parts = parse_stack(name)
         row = dict(case=f"testbed-heldout-{prompts_n}", stack=name, steps=steps, cache=spec.label if "cache" in parts else None,
-                   preset=(preset + ("+fp8" if "fp8" in parts else "")) if "sparse" in parts else None)
+                   preset=sparse_preset(preset, parts))
         if "fp8linear" in parts:
             try:
                 fp8.check_available()
