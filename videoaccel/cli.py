@@ -31,6 +31,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise SystemExit(str(e)) from None
         print(f"wrote {path} (give it to `videoaccel profile --cost-table`)")
         return 0
+    if args.suite == "stack":
+        from .benchmarks.stack import main as run_stack
+
+        return run_stack(args)
     if args.suite == "e2e":
         import torch
 
@@ -211,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videoaccel", description="Faster video diffusion transformers.")
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("bench", help="check and time the kernels on this machine")
-    bench.add_argument("suite", nargs="?", choices=["e2e", "cost-table"],
+    bench.add_argument("suite", nargs="?", choices=["e2e", "cost-table", "stack"],
                        help="e2e: one denoising step of full-size models (GPU); cost-table: kernel time per pattern, density, "
                             "precision, head dim and block on this GPU, for the profiler")
     bench.add_argument("--geometry", default="21x30x52", help="cost-table: latent grid TxHxW (default Wan2.1 480p 81 frames)")
@@ -225,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--cudagraphs", action="store_true", help="e2e with --compile: also CUDA graphs (mode reduce-overhead)")
     bench.add_argument("--presets", nargs="*", default=["radial:0.25", "radial:0.1", "radial:0.1+fp8"],
                        help="videoaccel presets to time in e2e")
+    from .benchmarks.stack import add_arguments as add_stack_arguments
+
+    add_stack_arguments(bench)  # stack: whole denoising loops per acceleration stack (benchmarks/stack.py)
     bench.set_defaults(func=_cmd_bench)
 
     insp = sub.add_parser("inspect", help="summarise a profile, or render a pattern's block layout, as text and PNG")

@@ -50,3 +50,14 @@ def density(text: str) -> float:
 
 
 BLOCKS = (16, 32, 64, 128)
+
+
+def cache(text: str) -> str:
+    """``--cache NAME[:VALUE]``: checked here, parsed again where it is used (``none`` must stay distinguishable)."""
+    from . import cache_spec
+
+    try:
+        cache_spec.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text

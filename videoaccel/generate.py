@@ -26,6 +26,9 @@ def add_generate_parser(sub) -> None:
     g.add_argument("--guidance", type=cli_args.non_negative)
     g.add_argument("--compile", action="store_true",
                    help="regional torch.compile of the transformer (a one-step warm-up run compiles; its time is printed)")
+    g.add_argument("--cache", type=cli_args.cache, default=None, metavar="NAME[:VALUE]",
+                   help="also a diffusers step cache: fbc:THRESHOLD, mag:THRESHOLD, taylorseer:N, taylorseer-lite:N, faster:N, "
+                        "pab:N, or none (default: the profile's measured recommendation, if it has one)")
     g.add_argument("--compare-dense", action="store_true", help="also run dense with the same seed: speedup, PSNR, SSIM; "
                    "writes OUT.dense.mp4 and OUT.sbs.mp4 (dense | accelerated) beside the output")
     g.add_argument("--ulysses", type=cli_args.positive_int, default=1,
@@ -79,6 +82,19 @@ def _timed(pipe, prompt, call, seed, compile: bool):
     return _run(pipe, prompt, call, seed)
 
 
+def _cache(args: argparse.Namespace, profile, model: str):
+    """The step cache to stack: ``--cache`` (``none``: no cache), else the profile's recommendation (said once);
+    what the spelling and the pipeline class refuse, before the model loads."""
+    from .cache_spec import check_pipeline, parse
+
+    spec = parse(args.cache) if args.cache is not None else getattr(profile, "cache", None)
+    if args.cache is None and spec is not None:
+        print(f"cache {spec.label}: the profile's recommendation (--cache none turns it off)")
+    index = Path(model) / "model_index.json"
+    check_pipeline(spec, json.loads(index.read_text()).get("_class_name") if index.is_file() else None)
+    return spec
+
+
 def _init_parallel(degree: int) -> int:
     """Join the torchrun process group; the world must be exactly the Ulysses degree (one GPU a rank)."""
     import os
@@ -99,9 +115,12 @@ def _init_parallel(degree: int) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    import inspect
+
     import videoaccel
 
     from . import session
+    from .pipelines import caches
     from .pipelines import check_profile
     from .plans import load_profile
     from .prompt_check import empty_prompt_note, long_prompt_note
@@ -116,6 +135,7 @@ def run_generate(args: argparse.Namespace) -> int:
             check_output_path(path)
         _check_geometry(model, call)
         profile = None if args.dense else load_profile(args.profile or session.default_profile(model, embedded))
+        cache = _cache(args, profile, model)
     except (OSError, ValueError) as e:
         print(str(e), file=sys.stderr)
         return 2
@@ -140,10 +160,13 @@ def run_generate(args: argparse.Namespace) -> int:
 
         pipe.transformer.enable_parallelism(config=ContextParallelConfig(ulysses_degree=args.ulysses))
     dense_frames = dense_s = None
+    steps = call.get("num_inference_steps") or inspect.signature(pipe).parameters["num_inference_steps"].default
     if args.compare_dense or args.dense:
+        caches.enable(pipe, cache if args.dense else None, steps)  # --dense --cache: the stock pipeline with the cache
         dense_frames, dense_s = _timed(pipe, args.prompt, call, args.seed, args.compile)
     frames, seconds, density = dense_frames, dense_s, 1.0
     if not args.dense:
+        caches.enable(pipe, cache, steps)
         videoaccel.accelerate(pipe, profile)
         frames, seconds = _timed(pipe, args.prompt, call, args.seed, args.compile)
         density = videoaccel.report(pipe).mean_density
@@ -162,7 +185,7 @@ def run_generate(args: argparse.Namespace) -> int:
         print(str(e), file=sys.stderr)
         return 2
     print(f"wrote {args.output}: {frames.shape[0]} frames {frames.shape[2]}x{frames.shape[1]} in {seconds:.1f} s, "
-          f"attention density {density:.3f}" + (" (dense)" if args.dense else "") + (", compiled" if args.compile else ", eager"))
+          f"attention density {density:.3f}" + (" (dense)" if args.dense else "") + (", compiled" if args.compile else ", eager") + (f", cache {cache.label}" if cache else ""))
     if extra:
         from .metrics import psnr, ssim
 

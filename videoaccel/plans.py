@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import cache_spec
 from .plan_checks import plan_params, profile_fields
 
 SCHEMA_VERSION = 2
@@ -87,6 +88,7 @@ class Profile:
     steps: int | None = None  # denoising steps the step budget was allocated for (None: any)
     budget: dict[str, Any] = field(default_factory=dict)  # target_density / error_budget asked, bucket_steps, expected cost
     cost_model: dict[str, Any] = field(default_factory=lambda: {"source": "analytic"})  # or measured: device, table
+    cache: cache_spec.CacheSpec | None = None  # a measured recommended diffusers step cache (generate uses it)
 
     def bucket_density(self) -> list[float]:
         """Mean plan density per timestep bucket over every layer and head (nan for input-dependent plans)."""
@@ -134,7 +136,8 @@ class Profile:
                 "layers": {str(i): [[p.to_json() for p in hs] for hs in bs] for i, bs in self.layers.items()},
                 "bucket_edges": self.bucket_edges, "dense_steps": self.dense_steps, "dense_layers": list(self.dense_layers),
                 "order": self.order, "block": self.block, "calibrated": self.calibrated, "model": self.model, "meta": self.meta,
-                "steps": self.steps, "budget": self.budget, "cost_model": self.cost_model}
+                "steps": self.steps, "budget": self.budget, "cost_model": self.cost_model,
+                **({"cache": self.cache.to_json()} if self.cache else {})}  # absent unless measured: older readers skip it
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=1))
@@ -156,7 +159,8 @@ class Profile:
                        bucket_edges=list(d.get("bucket_edges", [])), dense_steps=int(d.get("dense_steps", 0)),
                        dense_layers=tuple(d.get("dense_layers", ())), order=d.get("order", "frame"), block=int(d.get("block", 128)),
                        calibrated=bool(d.get("calibrated", False)), model=d.get("model"), meta=d.get("meta", {}),
-                       steps=d.get("steps"), budget=dict(d.get("budget", {})), cost_model=dict(d.get("cost_model", {"source": "analytic"})))
+                       steps=d.get("steps"), budget=dict(d.get("budget", {})), cost_model=dict(d.get("cost_model", {"source": "analytic"})),
+                       cache=cache_spec.from_json(d["cache"], source) if d.get("cache") is not None else None)
         except KeyError as e:
             raise ValueError(f"{source} is corrupt: field {e} is missing (docs/profile-schema.md)") from None
         except (AttributeError, TypeError, ValueError) as e:

@@ -36,32 +36,34 @@ CASES = {
         num_refiner_layers=2, patch_size=2, patch_size_t=1, text_embed_dim=4096, pooled_projection_dim=768,
         rope_axes_dim=(16, 56, 56), guidance_embeds=True), (33, 90, 160)),
 }
+TINY = {"wan-tiny": ("WanTransformer3DModel", dict(WAN_BASE, num_attention_heads=2, attention_head_dim=64, ffn_dim=256,
+                                                    num_layers=2), (3, 8, 8))}  # CPU smoke tests of the harnesses
 PRESETS = ("radial:0.25", "radial:0.1", "radial:0.1+fp8")
 
 
-def build(case: str):
+def build(case: str, device: str = "cuda", dtype: torch.dtype = torch.bfloat16):
     import diffusers
 
-    cls_name, cfg, (f, h, w) = CASES[case]
+    cls_name, cfg, (f, h, w) = {**CASES, **TINY}[case]
     torch.manual_seed(0)
-    with torch.device("cuda"):
-        model = getattr(diffusers, cls_name)(**cfg).to(torch.bfloat16).eval()
-    g = torch.Generator(device="cuda").manual_seed(1)
-    rnd = lambda *s: torch.randn(*s, generator=g, device="cuda", dtype=torch.bfloat16)  # noqa: E731
-    t = torch.tensor([700.0], device="cuda")
+    with torch.device(device):
+        model = getattr(diffusers, cls_name)(**cfg).to(dtype).eval()
+    g = torch.Generator(device=device).manual_seed(1)
+    rnd = lambda *s: torch.randn(*s, generator=g, device=device, dtype=dtype)  # noqa: E731
+    t = torch.tensor([700.0], device=device)
     if cls_name == "WanTransformer3DModel":
         kw = dict(hidden_states=rnd(1, 16, f, h, w), timestep=t, encoder_hidden_states=rnd(1, 512, 4096))
     elif cls_name == "CogVideoXTransformer3DModel":
         from diffusers import CogVideoXPipeline
 
         ns = SimpleNamespace(vae_scale_factor_spatial=8, transformer=model)
-        rope = CogVideoXPipeline._prepare_rotary_positional_embeddings(ns, h * 8, w * 8, f, torch.device("cuda"))
+        rope = CogVideoXPipeline._prepare_rotary_positional_embeddings(ns, h * 8, w * 8, f, torch.device(device))
         kw = dict(hidden_states=rnd(1, f, 16, h, w), timestep=t, encoder_hidden_states=rnd(1, 226, 4096), image_rotary_emb=rope)
     else:
-        mask = torch.ones(1, 256, device="cuda", dtype=torch.bool)
+        mask = torch.ones(1, 256, device=device, dtype=torch.bool)
         mask[:, 200:] = False
         kw = dict(hidden_states=rnd(1, 16, f, h, w), timestep=t, encoder_hidden_states=rnd(1, 256, 4096),
-                  encoder_attention_mask=mask, pooled_projections=rnd(1, 768), guidance=torch.tensor([6000.0], device="cuda"))
+                  encoder_attention_mask=mask, pooled_projections=rnd(1, 768), guidance=torch.tensor([6000.0], device=device))
     return model, dict(kw, return_dict=False)
 
 

@@ -11,7 +11,7 @@ import torch
 from ..plan_checks import profile_fits_model
 from ..plans import Profile, config_hash, load_profile
 from ..routing import AttentionRouter, Observer, Report
-from . import dispatch
+from . import caches, dispatch
 from . import fp8_linear as fp8
 from .hooks import ORDER_HOOK, STEP_HOOK, TILE_MODULES, StepHook, TileOrderHook, add_hook, remove_hook
 from .models import spec_for, transformers_of
@@ -44,7 +44,7 @@ def accelerate(pipe, profile="radial", *, fp8_linear: bool | list[str] = False):
     if fp8_linear is not False:
         fp8.check_available()
     for _, model in transformers_of(pipe):
-        _install(model, prof, getattr(pipe, "scheduler", None))
+        _install(model, prof, getattr(pipe, "scheduler", None), None if isinstance(pipe, torch.nn.Module) else type(pipe).__name__)
         if fp8_linear is not False:
             names = fp8.select(model)[0] if fp8_linear is True else list(fp8_linear)
             getattr(model, _ATTR)["saved"]["linear_weights"] = fp8.apply(model, names)
@@ -62,13 +62,14 @@ def check_profile(pipe, profile) -> Profile:
         _check_fingerprint(prof, model)
         attn = spec.self_attention(model)
         profile_fits_model(prof, len(attn), getattr(attn[0], "heads", None) if attn else None)
+        caches.check(model, None if isinstance(pipe, torch.nn.Module) else type(pipe).__name__)  # a cache enabled before
         if getattr(model, "_parallel_config", None) is not None and spec.processor != "dispatch":
             raise ValueError(f"{type(model).__name__} under context parallelism is not supported by videoaccel yet "
                              "(its processors call SDPA directly); run it on one GPU or dense")
     return prof
 
 
-def _install(model: torch.nn.Module, prof: Profile, scheduler) -> None:
+def _install(model: torch.nn.Module, prof: Profile, scheduler, pipeline: str | None = None) -> None:
     spec = spec_for(model)
     attn = spec.self_attention(model)
     tile = spec.tile_order and getattr(model, "_parallel_config", None) is None
@@ -93,7 +94,7 @@ def _install(model: torch.nn.Module, prof: Profile, scheduler) -> None:
         for m in spec.cross_attention(model):
             saved["cross"].append((m, getattr(m.processor, "_attention_backend", None)))
             m.processor._attention_backend = AttentionBackendName._NATIVE_CUDNN
-    add_hook(model, StepHook(router, spec, scheduler), STEP_HOOK)
+    add_hook(model, StepHook(router, spec, scheduler, pipeline), STEP_HOOK)
     if router.order == "tile":
         for name in TILE_MODULES:
             add_hook(getattr(model, name), TileOrderHook(router, name), ORDER_HOOK)

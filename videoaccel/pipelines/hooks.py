@@ -12,6 +12,7 @@ import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
 from ..routing import AttentionRouter
+from . import caches
 from .models import ModelSpec, named_arg
 
 STEP_HOOK = "videoaccel_step"
@@ -24,13 +25,18 @@ class StepHook(ModelHook):
 
     _is_stateful = True
 
-    def __init__(self, router: AttentionRouter, spec: ModelSpec, scheduler=None):
+    def __init__(self, router: AttentionRouter, spec: ModelSpec, scheduler=None, pipeline: str | None = None):
         super().__init__()
-        self.router, self.spec, self.scheduler = router, spec, scheduler
+        self.router, self.spec, self.scheduler, self.pipeline = router, spec, scheduler, pipeline
         self._timesteps: list[float] | None = None  # the scheduler's, on the host, for this pipeline call
+        self._cache = None  # the diffusers cache config last checked (caches.py): enabled before or after accelerate
 
     @torch.compiler.disable
     def pre_forward(self, module, *args, **kwargs):
+        if getattr(module, "_cache_config", None) is not self._cache:
+            caches.check(module, self.pipeline)  # before any block runs
+            self._cache = module._cache_config
+            self.router.cache = caches.describe(self._cache)
         x = named_arg(module, args, kwargs, "hidden_states")
         self.router.begin_forward(self._timestep(named_arg(module, args, kwargs, "timestep")),
                                   self.spec.grid(module, args, kwargs), self.spec.text(module, args, kwargs), x.device)
@@ -87,6 +93,25 @@ def add_hook(module: torch.nn.Module, hook: ModelHook, name: str) -> None:
 
 
 def remove_hook(module: torch.nn.Module, name: str) -> None:
+    """Remove one of our hooks, wherever it sits in the module's chain. diffusers' ``remove_hook`` relinks
+    the hook above by its ``forward``, which bypasses a hook above that replaces the forward (a cache hook
+    enabled after accelerate: FasterCache on the transformer, TaylorSeer on ``proj_out``); relink that one's
+    ``original_forward`` instead, so the cache keeps working and ``disable_cache()`` restores the stock forward."""
     registry = getattr(module, "_diffusers_hook", None)
-    if registry is not None:
-        registry.remove_hook(name, recurse=False)
+    if registry is None or name not in registry.hooks:
+        return
+    index = registry._hook_order.index(name)
+    ref = registry._fn_refs[index]
+    below = ref.original_forward if ref.original_forward is not None else ref.forward
+    if index + 1 < len(registry._hook_order):
+        above = registry._fn_refs[index + 1]
+        if above.original_forward is not None:
+            above.original_forward = below
+        else:
+            above.forward = below
+    else:
+        registry._module_ref.forward = below
+    registry._module_ref = registry.hooks[name].deinitalize_hook(registry._module_ref)
+    del registry.hooks[name]
+    registry._hook_order.pop(index)
+    registry._fn_refs.pop(index)

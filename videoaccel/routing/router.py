@@ -24,6 +24,7 @@ from .executors import EXECUTORS, Call
 from .geometry import Fallback, call_geometry, check_head_dim, text_lengths as mask_text_lengths
 from .op import register
 from .stats import LayerStats, TransformerReport
+from .steps import StepLog
 
 log = logging.getLogger("videoaccel")
 
@@ -56,6 +57,8 @@ class AttentionRouter:
         self.observers: list[Observer] = []
         self.timing = False
         self.stats: dict[int, LayerStats] = defaultdict(LayerStats)
+        self.cache: str | None = None  # the diffusers step cache seen at the last forward (pipelines/caches.py)
+        self.steps = StepLog(num_layers)  # per step: passes, the layers whose attention ran (the rest: cached)
         self._warned: set[str] = set()
         self._prepared: tuple | None = None
 
@@ -64,6 +67,7 @@ class AttentionRouter:
         if self.step < 0 or timestep != self.timestep:
             self.step += 1  # CFG as two passes sees the same timestep twice: one step
         self.timestep, self.grid = timestep, grid
+        self.steps.begin(self.step, timestep)
         if self._prepared != (grid, text, str(device)):
             self._prepared = (grid, text, str(device))
             self._prepare(grid, text, device)
@@ -126,6 +130,7 @@ class AttentionRouter:
             self._fallback(layer, reason)
         st.density_misses.update(route.density_misses)
         st.record(self.step, list(route.labels), density, any(g.fp8 for g in route.groups))
+        self.steps.record(self.step, layer, sum(density) / len(density))
         st.ms += self._tock(q, t0)
         return out
 
@@ -172,4 +177,4 @@ class AttentionRouter:
         return 1e3 * (time.perf_counter() - t0)
 
     def report(self) -> TransformerReport:
-        return TransformerReport.build(self.profile, self.order, self.stats, self.timing)
+        return TransformerReport.build(self.profile, self.order, self.stats, self.timing, self.steps.report(), self.cache)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from .steps import StepReport, format_steps
+
 
 @dataclass
 class LayerStats:
@@ -55,6 +57,8 @@ class TransformerReport:
     calibrated: bool
     order: str
     layers: dict[int, LayerReport]
+    steps: list[StepReport] = field(default_factory=list)  # per denoising step: passes, layers ran / cached
+    cache: str | None = None  # diffusers step cache enabled on the transformer, e.g. fbc(threshold=0.05)
 
     @property
     def mean_density(self) -> float:
@@ -70,11 +74,12 @@ class TransformerReport:
         return sum(sum(r.density_misses.values()) for r in self.layers.values())
 
     @classmethod
-    def build(cls, profile, order: str, stats: dict[int, LayerStats], timing: bool) -> TransformerReport:
+    def build(cls, profile, order: str, stats: dict[int, LayerStats], timing: bool,
+              steps: list[StepReport] | None = None, cache: str | None = None) -> TransformerReport:
         layers = {i: LayerReport(s.calls, sorted(set(s.steps)), list(s.plans), [d / max(s.calls, 1) for d in s.density_sum],
                                  s.fp8_calls, dict(s.fallbacks), dict(s.density_misses), s.ms if timing else None)
                   for i, s in sorted(stats.items()) if s.calls}
-        return cls(profile.name, profile.calibrated, order, layers)
+        return cls(profile.name, profile.calibrated, order, layers, steps or [], cache)
 
 
 @dataclass
@@ -95,14 +100,16 @@ class Report:
         for name, t in self.transformers.items():
             layers = {i: {**asdict(r), "density": r.density} for i, r in t.layers.items()}
             out[name] = {"profile": t.profile, "calibrated": t.calibrated, "order": t.order, "mean_density": t.mean_density,
-                         "fallbacks": t.fallbacks, "density_misses": t.density_misses, "layers": layers}
+                         "fallbacks": t.fallbacks, "density_misses": t.density_misses, "cache": t.cache, "layers": layers,
+                         "steps": [{**asdict(s), "ran": s.ran, "partial": s.partial, "cached": s.cached} for s in t.steps]}
         return out
 
     def __str__(self) -> str:
         lines = []
         for name, t in self.transformers.items():
             lines.append(f"{name}: profile {t.profile}{'' if t.calibrated else ' (uncalibrated)'}, {t.order}-major, "
-                         f"mean density {t.mean_density:.3f}, {t.fallbacks} fallbacks, {t.density_misses} density misses")
+                         f"mean density {t.mean_density:.3f}, {t.fallbacks} fallbacks, {t.density_misses} density misses"
+                         + (f", cache {t.cache}" if t.cache else ""))
             lines.append(f"{'layer':>5} {'calls':>5} {'density':>7} {'fp8':>4}  per-head density (plan)")
             for i, r in t.layers.items():
                 heads = ", ".join(f"{d:.2f} {p}" for d, p in zip(r.head_density, r.plans))
@@ -110,4 +117,5 @@ class Report:
                 lines.append(f"{i:>5} {r.calls:>5} {r.density:>7.3f} {r.fp8_calls:>4}  {heads}{ms}")
                 for reason, n in {**r.fallbacks, **r.density_misses}.items():
                     lines.append(f"{'':>5} {n:>5}x {reason}")
+            lines += format_steps(t.steps)
         return "\n".join(lines)
