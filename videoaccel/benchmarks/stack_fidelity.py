@@ -42,12 +42,12 @@ def run(out_dir: str, prompts_n: int = 8, steps: int = 20, cache: str = "taylors
     from ..pipelines.compile import compile_transformer, uncompile
     from ..session import EMBEDDED, load_pipeline
     from ..tiny import detect, evaluate
-    from ..tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN
+    from ..tiny.model import TESTBED, TEXT_LEN
 
     pipe = load_pipeline(str(EMBEDDED))
     pipe.set_progress_bar_config(disable=True)
-    call = dict(num_inference_steps=steps, guidance_scale=5.0, max_sequence_length=TEXT_LEN, num_frames=DEFAULT_FRAMES,
-                height=DEFAULT_HEIGHT, width=DEFAULT_WIDTH)
+    call = dict(num_inference_steps=steps, guidance_scale=5.0, max_sequence_length=TEXT_LEN, num_frames=TESTBED[0],
+                height=TESTBED[1], width=TESTBED[2])  # the >= 12k-token testbed geometry (fidelity is measured there)
     prompts, seeds, specs = evaluate.heldout(prompts_n)
     spec = cache_spec.parse(cache)
     if spec is not None and spec.name == "mag" and "mag_ratios" not in spec.kwargs:
@@ -55,7 +55,7 @@ def run(out_dir: str, prompts_n: int = 8, steps: int = 20, cache: str = "taylors
     results, dense, dense_s = [], None, None
     for name in stacks:
         parts = parse_stack(name)
-        row = dict(case=f"testbed-heldout-{prompts_n}", stack=name, steps=steps, cache=spec.label if "cache" in parts else None,
+        row = dict(case=f"testbed-heldout-{prompts_n}", pixels="x".join(map(str, TESTBED)), stack=name, steps=steps, cache=spec.label if "cache" in parts else None,
                    preset=sparse_preset(preset, parts))
         if "fp8linear" in parts:
             try:

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH = 25, 192, 320
+TESTBED = (49, 384, 640)  # frames, height, width: 13 x 24 x 40 = 12480 tokens, the GPU fidelity geometry
 Z_DIM = 8
 TEXT_LEN = 16
 SPECIAL = ["<pad>", "</s>", "<unk>"]
