@@ -8,7 +8,6 @@ layout with the text tokens handled.
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from typing import Callable
 
@@ -195,14 +194,3 @@ def build_layout(geometry: VideoGeometry, masks: torch.Tensor, text_lengths: lis
     return BlockLayout.from_block_mask(masks.to(device), geometry.seq_len, geometry.seq_len, block_m=geometry.block,
                                        block_n=geometry.block, q_range=vr, kv_range=vr, kv_always=always)
 
-
-def computed_blocks(name: str, geometry: VideoGeometry, **params) -> int:
-    return int(block_mask(name, geometry, **params).sum())
-
-
-def growth_exponent(name: str, geometries: list[VideoGeometry], **params) -> float:
-    """Slope of log(computed blocks) vs log(video tokens): 2 for dense, ~1 for n log n."""
-    x = torch.tensor([math.log(g.video_tokens) for g in geometries])
-    y = torch.tensor([math.log(computed_blocks(name, g, **params)) for g in geometries])
-    x, y = x - x.mean(), y - y.mean()
-    return float((x * y).sum() / (x * x).sum())

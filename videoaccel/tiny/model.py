@@ -7,7 +7,6 @@ stock flow-matching scheduler, saved as a diffusers directory. The default geome
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 
@@ -66,20 +65,6 @@ def components(seed: int = 0) -> dict:
                                         cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=256)
     scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
     return dict(tokenizer=tok, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler)
-
-
-def pipeline(path: str | Path | None = None, device: str = "cpu"):
-    """The WanPipeline from ``path`` (a diffusers directory), or freshly initialised when None."""
-    from diffusers import WanPipeline
-
-    if path is None:
-        comp = components()
-        for k in ("text_encoder", "vae", "transformer"):
-            comp[k].eval()
-        pipe = WanPipeline(**comp)
-    else:
-        pipe = WanPipeline.from_pretrained(str(path))
-    return pipe.to(device)
 
 
 def latent_grid(frames: int, height: int, width: int) -> tuple[int, int, int]:
