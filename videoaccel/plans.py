@@ -112,9 +112,7 @@ class Profile:
         profile_fields(self)
 
     def bucket(self, timestep: float | None) -> int:
-        if timestep is None:
-            return 0
-        return sum(1 for e in self.bucket_edges if timestep < e)
+        return bucket_of(timestep, self.bucket_edges)
 
     def plans(self, layer: int, heads: int, step: int, timestep: float | None) -> list[Plan]:
         if step < self.dense_steps or layer in self.dense_layers:
@@ -171,6 +169,11 @@ class Profile:
         except json.JSONDecodeError as e:
             raise ValueError(f"profile file {path} is corrupt (not JSON: {e})") from None
         return cls.from_json(d, str(path))
+
+
+def bucket_of(timestep: float | None, edges: list[float]) -> int:
+    """The timestep bucket of ``timestep`` given descending bucket edges (0 when the timestep is unknown)."""
+    return 0 if timestep is None else sum(1 for e in edges if timestep < e)
 
 
 def migrate(d: dict) -> dict:

@@ -15,6 +15,7 @@ import math
 import torch
 
 from ..kernels import BlockLayout, pool_blocks, sparse_attention
+from ..kernels.dense import masked_softmax
 from .geometry import VideoGeometry
 from .library import build_layout
 
@@ -71,9 +72,7 @@ def compensation(qv: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometry: V
     outs, lses = [], []
     for h in range(qv.shape[2]):  # one head at a time bounds the [B, Sv, NB] scores
         s = (qv[:, :, h].float() @ kp[:, h].transpose(-1, -2)) * scale + torch.log(counts)
-        s = s.masked_fill(~skipped[h][rows_block][None], -math.inf)
-        lse = torch.logsumexp(s, -1)
-        p = torch.exp(s - torch.where(torch.isinf(lse), 0.0, lse)[..., None])
+        p, lse = masked_softmax(s, skipped[h][rows_block][None])
         outs.append(p @ vp[:, h])
         lses.append(lse)
     return torch.stack(outs, 2).to(qv.dtype), torch.stack(lses, 1)

@@ -20,9 +20,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import plan_checks
-from ..patterns import VideoGeometry, fit_density
-from ..patterns.measure import density_of, evaluate, fp8_error, sample_head
-from ..plans import Plan, Profile
+from ..patterns import VideoGeometry, fit_density, mask_density
+from ..patterns.measure import evaluate, fp8_error, sample_head
+from ..plans import Plan, Profile, bucket_of
 from ..routing import AttentionCall
 from . import attach, choose, probe
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -95,7 +95,7 @@ class Profiler:
         self.heads = 0
 
     def bucket(self, timestep: float | None) -> int:
-        return 0 if timestep is None else sum(1 for e in self.edges if timestep < e)
+        return bucket_of(timestep, self.edges)
 
     def _candidates(self, g: VideoGeometry) -> _Candidates:
         if g not in self._cands:
@@ -106,7 +106,7 @@ class Profiler:
                     plans.append(Plan(name, (("density", d),)))
                     masks.append(m)
             masks = torch.stack(masks)
-            self._cands[g] = _Candidates(plans, masks, density_of(masks, g))
+            self._cands[g] = _Candidates(plans, masks, torch.tensor([mask_density(m, g) for m in masks]))
             self.candidates = plans
         return self._cands[g]
 
