@@ -24,8 +24,8 @@ from triton.testing import do_bench
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from videoaccel.kernels import sparse_attention  # noqa: E402
-from videoaccel.patterns import (PATTERNS, VideoGeometry, block_mask, build_layout, draft_masks, fit_density,  # noqa: E402
-                                 pyramid_attention, pyramid_levels, to_frame_major, to_tile_major)
+from videoaccel.patterns import (BUILDERS, VideoGeometry, block_mask, build_layout, draft_masks, estimate_levels,  # noqa: E402
+                                 fit_density, pyramid_attention, to_frame_major, to_tile_major)
 from videoaccel.patterns.pyramid import compensation  # noqa: E402
 from videoaccel.patterns.synthetic import planted_qk  # noqa: E402
 
@@ -97,7 +97,7 @@ def main():
             for order in ("tile", "frame"):
                 g = g_tile.with_order(order)
                 t0 = time.perf_counter()
-                PATTERNS[name](g, **params)  # uncached build time; block_mask caches it per geometry
+                BUILDERS[name](g, **params)  # uncached build time; block_mask caches it per geometry
                 build_ms = 1e3 * (time.perf_counter() - t0)
                 masks = block_mask(name, g, **params)[None].expand(H, -1, -1)
                 lay = build_layout(g, masks, device="cuda")
@@ -129,12 +129,8 @@ def main():
                 density=round(lay.density, 4), head_dim=D, seq_len=S, heads=H, ms=ms, flex_ms=fms, x_flex=fms / ms,
                 speedup_vs_cudnn=dense_ms / ms, draft_ms=draft_ms, layout_build_ms=build_ms,
                 overhead_share_of_saved=(draft_ms + build_ms + reorder_ms / layers) / saved if saved > 0 else None)
-        from videoaccel.kernels import block_scores
-
-        vr = g_tile.video_range
-        probs = block_scores(qs, ks, 128, 128, vr, vr)[0]
         for thr in ((0.5, 0.7, 0.85, 0.95), (0.7, 0.9)):
-            levels = pyramid_levels(probs, thr)
+            levels = estimate_levels(qs, ks, g_tile, thr)
             ms = bench(lambda: pyramid_attention(qs, ks, vs, g_tile, levels))
             ms_c = bench(lambda: pyramid_attention(qs, ks, vs, g_tile, levels, compensate=True))
             comp_ms = bench(lambda: compensation(qs, ks, vs, g_tile, levels < 0, D ** -0.5))

@@ -6,7 +6,7 @@ import torch
 
 from videoaccel.kernels import BlockLayout, block_scores, dense_attention, sparse_attention
 from videoaccel.kernels.reference import layout_attention, pyramid_reference
-from videoaccel.patterns import (PATTERNS, VideoGeometry, block_mask, build_layout, draft_masks, fit_density, mask_density,
+from videoaccel.patterns import (STATIC, VideoGeometry, block_mask, build_layout, draft_masks, fit_density, mask_density,
                                  pyramid_attention, pyramid_levels, tile_major_permutation, to_frame_major, to_tile_major)
 from videoaccel.patterns.measure import evaluate, sample_head
 from videoaccel.patterns.synthetic import planted_qk
@@ -18,7 +18,7 @@ GEOMS = [VideoGeometry(21, 30, 52, order="tile"), VideoGeometry(21, 30, 52), Vid
 
 @pytest.mark.parametrize("g", GEOMS, ids=str)
 def test_every_pattern_gives_a_valid_layout(g):
-    for name in PATTERNS:
+    for name in STATIC:
         m = block_mask(name, g)
         assert m.shape == (g.num_blocks, g.num_blocks) and m.dtype == torch.bool
         if name != "skip":

@@ -7,6 +7,7 @@ import os
 import sys
 
 from . import cli_args
+from .patterns.registry import USER_FACING
 
 
 def _prepare_triton() -> str:
@@ -135,13 +136,14 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         raise SystemExit("videoaccel inspect: give a profile file, or --pattern, --geometry and -o")
     import torch
 
-    from .patterns import PATTERNS, VideoGeometry, block_mask, draft_masks, fit_density, mask_density, pyramid_levels
+    from .patterns import DYNAMIC, STATIC, VideoGeometry, block_mask, draft_masks, estimate_levels, fit_density, mask_density
+    from .patterns.registry import USER_FACING
     from .patterns.render import write_layout_png
     from .plan_checks import plan_params
 
-    dynamic = ("draft", "pyramid")
-    if args.pattern not in PATTERNS and args.pattern not in dynamic:
-        raise SystemExit(f"unknown pattern {args.pattern!r}; choose from {', '.join(sorted(PATTERNS) + list(dynamic))}")
+    dynamic = [p for p in DYNAMIC if p in USER_FACING]
+    if args.pattern not in USER_FACING:
+        raise SystemExit(f"unknown pattern {args.pattern!r}; choose from {', '.join(sorted(STATIC) + dynamic)}")
     try:
         geometry = VideoGeometry.parse(args.geometry, text=args.text, text_position=args.text_position if args.text else "none",
                                        block=args.block, order=args.order)
@@ -153,11 +155,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         if args.pattern == "draft":
             levels = draft_masks(q[None, :, None], k[None, :, None], geometry, top_p=params.get("top_p", 0.9))[0]
         else:
-            from .kernels import block_scores
-
-            vr = geometry.video_range
-            probs = block_scores(q[None, :, None], k[None, :, None], geometry.block, geometry.block, vr, vr)[0, 0]
-            levels = pyramid_levels(probs)
+            levels = estimate_levels(q[None, :, None], k[None, :, None], geometry)[0]
         kept = levels if levels.dtype == torch.bool else levels >= 0
     elif args.density is not None:
         params, kept = fit_density(args.pattern, geometry, args.density, **params)
@@ -229,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     insp = sub.add_parser("inspect", help="summarise a profile, or render a pattern's block layout, as text and PNG")
     insp.add_argument("profile", nargs="?", help="a profile .json to summarise (with -o: a layers x heads PNG)")
-    insp.add_argument("--pattern", help="radial, diagonal, multi_diagonal, vertical_stripe, dense, skip, draft, pyramid")
+    insp.add_argument("--pattern", help=", ".join(USER_FACING))
     insp.add_argument("--geometry", help="TxHxW latent tokens after patchify, e.g. 21x30x52 (Wan2.1 480p 81f)")
     insp.add_argument("--text", type=cli_args.non_negative_int, default=0, help="joined text tokens")
     insp.add_argument("--text-position", choices=["front", "back"], default="back")

@@ -7,6 +7,7 @@ import math
 from typing import Any, Callable
 
 from . import plan_checks
+from .patterns.registry import BLOCKS  # noqa: F401 - the --block choices
 
 
 def _parse(text: str, convert: Callable[[str], Any], ok: Callable[[Any], bool], what: str, example: str) -> Any:
@@ -48,5 +49,3 @@ def density(text: str) -> float:
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e) if "e.g." in str(e) else f"{text!r} is not a number, e.g. 0.1") from None
 
-
-BLOCKS = (16, 32, 64, 128)

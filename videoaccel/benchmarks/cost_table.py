@@ -14,10 +14,9 @@ import os
 import torch
 
 from ..kernels import dense_attention, sparse_attention
-from ..patterns import VideoGeometry, build_layout, fit_density, mask_density
+from ..patterns import TUNABLE, VideoGeometry, build_layout, fit_density, mask_density
 from .record import device_name, device_tag, header
 
-PATTERNS = ("radial", "diagonal", "multi_diagonal", "vertical_stripe")
 DENSITIES = (0.05, 0.1, 0.15, 0.25, 0.4, 0.6)
 
 
@@ -36,7 +35,7 @@ def _median_ms(fn, repeats: int) -> float:
 
 
 def measure(geometry: str = "21x30x52", heads: int = 12, head_dims=(64, 128), blocks=(64, 128),
-            precisions=("bf16", "fp8"), patterns=PATTERNS, densities=DENSITIES, repeats: int = 20) -> list[dict]:
+            precisions=("bf16", "fp8"), patterns=TUNABLE, densities=DENSITIES, repeats: int = 20) -> list[dict]:
     """Cost rows (``impl`` "cost") for every combination; cuDNN dense timed once per head dim."""
     if not torch.cuda.is_available():
         raise ValueError("the cost table times kernels on a CUDA GPU; on CPU the profiler uses the analytic cost model")

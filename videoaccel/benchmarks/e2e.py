@@ -36,7 +36,6 @@ CASES = {
         num_refiner_layers=2, patch_size=2, patch_size_t=1, text_embed_dim=4096, pooled_projection_dim=768,
         rope_axes_dim=(16, 56, 56), guidance_embeds=True), (33, 90, 160)),
 }
-PRESETS = ("radial:0.25", "radial:0.1", "radial:0.1+fp8")
 
 
 def build(case: str):
@@ -122,7 +121,7 @@ def settings(presets, compile: bool, cudagraphs: bool, fp8_linear: bool) -> list
     return out
 
 
-def run(cases: list[str], out_dir: str, fp8_linear: bool = True, presets: tuple[str, ...] = PRESETS, compile: bool = False,
+def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bool = True, compile: bool = False,
         cudagraphs: bool = False) -> list:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 

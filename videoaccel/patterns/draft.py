@@ -36,11 +36,16 @@ def top_p_mask(probs: torch.Tensor, top_p: float | None = 0.9, top_k: int | None
     return torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
 
 
+def video_block_scores(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, scale: float | None = None) -> torch.Tensor:
+    """[B, H, NB, NB] estimated attention mass between the geometry's video blocks (mean-pooled q/k [B, S, H, D])."""
+    vr = geometry.video_range
+    return block_scores(q, k, geometry.block, geometry.block, q_range=vr, kv_range=vr, scale=scale)
+
+
 def draft_masks(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, top_p: float | None = 0.9,
                 top_k: int | None = None, scale: float | None = None) -> torch.Tensor:
     """bool [H, NB, NB] block masks over the video region for q/k [B, S, H, D] (union over the batch)."""
-    vr = geometry.video_range
-    probs = block_scores(q, k, geometry.block, geometry.block, q_range=vr, kv_range=vr, scale=scale)
+    probs = video_block_scores(q, k, geometry, scale)
     mask = top_p_mask(probs, top_p=top_p, top_k=top_k).any(0)
     mask |= torch.eye(geometry.num_blocks, dtype=torch.bool, device=mask.device)
     return mask

@@ -16,13 +16,14 @@ import torch
 
 from ..kernels import BlockLayout, pool_blocks, sparse_attention
 from ..kernels.dense import masked_softmax
+from .draft import video_block_scores
 from .geometry import VideoGeometry
 from .library import build_layout
-
 MAX_LEVEL = 3
+THRESHOLDS = (0.6, 0.8, 0.9, 0.95)
 
 
-def pyramid_levels(probs: torch.Tensor, thresholds: tuple[float, ...] = (0.6, 0.8, 0.9, 0.95)) -> torch.Tensor:
+def pyramid_levels(probs: torch.Tensor, thresholds: tuple[float, ...] = THRESHOLDS) -> torch.Tensor:
     """int8 levels (-1 = skip) from estimated block masses [.., NQB, NKB]: per row, blocks in order of
     mass go to level 0 until the heavier ones hold thresholds[0] of the mass, then level 1 until
     thresholds[1], ...; past the last threshold they are skipped. The diagonal is always level 0."""
@@ -37,6 +38,13 @@ def pyramid_levels(probs: torch.Tensor, thresholds: tuple[float, ...] = (0.6, 0.
     n = probs.shape[-1]
     levels[..., torch.arange(n), torch.arange(n)] = 0
     return levels
+
+
+def estimate_levels(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry,
+                    thresholds: tuple[float, ...] = THRESHOLDS) -> torch.Tensor:
+    """int8 levels [H, NB, NB] of q/k [B, S, H, D] from their pooled block scores (mean over the batch: a batch
+    shares one layout)."""
+    return pyramid_levels(video_block_scores(q, k, geometry).mean(0), thresholds)
 
 
 def merge_lse(outs: list[torch.Tensor], lses: list[torch.Tensor]) -> torch.Tensor:

@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import plan_checks
-from ..patterns import VideoGeometry, fit_density, mask_density
+from ..patterns import TUNABLE, VideoGeometry, fit_density, mask_density
 from ..patterns.measure import evaluate, fp8_error, sample_head
 from ..plans import Plan, Profile, bucket_of
 from ..routing import AttentionCall
@@ -30,7 +30,6 @@ from .checkpoint import load_checkpoint, save_checkpoint
 log = logging.getLogger("videoaccel")
 
 DENSITIES = (0.05, 0.1, 0.15, 0.25, 0.4)
-PATTERNS = ("radial", "diagonal", "multi_diagonal", "vertical_stripe")
 
 
 @dataclass
@@ -40,7 +39,7 @@ class ProfileConfig:
     buckets: int = 3  # timestep buckets
     rows: int = 128  # sampled query rows per head and call
     densities: tuple[float, ...] = DENSITIES
-    patterns: tuple[str, ...] = PATTERNS
+    patterns: tuple[str, ...] = TUNABLE
     compensate: bool = True  # also try each candidate with mass compensation
     order: str = "tile"
     block: int = 128
