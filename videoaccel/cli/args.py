@@ -6,8 +6,8 @@ import argparse
 import math
 from typing import Any, Callable
 
-from . import plan_checks
-from .patterns.registry import BLOCKS  # noqa: F401 - the --block choices
+from .. import plan_checks
+
 
 
 def _parse(text: str, convert: Callable[[str], Any], ok: Callable[[Any], bool], what: str, example: str) -> Any:
