@@ -33,7 +33,7 @@ def layout_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: 
 
 
 
-def quantize_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
+def quantize_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """What videoaccel.kernels.fp8.quantize_fp8 must produce, written plainly in torch.
 
     K minus its mean over tokens, scaled per channel (ks); Q times ks, scaled per token; V scaled

@@ -13,6 +13,7 @@ are tuned separately. On Hopper, K and V arrive through TMA tensor descriptors (
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import torch
 import triton
@@ -20,6 +21,9 @@ import triton.language as tl
 
 from ._triton_utils import INTERPRET, LOG2_E4M3_MAX, to_fp8
 from .layout import BlockLayout
+
+if TYPE_CHECKING:
+    from .fp8 import Fp8Inputs
 
 try:
     from triton.tools.tensor_descriptor import TensorDescriptor
@@ -256,9 +260,10 @@ def _descriptor(t: torch.Tensor):
     return TensorDescriptor(t, list(t.shape), list(t.stride()), [1] * t.dim())  # block shape set at launch
 
 
-def triton_block_sparse_attention(q, k, v, layout: BlockLayout, scale: float, return_lse: bool = False,
-                                  fp8=None, out: torch.Tensor | None = None, tma: bool | None = None,
-                                  config: TileConfig | None = None):
+def triton_block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout, scale: float,
+                                  return_lse: bool = False, fp8: Fp8Inputs | None = None, out: torch.Tensor | None = None,
+                                  tma: bool | None = None, config: TileConfig | None = None
+                                  ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Launch the kernel. q/k/v [B, S, H, D] (last dim contiguous); ``fp8`` a Fp8Inputs or None."""
     B, Sq, H, D = q.shape
     out = torch.empty_like(q) if out is None else out

@@ -8,6 +8,8 @@ outside the blocks and only index with tensors the router prepared for the geome
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
@@ -24,13 +26,13 @@ class StepHook(ModelHook):
 
     _is_stateful = True
 
-    def __init__(self, router: AttentionRouter, spec: ModelSpec, scheduler=None):
+    def __init__(self, router: AttentionRouter, spec: ModelSpec, scheduler: Any = None):
         super().__init__()
         self.router, self.spec, self.scheduler = router, spec, scheduler
         self._timesteps: list[float] | None = None  # the scheduler's, on the host, for this pipeline call
 
     @torch.compiler.disable
-    def pre_forward(self, module, *args, **kwargs):
+    def pre_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> tuple[tuple, dict]:
         x = named_arg(module, args, kwargs, "hidden_states")
         self.router.begin_forward(self._timestep(named_arg(module, args, kwargs, "timestep")),
                                   self.spec.grid(module, args, kwargs), self.spec.text(module, args, kwargs), x.device)
@@ -47,7 +49,7 @@ class StepHook(ModelHook):
             return float(t.float().max())
         return None if t is None else float(t)
 
-    def reset_state(self, module):
+    def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:
         self.router.reset()
         self._timesteps = None
         return module
@@ -62,7 +64,7 @@ class TileOrderHook(ModelHook):
         super().__init__()
         self.router, self.where = router, where
 
-    def post_forward(self, module, output):
+    def post_forward(self, module: torch.nn.Module, output: Any) -> Any:
         index = self.router.tile_index
         if index is None:
             return output

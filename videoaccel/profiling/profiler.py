@@ -15,9 +15,13 @@ import copy
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
 
 from .. import plan_checks
 from ..patterns import TUNABLE, VideoGeometry, fit_density, mask_density
@@ -115,7 +119,7 @@ class Profiler:
         valid = None if call.text_lengths is None else call.text_lengths[0]
         self.observe(call.layer, call.step, call.timestep, call.q, call.k, call.v, call.geometry, valid)
 
-    def observe(self, layer: int, step: int, timestep: float | None, q, k, v, geometry: VideoGeometry,
+    def observe(self, layer: int, step: int, timestep: float | None, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometry: VideoGeometry,
                 valid_text: int | None = None) -> None:
         """q/k/v [B, S, H, D] of one dense self-attention call (sample 0 is scored, with its
         ``valid_text`` text keys when the rest is padding)."""
@@ -137,7 +141,7 @@ class Profiler:
         self.cal.count[(layer, b)] += 1
         self.cal.step_err[step].append((layer, errs))
 
-    def choose(self, heads: int, num_layers: int, geometry: VideoGeometry, name: str, model=None,
+    def choose(self, heads: int, num_layers: int, geometry: VideoGeometry, name: str, model: torch.nn.Module | None = None,
                meta: dict | None = None) -> Profile:
         """The profile for this config's budget from the scores so far (choose.py)."""
         return choose.profile(self, heads, num_layers, geometry, name, model, meta)
@@ -169,7 +173,7 @@ class Calibrated:
         return prof.choose(self.heads, self.num_layers, self.geometry, name, self.model, self.meta)
 
 
-def profile_pipeline(pipe, prompts: list[str], config: ProfileConfig | None = None, *, name: str = "profile",
+def profile_pipeline(pipe: DiffusionPipeline, prompts: list[str], config: ProfileConfig | None = None, *, name: str = "profile",
                      seed: int = 0, progress: bool = True, checkpoint: str | None = None, **call_kwargs) -> Profile:
     """Run calibration generations with dense attention and return a calibrated Profile.
 
@@ -179,7 +183,7 @@ def profile_pipeline(pipe, prompts: list[str], config: ProfileConfig | None = No
     return calibrate(pipe, prompts, config, seed=seed, progress=progress, checkpoint=checkpoint, **call_kwargs).profile(name)
 
 
-def calibrate(pipe, prompts: list[str], config: ProfileConfig | None = None, *, seed: int = 0, progress: bool = True,
+def calibrate(pipe: DiffusionPipeline, prompts: list[str], config: ProfileConfig | None = None, *, seed: int = 0, progress: bool = True,
               checkpoint: str | None = None, **call_kwargs) -> Calibrated:
     """The calibration half of profile_pipeline: dense generations with every candidate scored."""
     from .. import pipelines

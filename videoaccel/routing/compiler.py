@@ -132,7 +132,7 @@ class PlanCompiler:
         return self._masks[key]
 
     def resolve(self, g: Group, layer: int, step: int, q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry,
-                text_lengths) -> Group:
+                text_lengths: tuple[int, ...] | None) -> Group:
         """A dynamic group with this call's layout (sparse) or levels (pyramid) and densities."""
         sq, sk = (t if g.index is None else t.index_select(2, g.index) for t in (q, k))
         levels = torch.empty(len(g.heads), geometry.num_blocks, geometry.num_blocks, dtype=torch.int8, device=q.device)
