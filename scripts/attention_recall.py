@@ -9,7 +9,6 @@ Writes OUT/attention-recall-<dev>.json (bench-format.md) and OUT/attention-recal
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -17,7 +16,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from videoaccel.benchmarks.record import device_name, device_tag, header  # noqa: E402
+from videoaccel.benchmarks.record import write_record  # noqa: E402
 from videoaccel.profiling import attention_stats  # noqa: E402
 from videoaccel.tiny import evaluate  # noqa: E402
 from videoaccel.tiny.model import TEXT_LEN  # noqa: E402
@@ -52,9 +51,7 @@ def main() -> None:
         print(f"{geo} ({got[0]['tokens']} tokens)\n{attention_stats.summary(got)}", flush=True)
         rows += got
     command = "python scripts/attention_recall.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    path = os.path.join(args.out, f"attention-recall-{device_tag(device_name())}.json")
-    with open(path, "w") as fh:
-        json.dump(header("attention-recall", command, rows), fh, indent=1)
+    write_record("attention-recall", command, rows, args.out)
 
 
 if __name__ == "__main__":

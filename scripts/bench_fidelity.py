@@ -16,7 +16,6 @@ adherence, and ``oracle_gap_db`` = PSNR minus the oracle's at the same target to
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -27,7 +26,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import videoaccel  # noqa: E402
-from videoaccel.benchmarks.record import device_name, device_tag, header  # noqa: E402
+from videoaccel.benchmarks.record import write_record  # noqa: E402
 from videoaccel.metrics import psnr, ssim  # noqa: E402
 from videoaccel.profiling import ProfileConfig, calibrate  # noqa: E402
 from videoaccel.profiling.oracle import oracle_for_total  # noqa: E402
@@ -75,17 +74,15 @@ def main() -> None:
     call = dict(num_inference_steps=args.steps, guidance_scale=5.0, max_sequence_length=TEXT_LEN, num_frames=args.frames,
                 height=args.height, width=args.width)
     prompts, seeds, specs = evaluate.heldout(args.n)
-    dev = device_tag(device_name())
     command = "python " + shlex.join(sys.argv)
 
     dense, dense_s = evaluate.generate(pipe, prompts, seeds, args.batch, **call)
     adh = detect.score(dense, specs)
     print(f"dense: colour {adh['colour']:.2f} direction {adh['direction']:.2f} ({dense_s:.1f} s for {args.n})", flush=True)
-    tiny = header("tiny-model", command, [{"case": f"heldout-{args.n}", "impl": "dense", "colour": adh["colour"],
-                                  "direction": adh["direction"], "seconds": dense_s, "steps": args.steps,
-                                  "guidance": 5.0, "prompts": prompts, "seeds": seeds, "detected": adh["detected"]}])
-    with open(os.path.join(args.out, f"tiny-model-{dev}.json"), "w") as f:
-        json.dump(tiny, f, indent=1)
+    write_record("tiny-model", command, [{"case": f"heldout-{args.n}", "impl": "dense", "colour": adh["colour"],
+                                          "direction": adh["direction"], "seconds": dense_s, "steps": args.steps,
+                                          "guidance": 5.0, "prompts": prompts, "seeds": seeds, "detected": adh["detected"]}],
+                 args.out)
 
     rng = np.random.default_rng(1234)
     calib = [data.prompt(data.sample_spec(rng, "train")) for _ in range(args.calib)]
@@ -138,11 +135,9 @@ def main() -> None:
         rows.append(row)
         print(f"{row['impl']:<28} density {row['attn_density']:.3f} PSNR {row['psnr']} gap {row['oracle_gap_db']} SSIM {row['ssim']:.4f} "
               f"colour {row['colour']:.2f} direction {row['direction']:.2f} {seconds:.1f} s", flush=True)
-        doc = header("fidelity", command, rows)
-        doc["calibration"] = {"prompts": calib, "seconds": calib_s, "dense_seconds_per_prompt": per_prompt,
-                              "dense_generations": calib_s / per_prompt if calib_s else None, "probe": not args.no_probe, "block": args.block}
-        with open(os.path.join(args.out, f"fidelity-{dev}.json"), "w") as f:
-            json.dump(doc, f, indent=1)
+        write_record("fidelity", command, rows, args.out,
+                     calibration={"prompts": calib, "seconds": calib_s, "dense_seconds_per_prompt": per_prompt,
+                                  "dense_generations": calib_s / per_prompt if calib_s else None, "probe": not args.no_probe, "block": args.block})
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ Keep NVLink multicast off (NCCL_NVLS_ENABLE=0), as the lending machines require.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import subprocess
@@ -22,6 +21,8 @@ import tempfile
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from videoaccel.benchmarks.record import write_record  # noqa: E402
+from videoaccel.benchmarks.timing import median_ms  # noqa: E402
 
 CASE = "wan14b-720p81f"
 SETTINGS = ("cudnn", "radial:0.1", "radial:0.1+fp8")
@@ -49,18 +50,11 @@ def worker(args) -> None:
         if name != "cudnn":
             videoaccel.accelerate(model, name)
         with torch.no_grad(), sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION]):
-            out = model(**kw)[0]  # warm-up
-            times = []
-            for _ in range(args.repeats):
-                if world > 1:
-                    dist.barrier()
-                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                a.record()
-                out = model(**kw)[0]
-                b.record()
-                b.synchronize()
-                times.append(a.elapsed_time(b))
-        row = {"case": CASE, "gpus": world, "impl": "cudnn" if name == "cudnn" else f"videoaccel-{name}", "ms": sorted(times)[len(times) // 2]}
+            last = {"out": model(**kw)[0]}  # warm-up
+            ms = median_ms(lambda: last.update(out=model(**kw)[0]), args.repeats, warmup=False,
+                           before=dist.barrier if world > 1 else None)
+            out = last["out"]
+        row = {"case": CASE, "gpus": world, "impl": "cudnn" if name == "cudnn" else f"videoaccel-{name}", "ms": ms}
         if name != "cudnn":
             rep = videoaccel.report(model)
             row.update(attn_density=round(rep.mean_density, 4), fallbacks=rep.fallbacks)
@@ -93,8 +87,6 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    import triton
-
     tmp = args.tmp or tempfile.mkdtemp()
     counts = [n for n in (1, 2, 4, 8) if n <= min(args.max_gpus, torch.cuda.device_count())]
     env = dict(os.environ, NCCL_NVLS_ENABLE="0", TORCH_SYMM_MEM_DISABLE_MULTICAST="1", NVSHMEM_DISABLE_NVLS="1")
@@ -114,15 +106,8 @@ def main() -> None:
             r["speedup_vs_same_plan_1gpu"] = one[r["impl"]] / r["ms"]
             if "cudnn" in one:
                 r["speedup_vs_cudnn_1gpu"] = one["cudnn"] / r["ms"]
-    dev = torch.cuda.get_device_name()
-    short = "h100" if "H100" in dev else "h200" if "H200" in dev else "gpu"
-    sha = os.environ.get("VIDEOACCEL_SHA") or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                                              text=True).stdout.strip() or "unknown"
-    doc = {"suite": "multigpu", "device": f"{torch.cuda.device_count()} x {dev}", "torch": torch.__version__,
-           "triton": triton.__version__, "videoaccel": sha, "command": "python " + " ".join(sys.argv),
-           "date": datetime.date.today().isoformat(), "results": rows}
-    with open(os.path.join(args.out, f"multigpu-{short}.json"), "w") as f:
-        json.dump(doc, f, indent=1)
+    write_record("multigpu", "python " + " ".join(sys.argv), rows, args.out,
+                 device=f"{torch.cuda.device_count()} x {torch.cuda.get_device_name()}")
     for r in rows:
         print(r)
 

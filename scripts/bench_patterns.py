@@ -9,53 +9,30 @@ Writes bench-format JSON `patterns-<device>.json` to $OUT.
 """
 from __future__ import annotations
 
-import datetime
 import json
 import os
-import subprocess
 import sys
 import time
 
 import torch
 import torch.nn.functional as F
-import triton
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from triton.testing import do_bench
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from videoaccel.benchmarks.cases import CASES  # noqa: E402
+from videoaccel.benchmarks.record import write_record  # noqa: E402
+from videoaccel.benchmarks.timing import bench_ms, compiled_flex, flex_block_mask, wall_ms as wall  # noqa: E402
 from videoaccel.kernels import sparse_attention  # noqa: E402
-from videoaccel.patterns import (PATTERNS, VideoGeometry, block_mask, build_layout, draft_masks, fit_density,  # noqa: E402
-                                 pyramid_attention, pyramid_levels, to_frame_major, to_tile_major)
+from videoaccel.patterns import (BUILDERS, VideoGeometry, block_mask, build_layout, draft_masks, estimate_levels,  # noqa: E402
+                                 fit_density, pyramid_attention, to_frame_major, to_tile_major)
 from videoaccel.patterns.pyramid import compensation  # noqa: E402
 from videoaccel.patterns.synthetic import planted_qk  # noqa: E402
 
-CASES = {  # name: (frames, height, width, heads, head_dim, hidden, layers)
-    "wan1.3b-480p81f": (21, 30, 52, 12, 128, 1536, 30),
-    "wan14b-720p81f": (21, 45, 80, 10, 128, 5120, 40),
-}
+WAN = ("wan1.3b-480p81f", "wan14b-720p81f")
 
 
 def bench(fn):
-    fn()
-    torch.cuda.synchronize()
-    return do_bench(fn, warmup=25, rep=150, return_mode="median")
-
-
-def wall(fn):
-    torch.cuda.synchronize()
-    t = time.perf_counter()
-    fn()
-    torch.cuda.synchronize()
-    return 1e3 * (time.perf_counter() - t)
-
-
-def flex_mask(masks, S, block):
-    from torch.nn.attention.flex_attention import BlockMask
-
-    num = masks.sum(-1).to(torch.int32)[None].cuda()
-    ind = torch.argsort((~masks).to(torch.int8), dim=-1, stable=True).to(torch.int32)[None].cuda()
-    return BlockMask.from_kv_blocks(torch.zeros_like(num), ind, full_kv_num_blocks=num, full_kv_indices=ind,
-                                    BLOCK_SIZE=block, seq_lengths=(S, S))
+    return bench_ms(fn, rep=150)
 
 
 def structured_qkv(g: VideoGeometry, heads: int, dim: int):
@@ -73,15 +50,17 @@ def structured_qkv(g: VideoGeometry, heads: int, dim: int):
 
 def main():
     out_dir = os.environ.get("OUT", ".")
-    flex = torch.compile(__import__("torch.nn.attention.flex_attention", fromlist=["flex_attention"]).flex_attention, dynamic=False)
+    flex = compiled_flex()
     res = []
 
     def rec(**kw):
         res.append(kw)
         print(json.dumps(kw), flush=True)
 
-    for case, (T, Hh, W, H, D, hidden, layers) in CASES.items():
-        g_tile = VideoGeometry(T, Hh, W, order="tile")
+    for case in WAN:
+        c = CASES[case]
+        H, D, hidden, layers = c.heads, c.head_dim, c.hidden, c.layers
+        g_tile = VideoGeometry(*c.grid, order="tile")
         S = g_tile.seq_len
         q, k, v = (torch.randn(1, S, H, D, device="cuda", dtype=torch.bfloat16) for _ in range(3))
         qh, kh, vh = (t.transpose(1, 2).contiguous() for t in (q, k, v))
@@ -97,13 +76,13 @@ def main():
             for order in ("tile", "frame"):
                 g = g_tile.with_order(order)
                 t0 = time.perf_counter()
-                PATTERNS[name](g, **params)  # uncached build time; block_mask caches it per geometry
+                BUILDERS[name](g, **params)  # uncached build time; block_mask caches it per geometry
                 build_ms = 1e3 * (time.perf_counter() - t0)
                 masks = block_mask(name, g, **params)[None].expand(H, -1, -1)
                 lay = build_layout(g, masks, device="cuda")
                 build_ms += wall(lambda: build_layout(g, masks, device="cuda"))
                 ms = bench(lambda: sparse_attention(q, k, v, lay))
-                bm = flex_mask(masks, S, g.block)
+                bm = flex_block_mask(masks, S, g.block)
                 fms = bench(lambda: flex(qh, kh, vh, block_mask=bm))
                 saved = dense_ms - ms
                 overhead = build_ms / 50 + (reorder_ms / layers if order == "tile" else 0.0)  # build amortised over 50 steps
@@ -121,7 +100,7 @@ def main():
             lay = build_layout(g_tile, masks, device="cuda")
             build_ms = wall(lambda: build_layout(g_tile, masks, device="cuda"))
             ms = bench(lambda: sparse_attention(qs, ks, vs, lay))
-            bm = flex_mask(masks.cpu(), S, g_tile.block)
+            bm = flex_block_mask(masks.cpu(), S, g_tile.block)
             qsh, ksh, vsh = (t.transpose(1, 2).contiguous() for t in (qs, ks, vs))
             fms = bench(lambda: flex(qsh, ksh, vsh, block_mask=bm))
             saved = dense_ms - ms
@@ -129,12 +108,8 @@ def main():
                 density=round(lay.density, 4), head_dim=D, seq_len=S, heads=H, ms=ms, flex_ms=fms, x_flex=fms / ms,
                 speedup_vs_cudnn=dense_ms / ms, draft_ms=draft_ms, layout_build_ms=build_ms,
                 overhead_share_of_saved=(draft_ms + build_ms + reorder_ms / layers) / saved if saved > 0 else None)
-        from videoaccel.kernels import block_scores
-
-        vr = g_tile.video_range
-        probs = block_scores(qs, ks, 128, 128, vr, vr)[0]
         for thr in ((0.5, 0.7, 0.85, 0.95), (0.7, 0.9)):
-            levels = pyramid_levels(probs, thr)
+            levels = estimate_levels(qs, ks, g_tile, thr)
             ms = bench(lambda: pyramid_attention(qs, ks, vs, g_tile, levels))
             ms_c = bench(lambda: pyramid_attention(qs, ks, vs, g_tile, levels, compensate=True))
             comp_ms = bench(lambda: compensation(qs, ks, vs, g_tile, levels < 0, D ** -0.5))
@@ -145,14 +120,7 @@ def main():
         del q, k, v, qh, kh, vh, qs, ks, vs
         torch.cuda.empty_cache()
 
-    sha = os.environ.get("VIDEOACCEL_SHA") or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                                              text=True).stdout.strip() or "unknown"
-    dev = torch.cuda.get_device_name()
-    doc = {"suite": "patterns", "device": dev, "torch": torch.__version__, "triton": triton.__version__, "videoaccel": sha,
-           "command": "python " + " ".join(sys.argv), "date": datetime.date.today().isoformat(), "results": res}
-    short = "h100" if "H100" in dev else "h200" if "H200" in dev else "gpu"
-    with open(os.path.join(out_dir, f"patterns-{short}.json"), "w") as f:
-        json.dump(doc, f, indent=1)
+    write_record("patterns", "python " + " ".join(sys.argv), res, out_dir)
     print(f"\n{'case':<18}{'pattern':<16}{'order':<6}{'dens':>6}{'ms':>8}{'xFlex':>7}{'xCuDNN':>8}{'overhead/saved':>16}")
     for r in res:
         if r["impl"] == "videoaccel-bf16":

@@ -10,42 +10,29 @@ the same block layouts. Prints a table; writes bench-format JSON to $OUT (or --o
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import os
-import subprocess
 import sys
 
 import torch
 import torch.nn.functional as F
-import triton
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from triton.testing import do_bench
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from videoaccel.benchmarks.cases import CASES  # noqa: E402
+from videoaccel.benchmarks.record import write_record  # noqa: E402
+from videoaccel.benchmarks.timing import bench_ms as bench, compiled_flex, flex_block_mask  # noqa: E402
 from videoaccel.kernels import BlockLayout, block_scores, dense_attention, quantize_fp8, sparse_attention  # noqa: E402
 from videoaccel.kernels.layout import num_blocks  # noqa: E402
 from videoaccel.kernels.reference import masked_attention  # noqa: E402
 from videoaccel.kernels.triton_attention import pick_config, triton_block_sparse_attention  # noqa: E402
 
-CASES = {  # name: (S, heads, head_dim)
-    "wan1.3b-480p81f": (32760, 12, 128),
-    "wan14b-720p81f": (75600, 10, 128),
-    "cogvideox5b-480p49f": (17776, 48, 64),
-    "hunyuan-720p129f": (119056, 8, 128),
-}
 BLOCK = 128  # --block 64 checks the 64-token layouts (short sequences, finer per-head masks)
 
 
 def tflops(S, H, D, ms, density=1.0):
     return 4 * S * S * H * D * density / (ms * 1e-3) / 1e12
-
-
-def bench(fn, rep=200):
-    fn()
-    torch.cuda.synchronize()
-    return do_bench(fn, warmup=25, rep=rep, return_mode="median")
 
 
 def make_mask(kind, H, nb, density, gen):
@@ -59,15 +46,6 @@ def make_mask(kind, H, nb, density, gen):
         m = ((i[:, None] - i[None, :]).abs() <= w)[None].expand(H, -1, -1).clone()
     m[:, torch.arange(nb), torch.arange(nb)] = True
     return m
-
-
-def flex_block_mask(mask, S):
-    from torch.nn.attention.flex_attention import BlockMask
-
-    num = mask.sum(-1).to(torch.int32)[None].cuda()
-    ind = torch.argsort((~mask).to(torch.int8), dim=-1, stable=True).to(torch.int32)[None].cuda()
-    return BlockMask.from_kv_blocks(torch.zeros_like(num), ind, full_kv_num_blocks=num, full_kv_indices=ind,
-                                    BLOCK_SIZE=BLOCK, seq_lengths=(S, S))
 
 
 def sampled_error(out, q, k, v, layout, rows):
@@ -89,21 +67,18 @@ def main():
     args = ap.parse_args()
     globals()["BLOCK"] = args.block
 
-    dev_name = torch.cuda.get_device_name()
-    short = "h100" if "H100" in dev_name else "h200" if "H200" in dev_name else dev_name.split()[-1].lower()
     res, failures = [], []
     gen = torch.Generator().manual_seed(0)
     flex = None
     if not args.no_flex:
-        from torch.nn.attention.flex_attention import flex_attention
-        flex = torch.compile(flex_attention, dynamic=False)
+        flex = compiled_flex()
 
     def rec(**kw):
         res.append(kw)
         print(json.dumps(kw), flush=True)
 
     for case in args.cases:
-        S, H, D = CASES[case]
+        S, H, D = CASES[case].seq_len, CASES[case].heads, CASES[case].head_dim
         torch.manual_seed(hash(case) % 2**31)
         q, k, v = (torch.randn(1, S, H, D, device="cuda", dtype=torch.bfloat16) for _ in range(3))
         qh, kh, vh = (t.transpose(1, 2).contiguous() for t in (q, k, v))  # [B, H, S, D] for the baselines
@@ -139,7 +114,7 @@ def main():
                 lname = "dense" if d >= 1.0 else kind
                 row = dict(**common, layout=lname, density=round(real, 4), target_density=d)
                 if flex is not None:
-                    bm = flex_block_mask(mask, S)
+                    bm = flex_block_mask(mask, S, BLOCK)
                     fo = flex(qh, kh, vh, block_mask=bm).transpose(1, 2)
                     err = sampled_error(fo, q, k, v, lay, rows)
                     ms = bench(lambda: flex(qh, kh, vh, block_mask=bm))
@@ -192,14 +167,7 @@ def main():
                 failures.append(f"{case} {impl}: rel_l2={err[0]:.3g} unwritten={unwritten}")
         del q, k, v
 
-    sha = os.environ.get("VIDEOACCEL_SHA") or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                                              text=True).stdout.strip() or "unknown"
-    doc = {"suite": "kernels", "device": dev_name, "torch": torch.__version__, "triton": triton.__version__,
-           "videoaccel": sha, "command": "python " + " ".join(sys.argv), "date": datetime.date.today().isoformat(),
-           "results": res}
-    path = os.path.join(args.out, f"kernels-{short}.json")
-    with open(path, "w") as f:
-        json.dump(doc, f, indent=1)
+    path = write_record("kernels", "python " + " ".join(sys.argv), res, args.out)
     print_table(res)
     print(f"wrote {path}")
     print("FAILURES:\n" + "\n".join(failures) if failures else "all correctness checks passed")

@@ -11,11 +11,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def kernels_table(path: Path) -> str:
-    doc = json.loads(path.read_text())
+def provenance(doc: dict, triton: bool = True) -> str:
+    """Where a record comes from: device, versions, commit and date (the bench-format header)."""
+    triton = f", triton {doc['triton']}" if triton else ""
+    return f"Device: {doc['device']}, torch {doc['torch']}{triton}, videoaccel {doc['videoaccel']}, {doc['date']}. "
+
+
+def table_head(doc: dict, note: str, columns: list[str]) -> list[str]:
+    """A table's provenance and note, then its markdown header."""
+    return [provenance(doc) + note, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
+def kernels_table(doc: dict) -> str:
     rows = doc["results"]
-    lines = [f"Device: {doc['device']}, torch {doc['torch']}, triton {doc['triton']}, videoaccel {doc['videoaccel']}, "
-             f"{doc['date']}. Command: `{doc['command']}`. Effective TF/s count computed blocks only; "
+    lines = [provenance(doc) + f"Command: `{doc['command']}`. Effective TF/s count computed blocks only; "
              "x = speed ratio, same run.", "",
              "| case | layout | density | cuDNN dense ms | Flex ms | bf16 ms (x Flex) | FP8 ms (x Flex) | bf16 x cuDNN | FP8 x cuDNN |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -41,13 +50,11 @@ def kernels_table(path: Path) -> str:
     return "\n".join(lines)
 
 
-def patterns_table(path: Path) -> str:
-    doc = json.loads(path.read_text())
-    lines = [f"Device: {doc['device']}, torch {doc['torch']}, triton {doc['triton']}, videoaccel {doc['videoaccel']}, "
-             f"{doc['date']}. Command: `{doc['command']}`. Same heads x layout for both kernels; overhead = plan "
-             "building (amortised over 50 steps), draft estimation and token reordering, as a share of the attention "
-             "time the pattern saves against cuDNN dense.", "",
-             "| case | pattern | order | density | ms | x Flex | x cuDNN | overhead / saved |", "|---|---|---|---|---|---|---|---|"]
+def patterns_table(doc: dict) -> str:
+    lines = table_head(doc, f"Command: `{doc['command']}`. Same heads x layout for both kernels; overhead = plan "
+                       "building (amortised over 50 steps), draft estimation and token reordering, as a share of the attention "
+                       "time the pattern saves against cuDNN dense.",
+                       ["case", "pattern", "order", "density", "ms", "x Flex", "x cuDNN", "overhead / saved"])
     for r in doc["results"]:
         if r["impl"] == "videoaccel-bf16":
             ov = r.get("overhead_share_of_saved")
@@ -64,14 +71,12 @@ def patterns_table(path: Path) -> str:
     return "\n".join(lines)
 
 
-def e2e_table(path: Path) -> str:
-    doc = json.loads(path.read_text())
-    lines = [f"Device: {doc['device']}, torch {doc['torch']}, triton {doc['triton']}, videoaccel {doc['videoaccel']}, "
-             f"{doc['date']}. Commands: {doc['command']}. One transformer forward (one denoising step, one CFG "
-             "branch), full-size random weights; x = speed ratio against cuDNN eager / cuDNN compiled in the same run; "
-             "compile s = first call minus one step.", "",
-             "| case | setting | ms | attention density | x cuDNN eager | x cuDNN compiled | compile s | output rel. error vs dense |",
-             "|---|---|---|---|---|---|---|---|"]
+def e2e_table(doc: dict) -> str:
+    lines = table_head(doc, f"Commands: {doc['command']}. One transformer forward (one denoising step, one CFG "
+                       "branch), full-size random weights; x = speed ratio against cuDNN eager / cuDNN compiled in the same run; "
+                       "compile s = first call minus one step.",
+                       ["case", "setting", "ms", "attention density", "x cuDNN eager", "x cuDNN compiled", "compile s",
+                        "output rel. error vs dense"])
     for r in doc["results"]:
         if "ms" not in r:
             continue
@@ -85,8 +90,7 @@ def e2e_table(path: Path) -> str:
 
 def fidelity_table(path: Path, tiny: Path | None) -> str:
     doc = json.loads(path.read_text())
-    lines = [f"Device: {doc['device']}, torch {doc['torch']}, videoaccel {doc['videoaccel']}, {doc['date']}. "
-             f"Command: `{doc['command']}`. PSNR/SSIM: accelerated vs dense video, same prompt and seed, mean over "
+    lines = [provenance(doc, triton=False) + f"Command: `{doc['command']}`. PSNR/SSIM: accelerated vs dense video, same prompt and seed, mean over "
              "held-out prompts (min in brackets); adherence: colour / direction detected in the video.", ""]
     if tiny is not None:
         t = json.loads(tiny.read_text())["results"][0]
@@ -141,12 +145,10 @@ def fidelity_plot(path: Path, png: Path) -> None:
     cv2.imwrite(str(png), img[..., ::-1])
 
 
-def recall_table(path: Path) -> str:
+def recall_table(doc: dict) -> str:
     """Oracle recall of the embedded model per training run (bench/attention-recall-*.json)."""
-    doc = json.loads(path.read_text())
     get = {(r["tag"], r["tokens"], r["order"], r["block"], r["density"]): r["recall"] for r in doc["results"]}
-    lines = [f"Device: {doc['device']}, torch {doc['torch']}, videoaccel {doc['videoaccel']}, {doc['date']}. Command: "
-             f"{doc['command']}. Attention mass an oracle keeps (mean over sampled query blocks of every self-attention "
+    lines = [provenance(doc, triton=False) + "Command: " + f"{doc['command']}. Attention mass an oracle keeps (mean over sampled query blocks of every self-attention "
              "call at steps 2/10/17 of 20, 2 held-out prompts, cond and uncond).", "",
              "| run | tokens | per-token top-10% | top-25% | block-128 @0.15 frame / tile | block-64 @0.15 frame / tile | "
              "block-128 @0.25 frame |", "|---|---|---|---|---|---|---|"]
@@ -170,13 +172,13 @@ def main() -> None:
     text = readme.read_text()
     kern = ROOT / "bench" / "kernels-h100.json"
     if kern.exists():
-        text = replace_block(text, "kernels-table", kernels_table(kern))
+        text = replace_block(text, "kernels-table", kernels_table(json.loads(kern.read_text())))
     e2e = ROOT / "bench" / "e2e-h100.json"
     if e2e.exists():
-        text = replace_block(text, "e2e-table", e2e_table(e2e))
+        text = replace_block(text, "e2e-table", e2e_table(json.loads(e2e.read_text())))
     pat = ROOT / "bench" / "patterns-h100.json"
     if pat.exists():
-        text = replace_block(text, "patterns-table", patterns_table(pat))
+        text = replace_block(text, "patterns-table", patterns_table(json.loads(pat.read_text())))
     fid = next(iter(sorted((ROOT / "bench").glob("fidelity-*.json"))), None)
     if fid is not None:
         tiny = ROOT / "bench" / fid.name.replace("fidelity-", "tiny-model-")
@@ -184,7 +186,7 @@ def main() -> None:
         fidelity_plot(fid, ROOT / "docs" / "fidelity.png")
     rec = ROOT / "bench" / "attention-recall-h100.json"
     if rec.exists():
-        text = replace_block(text, "recall-table", recall_table(rec))
+        text = replace_block(text, "recall-table", recall_table(json.loads(rec.read_text())))
     readme.write_text(text)
 
 

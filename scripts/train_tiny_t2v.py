@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from videoaccel.tiny import data, scene  # noqa: E402
-from videoaccel.tiny.defaults import write_call_defaults  # noqa: E402
+from videoaccel.call_defaults import write_call_defaults  # noqa: E402
 from videoaccel.tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN, components, tokenizer  # noqa: E402
 
 

@@ -17,8 +17,12 @@ from concurrent.futures import ProcessPoolExecutor
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from videoaccel.benchmarks.cases import CASES as ALL_CASES  # noqa: E402
+from videoaccel.benchmarks.record import write_record  # noqa: E402
+from videoaccel.benchmarks.timing import bench_ms  # noqa: E402
 
-CASES = {"wan1.3b-480p81f": (32760, 12, 128), "cogvideox5b-480p49f": (17776, 48, 64)}
+CASES = {name: (ALL_CASES[name].seq_len, ALL_CASES[name].heads, ALL_CASES[name].head_dim)
+         for name in ("wan1.3b-480p81f", "cogvideox5b-480p49f")}  # name: (S, heads, head_dim)
 DENSITY = 0.25
 
 
@@ -60,8 +64,6 @@ def run_one(args):
 
 
 def main():
-    from triton.testing import do_bench
-
     from videoaccel.kernels.triton_attention import TileConfig, triton_block_sparse_attention
 
     jobs = [(case, fp8, tma, cfg) for case in CASES for fp8 in (False, True) for tma in (True, False) for cfg in candidates()
@@ -84,13 +86,10 @@ def main():
                 continue
             fn = lambda: triton_block_sparse_attention(q, k, v, lay, D ** -0.5, fp8=f8 if fp8 else None, tma=tma,  # noqa: E731
                                                        config=TileConfig(*cfg))
-            ms = do_bench(fn, warmup=25, rep=100, return_mode="median")
+            ms = bench_ms(fn, rep=100)
             res.append(dict(row, ms=ms, eff_tflops=4 * S * S * H * D * lay.density / ms / 1e9))
             print(json.dumps(res[-1]), flush=True)
-    out = os.environ.get("OUT", ".")
-    short = "h100" if "H100" in torch.cuda.get_device_name() else "gpu"
-    json.dump({"suite": "tune", "device": torch.cuda.get_device_name(), "torch": torch.__version__,
-               "command": "python " + " ".join(sys.argv), "results": res}, open(os.path.join(out, f"tune-{short}.json"), "w"), indent=1)
+    write_record("tune", "python " + " ".join(sys.argv), res, os.environ.get("OUT", "."))
     errs = [r for r in res if "error" in r]
     print(f"\n{len(errs)} candidates failed; first: {errs[0] if errs else None}")
     print("best per (case, fp8):")

@@ -5,7 +5,8 @@ import stat
 
 import pytest
 
-from videoaccel import cli, session
+from videoaccel import cli
+from videoaccel.cli import session
 
 
 class _Plant:
@@ -128,11 +129,9 @@ def test_generate_plan_and_geometry_errors_are_one_line_before_the_model(extra, 
 
 
 def test_trailing_slash_output_is_a_png_directory(tmp_path, monkeypatch):
-    from videoaccel import generate
-
     seen = {}
     monkeypatch.setattr("videoaccel.video.write_video", lambda frames, path, fps: seen.setdefault("path", path))
-    monkeypatch.setattr(generate, "_run", lambda *a: (__import__("numpy").zeros((1, 16, 16, 3), "uint8"), 0.1))
+    monkeypatch.setattr(session, "generate_video", lambda *a: (__import__("numpy").zeros((1, 16, 16, 3), "uint8"), 0.1))
     monkeypatch.setattr(session, "load_pipeline", lambda *a, **k: object())
     out = str(tmp_path / "clip.v2") + "/"
     assert cli.main(["generate", "a red circle", "--dense", "--steps", "1", "-o", out]) == 0
@@ -176,13 +175,12 @@ def test_write_video_refuses_a_non_positive_fps(tmp_path, fps):
 
 
 def test_profile_for_another_model_fails_before_any_step(tmp_path, capsys, monkeypatch):
-    from videoaccel import generate
     from videoaccel.plans import Profile
 
     def no_run(*a):
         raise AssertionError("a generation ran before the profile was checked against the model")
 
-    monkeypatch.setattr(generate, "_run", no_run)
+    monkeypatch.setattr(session, "generate_video", no_run)
     prof = tmp_path / "other.json"
     Profile("other", model={"class": "CogVideoXTransformer3DModel", "config_hash": None}).save(prof)
     code = cli.main(["generate", "a red circle", "--profile", str(prof), "--compare-dense", "-o", str(tmp_path / "o.mp4")])

@@ -171,7 +171,7 @@ def test_pipeline_with_cfg_two_passes_counts_steps_and_restores():
 
 @pytest.fixture
 def no_model(monkeypatch):
-    from videoaccel import session
+    from videoaccel.cli import session
 
     def load(*a, **k):
         raise AssertionError("the model was loaded before the bad input was reported")
@@ -220,7 +220,7 @@ def test_profile_recommended_cache_round_trips_and_generate_uses_it(tmp_path, ca
 
 
 def test_bench_stack_smoke_on_a_tiny_wan(tmp_path):
-    from videoaccel.benchmarks import stack
+    from videoaccel.benchmarks import stack, stack_spec
 
     rows = stack.run(["wan-tiny"], str(tmp_path), steps=3, cache="taylorseer-lite:2", stacks=["dense", "cache", "sparse+cache"], tiny=True)
     by = {r["stack"]: r for r in rows}
@@ -228,4 +228,4 @@ def test_bench_stack_smoke_on_a_tiny_wan(tmp_path):
     assert by["sparse+cache"]["attention_ran"] < 1.0 and by["cache"]["cache"] == "taylorseer-lite:2"
     assert (tmp_path / "stack-tiny-cpu.json").is_file()
     with pytest.raises(ValueError, match="e.g. sparse\\+cache\\+fp8\\+compile"):
-        stack.parse_stack("dense+fp8")
+        stack_spec.parse_stack("dense+fp8")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from videoaccel.session import EMBEDDED, EMBEDDED_PROFILE
+from videoaccel.cli.session import EMBEDDED, EMBEDDED_PROFILE
 from videoaccel.video import read_video
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from videoaccel.session import EMBEDDED, call_kwargs, describe_call, model_defaults, resolve_model
+from videoaccel.cli.session import EMBEDDED, call_kwargs, describe_call, model_defaults, resolve_model
 from videoaccel.video import read_video
 
 SMALL = ["--steps", "2", "--frames", "5", "--height", "64", "--width", "96"]
@@ -23,7 +23,7 @@ def _cli(*args, cwd=None):
 
 
 def _args(**kw):
-    return argparse.Namespace(**{"steps": None, "frames": None, "height": None, "width": None, "guidance": None, **kw})
+    return {"steps": None, "frames": None, "height": None, "width": None, "guidance": None, **kw}
 
 
 @pytest.mark.parametrize("name", [None, str(EMBEDDED), "assets/tiny-t2v", "assets/tiny-t2v/"])
@@ -50,7 +50,7 @@ def test_bad_call_defaults_name_the_key(tmp_path):
 
 
 def test_training_script_writes_the_defaults_it_trained_at(tmp_path):
-    from videoaccel.tiny.defaults import write_call_defaults
+    from videoaccel.call_defaults import write_call_defaults
 
     write_call_defaults(tmp_path, frames=9, height=64, width=96)
     assert call_kwargs(_args(), model_defaults(str(tmp_path)))["num_frames"] == 9

@@ -36,6 +36,19 @@ def test_dense_preset_equals_unwrapped(name):
     assert (_run(model, kwargs) - ref).abs().max().item() == 0.0  # restore() is exact
 
 
+def test_accelerated_restores_when_the_block_ends():
+    model, kwargs = TINY["wan"]()
+    ref = _run(model, kwargs)
+    with videoaccel.accelerated(model, "radial:0.3") as acc:
+        _run(model, kwargs)
+        assert acc.report().transformers["transformer"].mean_density < 1.0
+    assert not hasattr(model, "_videoaccel")
+    assert (_run(model, kwargs) - ref).abs().max().item() == 0.0
+    acc.restore()  # a second undo does nothing
+    assert videoaccel.accelerate(model, "dense") is None
+    videoaccel.restore(model)
+
+
 @pytest.mark.parametrize("plan", list(SPARSE))
 @pytest.mark.parametrize("name", list(TINY))
 def test_sparse_plans_equal_reference_of_the_same_plan(name, plan):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from videoaccel.patterns import VideoGeometry
-from videoaccel.patterns.measure import density_of, evaluate, sample_head
+from videoaccel.patterns.measure import evaluate, sample_head
 from videoaccel.patterns.synthetic import planted_qk
 from videoaccel.plans import Profile
 from videoaccel.profiling import ProfileConfig, Profiler, calibrate, profile_pipeline

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from videoaccel.tiny import data
-from videoaccel.tiny.model import latent_grid, tokenizer
+from videoaccel.pipelines.models import wan_latent_grid as latent_grid
+from videoaccel.tiny.model import tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,11 +3,11 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):  # keep `import videoaccel` light: diffusers loads on first use
-    if name in ("accelerate", "observe", "restore", "report", "set_timing"):
+    if name in __all__:
         from . import pipelines
 
         return getattr(pipelines, name)
     raise AttributeError(name)
 
 
-__all__ = ["accelerate", "observe", "report", "restore", "set_timing"]
+__all__ = ["accelerate", "accelerated", "observe", "report", "restore", "set_timing"]

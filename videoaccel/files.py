@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def umask_mode(directory: bool = False) -> int:
@@ -35,6 +36,13 @@ def check_writable(path: str | os.PathLike) -> None:
         os.unlink(tmp)
 
 
+def check_json_path(path: str | os.PathLike) -> None:
+    """check_writable, and not an existing directory (a JSON report is one file)."""
+    if os.path.isdir(path):
+        raise OSError(f"cannot write JSON to {path}: it is a directory (give a file name)")
+    check_writable(path)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str]:
     """A temporary name next to ``path`` to write to; renamed onto ``path`` (umask mode) when the block
@@ -52,7 +60,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str]:
         raise
 
 
-def write_json(obj, path: str | os.PathLike) -> None:
+def write_json(obj: Any, path: str | os.PathLike) -> None:
     """JSON through atomic_path, so a failed write leaves no partial file (no NaN/inf: JSON has none)."""
     import json
 

@@ -13,11 +13,22 @@ import os
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .video import as_uint8_video
 
 
-def check_pair(a, b) -> tuple[np.ndarray, np.ndarray]:
+def num(x: float) -> float | None:
+    """JSON has no infinity: identical frames (PSNR inf) are written as null."""
+    return None if not math.isfinite(x) else x
+
+
+def fmt(x: float, digits: int) -> str:
+    """A metric for a table: ``inf`` for identical frames' PSNR."""
+    return "inf" if math.isinf(x) else f"{x:.{digits}f}"
+
+
+def check_pair(a: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Both videos as uint8 [F, H, W, 3]; ValueError naming what differs."""
     a, b = as_uint8_video(a, "video A"), as_uint8_video(b, "video B")
     if a.shape[0] != b.shape[0]:
@@ -34,7 +45,7 @@ def _finite_mean(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else math.inf
 
 
-def psnr(a, b) -> tuple[list[float], float]:
+def psnr(a: ArrayLike, b: ArrayLike) -> tuple[list[float], float]:
     """PSNR in dB per frame (data range 255; identical frames -> inf) and the mean over finite frames
     (inf when every frame is identical), so one identical frame does not make the mean infinite."""
     a, b = check_pair(a, b)
@@ -66,7 +77,7 @@ def _ssim_frame(x: np.ndarray, y: np.ndarray) -> float:
     return float(smap.mean())
 
 
-def ssim(a, b) -> tuple[list[float], float]:
+def ssim(a: ArrayLike, b: ArrayLike) -> tuple[list[float], float]:
     """SSIM per frame and its mean, on the BT.601 luma channel (not an RGB mean).
 
     Standard parameters: Gaussian window 11x11, sigma 1.5, K1 = 0.01, K2 = 0.03, data range 255;
@@ -77,7 +88,7 @@ def ssim(a, b) -> tuple[list[float], float]:
     return per, float(np.mean(per))
 
 
-def lpips_or_none(a, b, net: str = "alex") -> tuple[float | None, str]:
+def lpips_or_none(a: ArrayLike, b: ArrayLike, net: str = "alex") -> tuple[float | None, str]:
     """(mean LPIPS over frames, message) when `lpips` and its weights are local, else (None, reason)."""
     a, b = check_pair(a, b)
     if importlib.util.find_spec("lpips") is None:
@@ -108,7 +119,7 @@ def lpips_or_none(a, b, net: str = "alex") -> tuple[float | None, str]:
     return mean, f"LPIPS ({net}) mean: {mean:.4f}"
 
 
-def side_by_side(a, b, labels=("A", "B"), sep: int = 2) -> np.ndarray:
+def side_by_side(a: ArrayLike, b: ArrayLike, labels: tuple[str, str] = ("A", "B"), sep: int = 2) -> np.ndarray:
     """Frames of A and B next to each other with a `sep`-pixel white separator and small labels
     (white text on a black outline, readable on any content), for eyeballing differences."""
     a, b = check_pair(a, b)

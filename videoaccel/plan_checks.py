@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from .patterns.registry import BLOCKS, ORDERS, PATTERNS
+
 
 def _number(value: Any, name: str, example: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -69,21 +71,11 @@ _KIND: dict[str, Callable[[Any, str], Any]] = {
     "sink_frames": lambda v, n: count(v, n, 0), "keep_every": lambda v, n: count(v, n, 1),
     "top_k": lambda v, n: count(v, n, 1), "every": lambda v, n: count(v, n, 1),
 }
-PARAMS: dict[str, tuple[str, ...]] = {  # the parameters each pattern takes (docs/profile-schema.md)
-    "dense": (), "skip": (),
-    "radial": ("density", "decay", "sink_frames", "keep_every"),
-    "diagonal": ("density", "t", "h", "w"),
-    "multi_diagonal": ("density", "h", "w"),
-    "vertical_stripe": ("density", "sink_frames", "columns"),
-    "draft": ("top_p", "top_k", "every"),
-    "pyramid": ("thresholds",),
-    "oracle": ("density",),  # benchmarks only (patterns/oracle.py)
-}
 
 
 def plan_params(pattern: str, params: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
     """``params`` checked for ``pattern`` (sequences become tuples, so plans stay hashable)."""
-    allowed = PARAMS[pattern]
+    allowed = PATTERNS[pattern].params
     out = []
     for key, value in params:
         if key not in allowed:
@@ -113,9 +105,9 @@ def profile_fields(p: Any) -> None:
     count(p.dense_steps, "dense_steps", 0)
     for layer in p.dense_layers:
         count(layer, "dense_layers entry", 0)
-    if p.order not in ("frame", "tile"):
+    if p.order not in ORDERS:
         raise ValueError(f"order={p.order!r}: use 'frame' or 'tile'")
-    if p.block not in (16, 32, 64, 128):
+    if p.block not in BLOCKS:
         raise ValueError(f"block={p.block!r}: use 16, 32, 64 or 128")
     m = p.model
     if m is not None and (not isinstance(m, dict) or not isinstance(m.get("class"), str)

@@ -17,24 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from . import cache_spec
+from .patterns.registry import PATTERNS, PRECISIONS, PRESETS, Order, Precision
 from .plan_checks import plan_params, profile_fields
 
 SCHEMA_VERSION = 2
-PRECISIONS = ("bf16", "fp8")
-STATIC = ("dense", "skip", "radial", "diagonal", "multi_diagonal", "vertical_stripe")
-DYNAMIC = ("draft", "pyramid", "oracle")  # oracle: exact top-k blocks, benchmarks only (patterns/oracle.py)
 
 
 @dataclass(frozen=True)
 class Plan:
-    pattern: str = "dense"
+    pattern: str = "dense"  # a name of patterns.registry.PATTERNS
     params: tuple[tuple[str, Any], ...] = ()  # pattern parameters, or ("density", d) to fit per geometry
-    precision: str = "bf16"
+    precision: Precision = "bf16"
     compensate: bool = False
 
     def __post_init__(self) -> None:
-        if self.pattern not in STATIC + DYNAMIC:
-            raise ValueError(f"unknown pattern {self.pattern!r}: use one of {', '.join(STATIC + DYNAMIC)}")
+        if self.pattern not in PATTERNS:
+            raise ValueError(f"unknown pattern {self.pattern!r}: use one of {', '.join(PATTERNS)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r}: use 'bf16' or 'fp8'")
         if not isinstance(self.compensate, bool):
@@ -80,7 +78,7 @@ class Profile:
     bucket_edges: list[float] = field(default_factory=list)  # timesteps splitting buckets, descending
     dense_steps: int = 0
     dense_layers: tuple[int, ...] = ()
-    order: str = "frame"
+    order: Order = "frame"
     block: int = 128
     calibrated: bool = False
     model: dict[str, str] | None = None  # {"class": ..., "config_hash": ...}
@@ -114,9 +112,7 @@ class Profile:
         profile_fields(self)
 
     def bucket(self, timestep: float | None) -> int:
-        if timestep is None:
-            return 0
-        return sum(1 for e in self.bucket_edges if timestep < e)
+        return bucket_of(timestep, self.bucket_edges)
 
     def plans(self, layer: int, heads: int, step: int, timestep: float | None) -> list[Plan]:
         if step < self.dense_steps or layer in self.dense_layers:
@@ -177,6 +173,11 @@ class Profile:
         return cls.from_json(d, str(path))
 
 
+def bucket_of(timestep: float | None, edges: list[float]) -> int:
+    """The timestep bucket of ``timestep`` given descending bucket edges (0 when the timestep is unknown)."""
+    return 0 if timestep is None else sum(1 for e in edges if timestep < e)
+
+
 def migrate(d: dict) -> dict:
     """A schema-1 profile dict as schema 2: no step split known, the analytic cost model, and the
     schema-1 meta fields (error_budget, target_density, expected_density) as the budget."""
@@ -188,12 +189,9 @@ def migrate(d: dict) -> dict:
             "cost_model": {"source": "analytic", "note": meta.get("cost_model", "migrated from schema 1")}}
 
 
-PRESETS = ("dense", "radial", "diagonal", "multi_diagonal", "vertical_stripe", "draft")
-
-
 def preset(spec: str) -> Profile:
-    """An uncalibrated profile: ``pattern[:value][+fp8]``. value = target density for static patterns
-    (default 0.25), top-p mass for ``draft`` (default 0.9)."""
+    """An uncalibrated profile: ``pattern[:value][+fp8]``. value = the registry preset's parameter: target
+    density for static patterns (default 0.25), top-p mass for ``draft`` (default 0.9)."""
     base, _, suffix = spec.partition("+")
     if suffix not in ("", "fp8"):
         raise ValueError(f"preset {spec!r}: the only suffix is '+fp8'")
@@ -201,20 +199,19 @@ def preset(spec: str) -> Profile:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {spec!r}; presets: {', '.join(PRESETS)} (e.g. radial:0.1, draft:0.9+fp8), "
                          "or pass a profile file")
-    precision = "fp8" if suffix else "bf16"
+    precision: Precision = "fp8" if suffix else "bf16"
     try:
         v = float(value) if value else None
     except ValueError:
         raise ValueError(f"preset {spec!r}: the value after ':' must be a number, e.g. radial:0.1") from None
+    how = PATTERNS[name].preset
     try:
-        if name == "dense":
+        if how.param is None:
             if v is not None:
-                raise ValueError("dense takes no value: write e.g. dense or dense+fp8")
-            plan = Plan("dense", precision=precision)
-        elif name == "draft":
-            plan = Plan("draft", (("top_p", v if v is not None else 0.9),), precision)
+                raise ValueError(f"{name} takes no value: write e.g. {name} or {name}+fp8")
+            plan = Plan(name, precision=precision)
         else:
-            plan = Plan(name, (("density", v if v is not None else 0.25),), precision)
+            plan = Plan(name, ((how.param, v if v is not None else how.default),), precision)
     except ValueError as e:
         raise ValueError(f"preset {spec!r}: {e}") from None
     return Profile(name=spec, default=plan, order="tile" if name != "dense" else "frame", meta={"preset": True})

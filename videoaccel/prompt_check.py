@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
 
 
 def empty_prompt_note(prompt: str) -> str | None:
@@ -10,7 +14,7 @@ def empty_prompt_note(prompt: str) -> str | None:
     return "note: the prompt is empty, so the video is unconditioned (give a prompt to steer it)"
 
 
-def long_prompt_note(pipe, prompt: str, call: dict) -> str | None:
+def long_prompt_note(pipe: DiffusionPipeline, prompt: str, call: dict) -> str | None:
     """A note when the pipeline's tokenizer will cut ``prompt`` at its maximum sequence length."""
     tokenizer = getattr(pipe, "tokenizer", None)
     if tokenizer is None or not prompt.strip():

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .files import atomic_path, check_writable, umask_mode
 
@@ -26,7 +27,7 @@ VIDEO_SUFFIXES = (".mp4", ".gif")
 MP4_CRF = 17  # visually lossless for x264; keeps PSNR well above 35 dB on smooth content
 
 
-def as_uint8_video(frames, name: str = "frames") -> np.ndarray:
+def as_uint8_video(frames: ArrayLike, name: str = "frames") -> np.ndarray:
     """[F, H, W, 3] uint8 from uint8 or float in [0, 1] (torch tensors and lists work too)."""
     arr = np.asarray(frames)
     if arr.ndim != 4 or arr.shape[-1] != 3:
@@ -40,7 +41,7 @@ def as_uint8_video(frames, name: str = "frames") -> np.ndarray:
     raise ValueError(f"{name} must be uint8 or float in [0, 1], got dtype {arr.dtype}")
 
 
-def video_kind(path) -> str:
+def video_kind(path: str | os.PathLike) -> str:
     """'mp4', 'gif' or 'png_dir' for an output path; ValueError for any other suffix."""
     s = os.fspath(path)
     if s.endswith(("/", os.sep)):
@@ -56,7 +57,7 @@ def video_kind(path) -> str:
     )
 
 
-def check_output_path(path) -> str:
+def check_output_path(path: str | os.PathLike) -> str:
     """Fail before any work if `path` cannot be written (a real temporary write); returns its kind (see `video_kind`)."""
     kind = video_kind(path)
     check_writable(path)
@@ -95,7 +96,7 @@ def _write_gif(video: np.ndarray, tmp: str, fps: float) -> None:
     iio.imwrite(tmp, video, extension=".gif", duration=1000.0 / fps, loop=0)
 
 
-def write_video(frames, path, fps: float = 8) -> Path:
+def write_video(frames: ArrayLike, path: str | os.PathLike, fps: float = 8) -> Path:
     """Write `frames` ([F, H, W, 3], uint8 or float in [0, 1]) to `path`; returns the written path.
 
     A PNG directory that already exists keeps its other files; its old frame_*.png are replaced.
@@ -128,7 +129,7 @@ def write_video(frames, path, fps: float = 8) -> Path:
     return target
 
 
-def read_video(path) -> np.ndarray:
+def read_video(path: str | os.PathLike) -> np.ndarray:
     """Read an .mp4, .gif or PNG-frame directory into uint8 [F, H, W, 3] (RGB)."""
     p = Path(path)
     if not p.exists():

@@ -8,35 +8,20 @@ reads (profiling/costs.py). Writes ``cost-table-<device>.json`` in the bench for
 from __future__ import annotations
 
 import itertools
-import json
-import os
 
 import torch
 
 from ..kernels import dense_attention, sparse_attention
-from ..patterns import VideoGeometry, build_layout, fit_density, mask_density
-from .record import device_name, device_tag, header
+from ..patterns import TUNABLE, VideoGeometry, build_layout, fit_density, mask_density
+from .record import write_record
+from .timing import median_ms
 
-PATTERNS = ("radial", "diagonal", "multi_diagonal", "vertical_stripe")
 DENSITIES = (0.05, 0.1, 0.15, 0.25, 0.4, 0.6)
 
 
-def _median_ms(fn, repeats: int) -> float:
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b))
-    return sorted(times)[len(times) // 2]
-
-
-def measure(geometry: str = "21x30x52", heads: int = 12, head_dims=(64, 128), blocks=(64, 128),
-            precisions=("bf16", "fp8"), patterns=PATTERNS, densities=DENSITIES, repeats: int = 20) -> list[dict]:
+def measure(geometry: str = "21x30x52", heads: int = 12, head_dims: tuple[int, ...] = (64, 128), blocks: tuple[int, ...] = (64, 128),
+            precisions: tuple[str, ...] = ("bf16", "fp8"), patterns: tuple[str, ...] = TUNABLE,
+            densities: tuple[float, ...] = DENSITIES, repeats: int = 20) -> list[dict]:
     """Cost rows (``impl`` "cost") for every combination; cuDNN dense timed once per head dim."""
     if not torch.cuda.is_available():
         raise ValueError("the cost table times kernels on a CUDA GPU; on CPU the profiler uses the analytic cost model")
@@ -45,12 +30,12 @@ def measure(geometry: str = "21x30x52", heads: int = 12, head_dims=(64, 128), bl
         g0 = VideoGeometry.parse(geometry)
         gen = torch.Generator(device="cuda").manual_seed(0)
         q, k, v = (torch.randn(1, g0.seq_len, heads, hd, device="cuda", dtype=torch.bfloat16, generator=gen) for _ in range(3))
-        dense_ms = _median_ms(lambda: dense_attention(q, k, v), repeats)
+        dense_ms = median_ms(lambda: dense_attention(q, k, v), repeats)
         for block, precision, pattern, d in itertools.product(blocks, precisions, patterns, densities):
             g = VideoGeometry.parse(geometry, block=block, order="tile")
             _, mask = fit_density(pattern, g, d)
             lay = build_layout(g, mask[None].expand(heads, -1, -1), device="cuda")
-            ms = _median_ms(lambda: sparse_attention(q, k, v, lay, fp8=precision == "fp8"), repeats)
+            ms = median_ms(lambda: sparse_attention(q, k, v, lay, fp8=precision == "fp8"), repeats)
             rows.append({"case": f"{geometry}-h{heads}", "impl": "cost", "pattern": pattern, "precision": precision,
                          "head_dim": hd, "block": block, "target_density": d, "density": mask_density(mask, g),
                          "ms": ms, "dense_ms": dense_ms})
@@ -60,9 +45,4 @@ def measure(geometry: str = "21x30x52", heads: int = 12, head_dims=(64, 128), bl
 
 
 def run(out_dir: str, command: str, **kw) -> str:
-    rows = measure(**kw)
-    path = os.path.join(out_dir, f"cost-table-{device_tag(device_name())}.json")
-    os.makedirs(out_dir, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(header("cost-table", command, rows), f, indent=1)
-    return path
+    return write_record("cost-table", command, measure(**kw), out_dir)

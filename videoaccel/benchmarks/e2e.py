@@ -11,7 +11,6 @@ run and the final output error (random weights give near-uniform attention: the 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from contextlib import nullcontext
@@ -20,31 +19,16 @@ from types import SimpleNamespace
 
 import torch
 
-WAN_BASE = dict(patch_size=(1, 2, 2), in_channels=16, out_channels=16, text_dim=4096, freq_dim=256, cross_attn_norm=True,
-                qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024)
-CASES = {
-    "wan1.3b-480p81f": ("WanTransformer3DModel", dict(WAN_BASE, num_attention_heads=12, attention_head_dim=128, ffn_dim=8960,
-                                                        num_layers=30), (21, 60, 104)),
-    "wan14b-720p81f": ("WanTransformer3DModel", dict(WAN_BASE, num_attention_heads=40, attention_head_dim=128, ffn_dim=13824,
-                                                       num_layers=40), (21, 90, 160)),
-    "cogvideox5b-480p49f": ("CogVideoXTransformer3DModel", dict(
-        num_attention_heads=48, attention_head_dim=64, in_channels=16, out_channels=16, time_embed_dim=512, text_embed_dim=4096,
-        num_layers=42, sample_width=90, sample_height=60, sample_frames=49, patch_size=2, max_text_seq_length=226,
-        use_rotary_positional_embeddings=True, norm_eps=1e-5), (13, 60, 90)),
-    "hunyuan-720p129f": ("HunyuanVideoTransformer3DModel", dict(
-        in_channels=16, out_channels=16, num_attention_heads=24, attention_head_dim=128, num_layers=20, num_single_layers=40,
-        num_refiner_layers=2, patch_size=2, patch_size_t=1, text_embed_dim=4096, pooled_projection_dim=768,
-        rope_axes_dim=(16, 56, 56), guidance_embeds=True), (33, 90, 160)),
-}
-TINY = {"wan-tiny": ("WanTransformer3DModel", dict(WAN_BASE, num_attention_heads=2, attention_head_dim=64, ffn_dim=256,
-                                                    num_layers=2), (3, 8, 8))}  # CPU smoke tests of the harnesses
-PRESETS = ("radial:0.25", "radial:0.1", "radial:0.1+fp8")
+from .cases import CASES, TINY
+from .record import write_record
+from .timing import median_ms
 
 
-def build(case: str, device: str = "cuda", dtype: torch.dtype = torch.bfloat16):
+def build(case: str, device: str = "cuda", dtype: torch.dtype = torch.bfloat16) -> tuple[torch.nn.Module, dict]:
     import diffusers
 
-    cls_name, cfg, (f, h, w) = {**CASES, **TINY}[case]
+    c = {**CASES, **TINY}[case]
+    cls_name, cfg, (f, h, w) = c.model, c.config, c.latent
     torch.manual_seed(0)
     with torch.device(device):
         model = getattr(diffusers, cls_name)(**cfg).to(dtype).eval()
@@ -69,19 +53,16 @@ def build(case: str, device: str = "cuda", dtype: torch.dtype = torch.bfloat16):
 
 def _time(fn, repeats: int) -> tuple[float, torch.Tensor, float]:
     """(median ms of ``repeats`` calls, last output, seconds of the first call: compilation, autotuning, plan building)."""
+    last = {}
+
+    def call():
+        last["out"] = fn()
+
     t0 = time.time()
-    out = fn()
+    call()
     torch.cuda.synchronize()
     first_s = time.time() - t0
-    times = []
-    for _ in range(repeats):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        out = fn()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b))
-    return sorted(times)[len(times) // 2], out, first_s
+    return median_ms(call, repeats, warmup=False), last["out"], first_s
 
 
 def _capture(model, spec, layers):
@@ -110,7 +91,7 @@ class Setting:
         return f"{base}{'+fp8linear' if self.fp8_linear else ''}-{how}"
 
 
-def settings(presets, compile: bool, cudagraphs: bool, fp8_linear: bool) -> list[Setting]:
+def settings(presets: tuple[str, ...], compile: bool, cudagraphs: bool, fp8_linear: bool) -> list[Setting]:
     """Eager rows; with ``compile`` the compiled twin of each (regional compilation), CUDA-graph rows for
     cuDNN and the first density-0.1 preset with ``cudagraphs``; FP8 linears on those two."""
     out = [Setting("cudnn")] + [Setting(p) for p in presets]
@@ -124,7 +105,7 @@ def settings(presets, compile: bool, cudagraphs: bool, fp8_linear: bool) -> list
     return out
 
 
-def run(cases: list[str], out_dir: str, fp8_linear: bool = True, presets: tuple[str, ...] = PRESETS, compile: bool = False,
+def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bool = True, compile: bool = False,
         cudagraphs: bool = False) -> list:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -145,8 +126,8 @@ def run(cases: list[str], out_dir: str, fp8_linear: bool = True, presets: tuple[
         n_layers = len(spec.self_attention(model))
         sample = sorted({0, n_layers // 4, n_layers // 2, 3 * n_layers // 4, n_layers - 1})
         step = lambda: model(**kw)[0]  # noqa: E731
-        f, h, w = CASES[case][2]
-        tokens = f * (h // 2) * (w // 2)
+        f, h, w = CASES[case].grid
+        tokens = f * h * w  # video tokens: the rows the FP8 linears see
         base: dict[str, float] = {}
         dense_out = dense_layers = chosen = None
         t_case = time.time()
@@ -209,13 +190,7 @@ def run(cases: list[str], out_dir: str, fp8_linear: bool = True, presets: tuple[
 
 
 def _write(results: list, out_dir: str) -> str:
-    from .record import device_tag, header
-
-    doc = header("e2e", "videoaccel bench e2e " + " ".join(sys.argv[3:]), results)
-    path = os.path.join(out_dir, f"e2e-{device_tag(doc['device'])}.json")
-    with open(path, "w") as f:
-        json.dump(doc, f, indent=1)
-    return path
+    return write_record("e2e", "videoaccel bench e2e " + " ".join(sys.argv[3:]), results, out_dir)
 
 
 def _table(results: list) -> None:

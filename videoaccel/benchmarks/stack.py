@@ -13,7 +13,6 @@ which here gets flat ratios: a fixed skip schedule). ``--tiny`` runs a tiny Wan 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from contextlib import nullcontext
@@ -21,52 +20,14 @@ from contextlib import nullcontext
 import torch
 
 from .. import cache_spec
-from .e2e import CASES, TINY, build
+from .cases import CASES, TINY
+from .stack_spec import STACKS, StackArgs, parse_stack, sparse_preset
+from .e2e import build
+from .record import write_record
 
-STACKS = ("dense", "cache", "sparse", "sparse+cache", "sparse+cache+fp8", "sparse+cache+fp8+compile",
-          "sparse+cache+fp8+compile+fp8linear")
-PARTS = ("dense", "cache", "sparse", "fp8", "compile", "fp8linear")
 BATCHED_CFG = ("CogVideoXTransformer3DModel", "MochiTransformer3DModel")
 PIPELINE = {"WanTransformer3DModel": "WanPipeline", "HunyuanVideoTransformer3DModel": "HunyuanVideoPipeline",
             "CogVideoXTransformer3DModel": "CogVideoXPipeline"}  # whose CFG the loop copies
-
-
-def add_arguments(bench) -> None:
-    """The stack suite's flags on the `videoaccel bench` parser."""
-    from .. import cli_args
-
-    bench.add_argument("--steps", type=cli_args.positive_int, default=50, help="stack: denoising steps of each timed loop")
-    bench.add_argument("--dense-steps", type=cli_args.positive_int, default=None,
-                       help="stack: time the dense baseline over this many steps and scale to --steps (dense does the same "
-                            "work every step); default: all of them")
-    bench.add_argument("--cache", type=cli_args.cache, default="taylorseer-lite:2",
-                       help="stack: the step cache of the cache stacks (a fixed-schedule one: random weights)")
-    bench.add_argument("--preset", default="radial:0.1", help="stack: the sparse preset (+fp8 is added by the fp8 stacks)")
-    bench.add_argument("--stacks", nargs="*", default=list(STACKS), help=f"stack: rows to time ({', '.join(STACKS)})")
-    bench.add_argument("--tiny", action="store_true", help="stack: a tiny Wan on this machine's device (smoke test)")
-    bench.add_argument("--fidelity", type=cli_args.positive_int, default=None, metavar="N",
-                       help="stack: instead, each stack's PSNR/SSIM vs dense and adherence on N held-out prompts of the "
-                            "embedded testbed model (its real weights; use --steps 20)")
-
-
-def parse_stack(text: str) -> tuple[str, ...]:
-    parts = tuple(text.split("+"))
-    if any(p not in PARTS for p in parts) or ("dense" in parts and len(parts) > 1) or \
-            ("fp8" in parts or "fp8linear" in parts) and "sparse" not in parts:
-        raise ValueError(f"stack {text!r}: join {', '.join(PARTS)} with '+' (dense alone; fp8 and fp8linear with sparse), "
-                         "e.g. sparse+cache+fp8+compile")
-    return parts
-
-
-def sparse_preset(preset: str, parts: tuple[str, ...]) -> str | None:
-    """The profile a stack accelerates with: ``preset`` (+fp8 for the fp8 stacks, presets only)."""
-    if "sparse" not in parts:
-        return None
-    if "fp8" not in parts:
-        return preset
-    if preset.endswith(".json"):
-        raise ValueError(f"the fp8 stacks add +fp8 to a preset (e.g. radial:0.1), not to a profile file ({preset})")
-    return preset + "+fp8"
 
 
 def _spec(text: str, steps: int) -> cache_spec.CacheSpec:
@@ -158,7 +119,7 @@ def run(cases: list[str], out_dir: str, steps: int = 50, cache: str = "taylorsee
                 if "sparse" in parts:
                     chosen = False
                     if "fp8linear" in parts:
-                        f, h, w = {**CASES, **TINY}[case][2]
+                        f, h, w = {**CASES, **TINY}[case].latent
                         chosen = fp8.select(model, f * (h // 2) * (w // 2))[0]
                         row["fp8_linears"] = len(chosen)
                     videoaccel.accelerate(model, row["preset"], fp8_linear=chosen)
@@ -204,23 +165,13 @@ def run(cases: list[str], out_dir: str, steps: int = 50, cache: str = "taylorsee
             torch._dynamo.reset()
             torch.cuda.empty_cache()
     if out_dir:
-        _write(results, out_dir, tiny)
+        print("wrote " + write_record("stack", "videoaccel " + " ".join(sys.argv[1:]), results, out_dir,
+                                      name="stack-tiny" if tiny else "stack"))
     return results
 
 
-def _write(results: list, out_dir: str, tiny: bool, suite: str = "stack") -> str:
-    from .record import device_tag, header
-
-    doc = header(suite, "videoaccel " + " ".join(sys.argv[1:]), results)
-    path = os.path.join(out_dir, f"{suite}-{'tiny-' if tiny else ''}{device_tag(doc['device'])}.json")
-    with open(path, "w") as f:
-        json.dump(doc, f, indent=1)
-    print(f"wrote {path}")
-    return path
-
-
-def main(args) -> int:
-    """`videoaccel bench stack` (cli.py)."""
+def main(args: StackArgs) -> int:
+    """`videoaccel bench stack` (cli/bench.py)."""
     for s in args.stacks:
         sparse_preset(args.preset, parse_stack(s))
     if args.fidelity:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import sys
 
 import torch
 
 from .. import cache_spec
-from .stack import parse_stack, sparse_preset
+from .stack_spec import parse_stack, sparse_preset
 
 
 def _mag_ratios(pipe, prompt: str, seed: int, call: dict) -> list[float]:
@@ -95,7 +96,7 @@ def run(out_dir: str, prompts_n: int = 8, steps: int = 20, cache: str = "taylors
         results.append(row)
         print(json.dumps(row), flush=True)
     if out_dir:
-        from .stack import _write
+        from .record import write_record
 
-        _write(results, out_dir, False, suite="stack-fidelity")
+        print("wrote " + write_record("stack-fidelity", "videoaccel " + " ".join(sys.argv[1:]), results, out_dir))
     return results

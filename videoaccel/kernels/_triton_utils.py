@@ -1,4 +1,5 @@
-"""Triton helpers shared by the kernels: interpreter detection and the e4m3 cast."""
+"""Triton helpers shared by the kernels: interpreter detection, the e4m3 range and cast."""
+import math
 import os
 
 import triton
@@ -6,6 +7,10 @@ import triton.language as tl
 
 # Read once, before any kernel is decorated: tests set it in conftest.py when there is no GPU.
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
+
+E4M3_MAX = 448.0  # largest finite float8_e4m3fn: FP8 scales map a row's or channel's maximum onto it
+E4M3_MAX_C = tl.constexpr(E4M3_MAX)  # the same inside kernels (a kernel reads globals only as constexpr)
+LOG2_E4M3_MAX = tl.constexpr(math.log2(E4M3_MAX))  # the attention kernel folds P's factor 448 into the running max
 
 
 @triton.jit
@@ -15,7 +20,7 @@ def _round_e4m3(x):
     The interpreter's own fp32->fp8 cast is wrong (triton-on-cpu.md), so under the interpreter the
     kernels round with this and feed fp32 values that are exactly representable in e4m3.
     """
-    a = tl.minimum(tl.abs(x), 448.0)
+    a = tl.minimum(tl.abs(x), E4M3_MAX_C)
     bits = a.to(tl.int32, bitcast=True)
     e = ((bits >> 23) & 0xFF) - 127
     e = tl.maximum(e, -6)  # subnormals share the exponent of the smallest normal

@@ -5,7 +5,7 @@ layout (or the Triton interpreter when asked, which is how CI tests the kernel).
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, overload
 
 import torch
 
@@ -25,9 +25,17 @@ def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayou
     layout.check_inputs(q, k)
 
 
+@overload
+def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout, *, scale: float | None = None,
+                     fp8: bool = False, return_lse: Literal[False] = False, backend: Backend = "auto",
+                     out: torch.Tensor | None = None) -> torch.Tensor: ...
+@overload
+def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout, *, scale: float | None = None,
+                     fp8: bool = False, return_lse: Literal[True], backend: Backend = "auto",
+                     out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]: ...
 def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout, *,
                      scale: float | None = None, fp8: bool = False, return_lse: bool = False,
-                     backend: Backend = "auto", out: torch.Tensor | None = None):
+                     backend: Backend = "auto", out: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Attention over exactly the (query, key) pairs of ``layout``.
 
     q [B, Sq, H, D], k/v [B, Skv, H, D] -> out [B, Sq, H, D] (and lse [B, H, Sq] float32, natural

@@ -17,10 +17,8 @@ import torch
 import triton
 import triton.language as tl
 
-from ._triton_utils import INTERPRET, to_fp8
+from ._triton_utils import E4M3_MAX, E4M3_MAX_C, INTERPRET, to_fp8
 from .checks import check_qkv, check_triton_device
-
-E4M3_MAX = 448.0
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def _quantize_fp8_kernel(Q, K, V, Q8, K8, V8T, QS, KS, VS, KMEAN,
     if row0 < SEQ_Q:  # Q * ks, then per token
         ok = rows < SEQ_Q
         x = _load_rows(Q, b, h, rows, ok, stride_qb, stride_qs, stride_qh, HEAD_DIM) * k_scale[None, :]
-        scale = tl.maximum(tl.max(tl.abs(x), 1), 1e-12) / 448.0
+        scale = tl.maximum(tl.max(tl.abs(x), 1), 1e-12) / E4M3_MAX_C
         x8 = to_fp8(tl.math.div_rn(x, scale[:, None]), EMULATE)
         tl.store(Q8 + bh * SEQ_Q * HEAD_DIM + rows[:, None] * HEAD_DIM + offs_d[None, :], x8, mask=ok[:, None])
         tl.store(QS + bh * SEQ_Q + rows, scale, mask=ok)

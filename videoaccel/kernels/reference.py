@@ -9,6 +9,7 @@ import math
 
 import torch
 
+from .dense import masked_softmax
 from .layout import BlockLayout
 
 
@@ -20,10 +21,7 @@ def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: to
     """
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     qd, kd, vd = (t.double().transpose(1, 2) for t in (q, k, v))
-    s = (qd @ kd.transpose(-1, -2)) * scale
-    s = s.masked_fill(~mask, -math.inf)
-    lse = torch.logsumexp(s, -1)
-    p = torch.exp(s - torch.where(torch.isinf(lse), 0.0, lse)[..., None])
+    p, lse = masked_softmax((qd @ kd.transpose(-1, -2)) * scale, mask)
     out = (p @ vd).transpose(1, 2)
     return out, lse
 
@@ -34,17 +32,15 @@ def layout_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: 
     return masked_attention(q, k, v, layout.key_mask(q.shape[0]), scale)
 
 
-E4M3_MAX = 448.0
 
-
-def quantize_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
+def quantize_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """What videoaccel.kernels.fp8.quantize_fp8 must produce, written plainly in torch.
 
     K minus its mean over tokens, scaled per channel (ks); Q times ks, scaled per token; V scaled
     per channel. Returns (q8, q_scale [B,H,S], k8, k_scale [B,H,D], v8, v_scale [B,H,D],
     k_mean [B,H,D]) with q8/k8/v8 [B,H,S,D]: q * ks ~= q8 * q_scale, k - mean ~= k8 * ks, v ~= v8 * vs.
     """
-    from .fp8 import fp8_stats  # the statistics are plain torch reductions, shared
+    from .fp8 import E4M3_MAX, fp8_stats  # the statistics are plain torch reductions, shared
 
     k_mean, ks, vs = fp8_stats(k, v)
     qf, kf, vf = (t.float().transpose(1, 2) for t in (q, k, v))
@@ -122,6 +118,5 @@ def pyramid_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, levels:
     dense_row = ((key_level == 0) & (key_block >= 0))[None, None, None] | is_text
     mask = torch.where(in_video[None, None, :, None], mask, dense_row)
     s = torch.einsum("bqhd,bkhd->bhqk", q.double(), kc) * scale + bias.to(q.device)
-    s = s.masked_fill(~mask.to(q.device), -math.inf)
-    p = torch.softmax(s, -1).nan_to_num(0.0)
+    p, _ = masked_softmax(s, mask.to(q.device))
     return torch.einsum("bhqk,bkhd->bqhd", p, vc)

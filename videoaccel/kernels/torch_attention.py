@@ -74,7 +74,8 @@ def _attend(q, k, v, ok, scale):
 
 
 def torch_block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout,
-                                 scale: float, return_lse: bool = False, out: torch.Tensor | None = None):
+                                 scale: float, return_lse: bool = False,
+                                 out: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     B, Sq, H, D = q.shape
     dev = q.device
     out = torch.empty_like(q) if out is None else out

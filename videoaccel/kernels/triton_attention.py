@@ -13,13 +13,17 @@ are tuned separately. On Hopper, K and V arrive through TMA tensor descriptors (
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import torch
 import triton
 import triton.language as tl
 
-from ._triton_utils import INTERPRET, to_fp8
+from ._triton_utils import INTERPRET, LOG2_E4M3_MAX, to_fp8
 from .layout import BlockLayout
+
+if TYPE_CHECKING:
+    from .fp8 import Fp8Inputs
 
 try:
     from triton.tools.tensor_descriptor import TensorDescriptor
@@ -77,7 +81,7 @@ def _visit(acc, m_i, l_i, q, row_scale, K, V, k_ptrs, v_ptrs, b, h, offs_n, star
         s = tl.where((start + offs_n < end)[None, :], s, float("-inf"))
     if FP8:
         m_new = tl.maximum(m_i, tl.max(s, 1) * row_scale)
-        p = tl.exp2(s * row_scale[:, None] - (m_new - 8.807354922057604)[:, None])  # log2(448)
+        p = tl.exp2(s * row_scale[:, None] - (m_new - LOG2_E4M3_MAX)[:, None])
     else:
         m_new = tl.maximum(m_i, tl.max(s, 1) * qk_scale)
         p = tl.exp2(s * qk_scale - m_new[:, None])
@@ -236,7 +240,7 @@ def _block_sparse_fwd(
         lse = m_i + tl.log2(l_safe)
         if FP8:  # undo P's factor 448 and K smoothing (every score of a row was shifted by q . mean(K))
             k_mean = tl.load(KMEAN + bh * HEAD_DIM + offs_d) / tl.load(KS + bh * HEAD_DIM + offs_d)  # q8 holds Q * ks
-            lse += tl.sum(q.to(tl.float32) * k_mean[None, :], 1) * row_scale - 8.807354922057604
+            lse += tl.sum(q.to(tl.float32) * k_mean[None, :], 1) * row_scale - LOG2_E4M3_MAX
         lse = tl.where(l_i == 0.0, float("-inf"), lse * 0.6931471805599453)
         tl.store(LSE + bh * SEQ_Q + offs_m, lse, mask=row_ok)
 
@@ -256,9 +260,10 @@ def _descriptor(t: torch.Tensor):
     return TensorDescriptor(t, list(t.shape), list(t.stride()), [1] * t.dim())  # block shape set at launch
 
 
-def triton_block_sparse_attention(q, k, v, layout: BlockLayout, scale: float, return_lse: bool = False,
-                                  fp8=None, out: torch.Tensor | None = None, tma: bool | None = None,
-                                  config: TileConfig | None = None):
+def triton_block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout, scale: float,
+                                  return_lse: bool = False, fp8: Fp8Inputs | None = None, out: torch.Tensor | None = None,
+                                  tma: bool | None = None, config: TileConfig | None = None
+                                  ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Launch the kernel. q/k/v [B, S, H, D] (last dim contiguous); ``fp8`` a Fp8Inputs or None."""
     B, Sq, H, D = q.shape
     out = torch.empty_like(q) if out is None else out

@@ -1,11 +1,25 @@
-"""Attention patterns: geometry and token order -> per-head block masks -> kernel layouts."""
-from .draft import DraftPlanner, draft_masks, top_p_mask
-from .geometry import VideoGeometry
-from .library import PATTERNS, block_mask, build_layout, fit_density, mask_density
-from .oracle import oracle_masks
-from .pyramid import compensation, merge_lse, pyramid_attention, pyramid_levels
-from .token_order import tile_major_permutation, to_frame_major, to_tile_major
+"""Attention patterns: geometry and token order -> per-head block masks -> kernel layouts.
 
-__all__ = ["DraftPlanner", "PATTERNS", "VideoGeometry", "block_mask", "build_layout", "compensation", "draft_masks",
-           "fit_density", "mask_density", "merge_lse", "oracle_masks", "pyramid_attention", "pyramid_levels", "tile_major_permutation",
-           "to_frame_major", "to_tile_major", "top_p_mask"]
+The registry (registry.py: every pattern's name, kind, parameters and knob) imports without torch,
+so profile files and the CLI read it cheaply; the rest loads on first use of one of its names.
+"""
+from __future__ import annotations
+
+import importlib
+
+from .registry import DYNAMIC, PATTERNS, PRESETS, STATIC, TUNABLE, PatternSpec
+
+_HOME = {"VideoGeometry": "geometry", "BUILDERS": "library", "block_mask": "library", "build_layout": "library",
+         "fit_density": "library", "mask_density": "library", "draft_masks": "draft", "top_p_mask": "draft",
+         "video_block_scores": "draft", "compensation": "pyramid", "estimate_levels": "pyramid", "merge_lse": "pyramid",
+         "pyramid_attention": "pyramid", "pyramid_levels": "pyramid", "oracle_masks": "oracle",
+         "tile_major_permutation": "token_order", "to_frame_major": "token_order", "to_tile_major": "token_order"}
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+
+
+__all__ = ["DYNAMIC", "PATTERNS", "PRESETS", "STATIC", "TUNABLE", "PatternSpec", *_HOME]

@@ -5,11 +5,9 @@ estimated share of the attention mass; each query block keeps its heaviest key b
 cumulative mass reaches ``top_p`` (or its ``top_k`` heaviest), plus its own diagonal block; text is
 always kept by the layout. In tile-major order a block is a compact 3D region, so the pooled
 "draft" is a real low-resolution video attention map. The selection depends on the input: the
-router recomputes it every ``every`` steps (DraftPlanner).
+router recomputes it every ``every`` steps (routing/compiler.py).
 """
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import torch
 
@@ -38,31 +36,17 @@ def top_p_mask(probs: torch.Tensor, top_p: float | None = 0.9, top_k: int | None
     return torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
 
 
+def video_block_scores(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, scale: float | None = None) -> torch.Tensor:
+    """[B, H, NB, NB] estimated attention mass between the geometry's video blocks (mean-pooled q/k [B, S, H, D])."""
+    vr = geometry.video_range
+    return block_scores(q, k, geometry.block, geometry.block, q_range=vr, kv_range=vr, scale=scale)
+
+
 def draft_masks(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, top_p: float | None = 0.9,
                 top_k: int | None = None, scale: float | None = None) -> torch.Tensor:
     """bool [H, NB, NB] block masks over the video region for q/k [B, S, H, D] (union over the batch)."""
-    vr = geometry.video_range
-    probs = block_scores(q, k, geometry.block, geometry.block, q_range=vr, kv_range=vr, scale=scale)
+    probs = video_block_scores(q, k, geometry, scale)
     mask = top_p_mask(probs, top_p=top_p, top_k=top_k).any(0)
     mask |= torch.eye(geometry.num_blocks, dtype=torch.bool, device=mask.device)
     return mask
 
-
-@dataclass
-class DraftPlanner:
-    """Recompute the draft selection every ``every`` calls, reuse it in between."""
-    geometry: VideoGeometry
-    top_p: float | None = 0.9
-    top_k: int | None = None
-    every: int = 1
-    _calls: int = field(default=0, init=False)
-    _mask: torch.Tensor | None = field(default=None, init=False)
-
-    def masks(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        if self._mask is None or self._calls % self.every == 0:
-            self._mask = draft_masks(q, k, self.geometry, self.top_p, self.top_k)
-        self._calls += 1
-        return self._mask
-
-    def reset(self) -> None:
-        self._calls, self._mask = 0, None

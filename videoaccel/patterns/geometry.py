@@ -14,9 +14,10 @@ from typing import Literal
 import torch
 
 from ..kernels.layout import num_blocks
+from .registry import BLOCKS, ORDERS, Order
+from .token_order import tile_major_permutation
 
 TextPosition = Literal["none", "front", "back"]
-Order = Literal["frame", "tile"]
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,9 @@ class VideoGeometry:
             raise ValueError(f"geometry {self.frames}x{self.height}x{self.width} must have at least one token per axis")
         if self.text < 0 or (self.text > 0) != (self.text_position != "none"):
             raise ValueError("give text > 0 with text_position 'front' or 'back', or text = 0 with 'none'")
-        if self.block not in (16, 32, 64, 128):
+        if self.block not in BLOCKS:
             raise ValueError(f"block={self.block}: use 16, 32, 64 or 128")
-        if self.order not in ("frame", "tile"):
+        if self.order not in ORDERS:
             raise ValueError(f"order={self.order!r}: use 'frame' or 'tile'")
 
     @classmethod
@@ -82,8 +83,6 @@ class VideoGeometry:
     @cached_property
     def token_coords(self) -> torch.Tensor:
         """int64 [S_video, 3]: (t, h, w) of the token at each video position, in this order."""
-        from .token_order import tile_major_permutation
-
         t, h, w = torch.meshgrid(torch.arange(self.frames), torch.arange(self.height), torch.arange(self.width), indexing="ij")
         coords = torch.stack([t, h, w], -1).reshape(-1, 3)
         if self.order == "tile":

@@ -2,13 +2,12 @@
 
 Parameters are fractions of the latent grid (or frame counts), never token counts, so a plan made
 at one resolution or length applies at another. Masks depend only on the geometry and are cached.
-Every pattern but ``skip`` keeps each block's own (diagonal) block. Dynamic patterns (draft-guided,
-pyramid) live in draft.py and pyramid.py; ``build_layout`` turns per-head masks into a kernel
-layout with the text tokens handled.
+Every pattern but ``skip`` keeps each block's own (diagonal) block. Names, parameters and knobs
+are registry.py's; dynamic patterns (draft-guided, pyramid, oracle) live in draft.py, pyramid.py
+and oracle.py; ``build_layout`` turns per-head masks into a kernel layout with the text tokens handled.
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from typing import Callable
 
@@ -17,14 +16,19 @@ import torch
 from ..kernels.layout import BlockLayout
 from ..plan_checks import density
 from .geometry import VideoGeometry
+from .registry import PATTERNS, STATIC, TUNABLE
 
 PatternFn = Callable[..., torch.Tensor]
-PATTERNS: dict[str, PatternFn] = {}
+BUILDERS: dict[str, PatternFn] = {}  # static pattern -> its mask builder (geometry, **params)
 
 
 def register(name: str) -> Callable[[PatternFn], PatternFn]:
+    """Bind the builder of a static pattern of the registry."""
+    if name not in STATIC:
+        raise ValueError(f"{name!r} is not a static pattern of videoaccel.patterns.registry")
+
     def deco(fn: PatternFn) -> PatternFn:
-        PATTERNS[name] = fn
+        BUILDERS[name] = fn
         return fn
     return deco
 
@@ -117,15 +121,19 @@ def radial(geometry: VideoGeometry, decay: float = 1.0, sink_frames: int = 1, ke
     return _with_diagonal(keep | thin | sink)
 
 
+
+if set(BUILDERS) != set(STATIC):  # the registry and its builders agree, checked once at import
+    raise ImportError(f"static patterns without a builder: {sorted(set(STATIC) - set(BUILDERS))}")
+
 @lru_cache(maxsize=256)
 def _cached(name: str, geometry: VideoGeometry, params: tuple) -> torch.Tensor:
-    return PATTERNS[name](geometry, **dict(params))
+    return BUILDERS[name](geometry, **dict(params))
 
 
 def block_mask(name: str, geometry: VideoGeometry, **params) -> torch.Tensor:
     """bool [NB, NB] block mask of a registered static pattern (cached per geometry and parameters)."""
-    if name not in PATTERNS:
-        raise ValueError(f"unknown pattern {name!r}; known: {', '.join(sorted(PATTERNS))}")
+    if name not in BUILDERS:
+        raise ValueError(f"unknown pattern {name!r}; known: {', '.join(sorted(BUILDERS))}")
     try:
         return _cached(name, geometry, tuple(sorted(params.items())))
     except TypeError as e:
@@ -139,40 +147,22 @@ def mask_density(mask: torch.Tensor, geometry: VideoGeometry) -> float:
     return float((mask.double() * n[:, None] * n[None, :]).sum() / geometry.video_tokens ** 2)
 
 
-# The one knob per pattern that trades density for fidelity, and its range, for fit_density.
-KNOBS: dict[str, tuple[str, float, float]] = {
-    "diagonal": ("scale", 0.0, 1.0),
-    "multi_diagonal": ("scale", 0.0, 1.0),
-    "radial": ("decay", 0.05, 8.0),
-    "vertical_stripe": ("columns", 0.0, 1.0),
-}
-
-
-def _knobbed(name: str, geometry: VideoGeometry, x: float, params: dict) -> torch.Tensor:
-    if name == "diagonal":
-        return block_mask(name, geometry, t=x, h=x, w=x)
-    if name == "multi_diagonal":
-        return block_mask(name, geometry, h=x, w=x)
-    return block_mask(name, geometry, **{**params, KNOBS[name][0]: x})
-
-
 def fit_density(name: str, geometry: VideoGeometry, target: float, **params) -> tuple[dict, torch.Tensor]:
-    """Parameters of ``name`` giving the densest mask within ``target`` (bisection on its knob; the
-    sparsest setting if even that exceeds it)."""
-    if name not in KNOBS:
-        raise ValueError(f"pattern {name!r} has no density knob; tunable: {', '.join(KNOBS)}")
+    """Parameters of ``name`` giving the densest mask within ``target`` (bisection on its registry knob;
+    the sparsest setting if even that exceeds it)."""
+    if name not in TUNABLE:
+        raise ValueError(f"pattern {name!r} has no density knob; tunable: {', '.join(sorted(TUNABLE))}")
     target = density(target, "target density")
-    knob, lo, hi = KNOBS[name]
+    knob = PATTERNS[name].knob
+    lo, hi = knob.lo, knob.hi
     for _ in range(30):
         mid = (lo + hi) / 2
-        if mask_density(_knobbed(name, geometry, mid, params), geometry) < target:
+        if mask_density(block_mask(name, geometry, **{**params, **knob.params(mid)}), geometry) < target:
             lo = mid
         else:
             hi = mid
-    best = lo
-    chosen = {"t": best, "h": best, "w": best} if name == "diagonal" else {"h": best, "w": best} if name == "multi_diagonal" \
-        else {**params, knob: best}
-    return chosen, _knobbed(name, geometry, best, params)
+    chosen = {**params, **knob.params(lo)}
+    return chosen, block_mask(name, geometry, **chosen)
 
 
 def build_layout(geometry: VideoGeometry, masks: torch.Tensor, text_lengths: list[int] | None = None,
@@ -195,14 +185,3 @@ def build_layout(geometry: VideoGeometry, masks: torch.Tensor, text_lengths: lis
     return BlockLayout.from_block_mask(masks.to(device), geometry.seq_len, geometry.seq_len, block_m=geometry.block,
                                        block_n=geometry.block, q_range=vr, kv_range=vr, kv_always=always)
 
-
-def computed_blocks(name: str, geometry: VideoGeometry, **params) -> int:
-    return int(block_mask(name, geometry, **params).sum())
-
-
-def growth_exponent(name: str, geometries: list[VideoGeometry], **params) -> float:
-    """Slope of log(computed blocks) vs log(video tokens): 2 for dense, ~1 for n log n."""
-    x = torch.tensor([math.log(g.video_tokens) for g in geometries])
-    y = torch.tensor([math.log(computed_blocks(name, g, **params)) for g in geometries])
-    x, y = x - x.mean(), y - y.mean()
-    return float((x * y).sum() / (x * x).sum())

@@ -76,15 +76,6 @@ def evaluate(sample: HeadSample, masks: torch.Tensor, compensate: bool = False) 
     return err, mass.mean(-1)
 
 
-def density_of(masks: torch.Tensor, geometry: VideoGeometry) -> torch.Tensor:
-    """Computed fraction of the video x video scores per candidate mask [C, NB, NB]."""
-    n = torch.full((geometry.num_blocks,), float(geometry.block))
-    n[-1] = geometry.video_tokens - (geometry.num_blocks - 1) * geometry.block
-    w = (n[:, None] * n[None, :]).to(masks.device)
-    return (masks.float() * w).sum((-1, -2)) / geometry.video_tokens ** 2
-
-
-
 def fp8_error(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sample: HeadSample, geometry: VideoGeometry,
               scale: float | None = None, valid_text: int | None = None) -> float:
     """Relative L2 error of FP8 attention (all keys) on the sample's rows, for one head's q/k/v [S, D].
@@ -107,6 +98,7 @@ def fp8_error(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sample: HeadSam
         rows = torch.searchsorted(sub, sample.rows)
         approx = out[rows]
     else:
+        from ..kernels.fp8 import E4M3_MAX
         from ..kernels.reference import quantize_reference
 
         q8, qsc, k8, ksc, v8, vsc, _ = quantize_reference(*(t[None, :, None] for t in (q, k, v)))
@@ -115,6 +107,6 @@ def fp8_error(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sample: HeadSam
         dv = v8[0, 0].float() * vsc[0, 0]
         s = (dq @ dk.T) * scale
         s[:, ~keys] = float("-inf")
-        p = torch.exp(s - s.amax(-1, keepdim=True)) * 448.0
+        p = torch.exp(s - s.amax(-1, keepdim=True)) * E4M3_MAX
         approx = (p.to(torch.float8_e4m3fn).float() @ dv) / p.sum(-1, keepdim=True)
     return float((approx - sample.out).norm() / sample.out.norm())

@@ -15,13 +15,15 @@ import math
 import torch
 
 from ..kernels import BlockLayout, pool_blocks, sparse_attention
+from ..kernels.dense import masked_softmax
+from .draft import video_block_scores
 from .geometry import VideoGeometry
 from .library import build_layout
-
 MAX_LEVEL = 3
+THRESHOLDS = (0.6, 0.8, 0.9, 0.95)
 
 
-def pyramid_levels(probs: torch.Tensor, thresholds: tuple[float, ...] = (0.6, 0.8, 0.9, 0.95)) -> torch.Tensor:
+def pyramid_levels(probs: torch.Tensor, thresholds: tuple[float, ...] = THRESHOLDS) -> torch.Tensor:
     """int8 levels (-1 = skip) from estimated block masses [.., NQB, NKB]: per row, blocks in order of
     mass go to level 0 until the heavier ones hold thresholds[0] of the mass, then level 1 until
     thresholds[1], ...; past the last threshold they are skipped. The diagonal is always level 0."""
@@ -36,6 +38,13 @@ def pyramid_levels(probs: torch.Tensor, thresholds: tuple[float, ...] = (0.6, 0.
     n = probs.shape[-1]
     levels[..., torch.arange(n), torch.arange(n)] = 0
     return levels
+
+
+def estimate_levels(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry,
+                    thresholds: tuple[float, ...] = THRESHOLDS) -> torch.Tensor:
+    """int8 levels [H, NB, NB] of q/k [B, S, H, D] from their pooled block scores (mean over the batch: a batch
+    shares one layout)."""
+    return pyramid_levels(video_block_scores(q, k, geometry).mean(0), thresholds)
 
 
 def merge_lse(outs: list[torch.Tensor], lses: list[torch.Tensor]) -> torch.Tensor:
@@ -71,9 +80,7 @@ def compensation(qv: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometry: V
     outs, lses = [], []
     for h in range(qv.shape[2]):  # one head at a time bounds the [B, Sv, NB] scores
         s = (qv[:, :, h].float() @ kp[:, h].transpose(-1, -2)) * scale + torch.log(counts)
-        s = s.masked_fill(~skipped[h][rows_block][None], -math.inf)
-        lse = torch.logsumexp(s, -1)
-        p = torch.exp(s - torch.where(torch.isinf(lse), 0.0, lse)[..., None])
+        p, lse = masked_softmax(s, skipped[h][rows_block][None])
         outs.append(p @ vp[:, h])
         lses.append(lse)
     return torch.stack(outs, 2).to(qv.dtype), torch.stack(lses, 1)

@@ -15,10 +15,12 @@ after patch embedding (with RoPE permuted the same way) and undone once before u
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import torch
 
-from .geometry import VideoGeometry
+if TYPE_CHECKING:  # a geometry's coordinates use this order: the geometry imports this module, not the reverse
+    from .geometry import VideoGeometry
 
 TIME_WEIGHT = 4  # a frame step counts as 4 tokens of spatial extent when choosing the axis to cut
 

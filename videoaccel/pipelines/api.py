@@ -1,24 +1,26 @@
-"""accelerate / restore / report: the one-line user surface on a diffusers pipeline."""
+"""accelerate / accelerated / restore / report: the user surface on a diffusers pipeline."""
 from __future__ import annotations
 
-import logging
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, Union
 
 import torch
 
 from ..plan_checks import profile_fits_model
 from ..plans import Profile, config_hash, load_profile
 from ..routing import AttentionRouter, Observer, Report
-from . import caches, dispatch
+from . import caches
 from . import fp8_linear as fp8
-from .hooks import ORDER_HOOK, STEP_HOOK, TILE_MODULES, StepHook, TileOrderHook, add_hook, remove_hook
+from .installation import Installation, installation_of
 from .models import spec_for, transformers_of
-from .processors import REPLACEMENTS
 
-log = logging.getLogger("videoaccel")
-_ATTR = "_videoaccel"
+if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline, ModelMixin
+
+Pipe = Union["DiffusionPipeline", "ModelMixin"]  # a pipeline, or one transformer
+ProfileLike = Union[str, Path, Profile]  # a preset name, a profile .json, or a Profile
 
 
 def _check_fingerprint(profile: Profile, model: torch.nn.Module) -> None:
@@ -30,10 +32,30 @@ def _check_fingerprint(profile: Profile, model: torch.nn.Module) -> None:
                          f"(config {config_hash(model.config)}): profile this model with `videoaccel profile`")
 
 
-def accelerate(pipe, profile="radial", *, fp8_linear: bool | list[str] = False):
-    """Route the self-attention of ``pipe``'s transformer(s) by ``profile`` (a Profile, a profile
-    file or a preset name: dense, radial[:density], draft[:top_p], ... with optional +fp8). In place;
-    returns ``pipe``. Undo with ``restore(pipe)``.
+@dataclass
+class Accelerated:
+    """The installations of one ``accelerated(pipe, profile)`` call; a context manager that restores on exit."""
+    pipe: Pipe
+    installations: list[Installation]
+
+    def report(self) -> Report:
+        return report(self.pipe)
+
+    def restore(self) -> None:
+        for inst in self.installations:
+            inst.undo()
+
+    def __enter__(self) -> Accelerated:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.restore()
+
+
+def accelerated(pipe: Pipe, profile: ProfileLike = "radial", *, fp8_linear: bool | list[str] = False) -> Accelerated:
+    """Route the self-attention of ``pipe``'s transformer(s) by ``profile`` (a Profile, a profile file or a preset
+    name: dense, radial[:density], draft[:top_p], ... with optional +fp8), in place, until the returned object's
+    ``restore()`` (or the end of ``with videoaccel.accelerated(pipe, profile): ...``).
 
     ``fp8_linear``: also run linear layers of the blocks in FP8 (torchao dynamic float8; a CUDA GPU of
     compute capability 8.9 or newer): ``True`` keeps those whose shape measured faster in FP8
@@ -43,20 +65,28 @@ def accelerate(pipe, profile="radial", *, fp8_linear: bool | list[str] = False):
     prof = check_profile(pipe, profile)
     if fp8_linear is not False:
         fp8.check_available()
+    done = []
     for _, model in transformers_of(pipe):
-        _install(model, prof, getattr(pipe, "scheduler", None), None if isinstance(pipe, torch.nn.Module) else type(pipe).__name__)
+        inst = Installation.install(model, prof, getattr(pipe, "scheduler", None),
+                                    None if isinstance(pipe, torch.nn.Module) else type(pipe).__name__)
+        done.append(inst)
         if fp8_linear is not False:
             names = fp8.select(model)[0] if fp8_linear is True else list(fp8_linear)
-            getattr(model, _ATTR)["saved"]["linear_weights"] = fp8.apply(model, names)
-    return pipe
+            inst.linear_weights = fp8.apply(model, names)
+    return Accelerated(pipe, done)
 
 
-def check_profile(pipe, profile) -> Profile:
+def accelerate(pipe: Pipe, profile: ProfileLike = "radial", *, fp8_linear: bool | list[str] = False) -> None:
+    """``accelerated`` without keeping the handle: undo with ``restore(pipe)``."""
+    accelerated(pipe, profile, fp8_linear=fp8_linear)
+
+
+def check_profile(pipe: Pipe, profile: ProfileLike) -> Profile:
     """The loaded profile, or ValueError for anything accelerate() would refuse (profile values, another
     model's profile, layer/head counts), before any step runs and without installing anything."""
     prof = load_profile(profile)
     for name, model in transformers_of(pipe):
-        if hasattr(model, _ATTR):
+        if installation_of(model) is not None:
             raise ValueError(f"{name} is already accelerated: call videoaccel.restore(pipe) before accelerating again")
         spec = spec_for(model)
         _check_fingerprint(prof, model)
@@ -69,73 +99,15 @@ def check_profile(pipe, profile) -> Profile:
     return prof
 
 
-def _install(model: torch.nn.Module, prof: Profile, scheduler, pipeline: str | None = None) -> None:
-    spec = spec_for(model)
-    attn = spec.self_attention(model)
-    tile = spec.tile_order and getattr(model, "_parallel_config", None) is None
-    if spec.tile_order and not tile:  # context parallelism shards the sequence between blocks: no model-level reordering
-        log.info("videoaccel: %s is context-parallel: frame-major token order", type(model).__name__)
-    router = AttentionRouter(prof, len(attn), attn[0].heads, spec.text_position, tile_order=tile)
-    if prof.order == "tile" and not spec.tile_order:
-        log.info("videoaccel: %s runs frame-major token order (tile-major reordering is implemented for Wan)", type(model).__name__)
-    saved = {"processors": [m.processor for m in attn], "backends": [], "cross": []}
-    if spec.processor == "dispatch":
-        dispatch.install()
-        for i, m in enumerate(attn):
-            saved["backends"].append(getattr(m.processor, "_attention_backend", None))
-            m.processor._attention_backend = None  # use the registry's active backend: the interceptor
-            _set_processor(m, dispatch.routed(m.processor, router, i))
-    else:
-        for i, m in enumerate(attn):
-            _set_processor(m, REPLACEMENTS[spec.processor](router, i))
-    if torch.cuda.is_available():  # cross-attention: the fastest dense path
-        from diffusers.models.attention_dispatch import AttentionBackendName
-
-        for m in spec.cross_attention(model):
-            saved["cross"].append((m, getattr(m.processor, "_attention_backend", None)))
-            m.processor._attention_backend = AttentionBackendName._NATIVE_CUDNN
-    add_hook(model, StepHook(router, spec, scheduler, pipeline), STEP_HOOK)
-    if router.order == "tile":
-        for name in TILE_MODULES:
-            add_hook(getattr(model, name), TileOrderHook(router, name), ORDER_HOOK)
-    setattr(model, _ATTR, {"router": router, "saved": saved})
-
-
-def _set_processor(module: torch.nn.Module, processor) -> None:
-    if hasattr(module, "set_processor"):
-        module.set_processor(processor)
-    else:  # MochiAttention
-        module.processor = processor
-
-
-def restore(pipe):
+def restore(pipe: Pipe) -> None:
     """Remove everything accelerate() installed; the pipeline computes exactly as before."""
     for _, model in transformers_of(pipe):
-        state = getattr(model, _ATTR, None)
-        if state is None:
-            continue
-        spec = spec_for(model)
-        saved = state["saved"]
-        for m, proc in zip(spec.self_attention(model), saved["processors"]):
-            _set_processor(m, proc)
-        for proc, backend in zip(saved["processors"], saved["backends"]):
-            proc._attention_backend = backend
-        if saved["backends"]:
-            dispatch.uninstall()
-        for m, backend in saved["cross"]:
-            m.processor._attention_backend = backend
-        for name, w in saved.get("linear_weights", {}).items():
-            lin = model.get_submodule(name)
-            lin.weight = torch.nn.Parameter(w.to(lin.weight.device), requires_grad=False)
-        remove_hook(model, STEP_HOOK)
-        if state["router"].order == "tile":
-            for name in TILE_MODULES:
-                remove_hook(getattr(model, name), ORDER_HOOK)
-        delattr(model, _ATTR)
-    return pipe
+        inst = installation_of(model)
+        if inst is not None:
+            inst.undo()
 
 
-def report(pipe) -> Report:
+def report(pipe: Pipe) -> Report:
     """Per transformer, per layer: calls, steps seen, per-head plans and achieved densities, FP8 calls,
     fallbacks and density misses with their reasons, attention time (when ``set_timing(pipe, True)``).
     ``print(report(pipe))`` shows a table; ``.to_dict()`` gives JSON-ready data."""
@@ -143,14 +115,14 @@ def report(pipe) -> Report:
 
 
 def _router(name: str, model: torch.nn.Module) -> AttentionRouter:
-    state = getattr(model, _ATTR, None)
-    if state is None:
+    inst = installation_of(model)
+    if inst is None:
         raise ValueError(f"{name} is not accelerated: call videoaccel.accelerate(pipe, profile) first")
-    return state["router"]
+    return inst.router
 
 
 @contextmanager
-def observe(pipe, observer: Observer) -> Iterator[Observer]:
+def observe(pipe: Pipe, observer: Observer) -> Iterator[Observer]:
     """Call ``observer(AttentionCall)`` on every routed self-attention call of ``pipe`` inside the block
     (layer, step, timestep, q, k, v, geometry, text lengths); the router does not know who listens."""
     with ExitStack() as stack:
@@ -159,11 +131,11 @@ def observe(pipe, observer: Observer) -> Iterator[Observer]:
         yield observer
 
 
-def set_timing(pipe, on: bool = True) -> None:
+def set_timing(pipe: Pipe, on: bool = True) -> None:
     """Time every routed attention call (synchronises the GPU per call: for measurement, not production)."""
-    for _, model in transformers_of(pipe):
-        getattr(model, _ATTR)["router"].timing = on
+    for name, model in transformers_of(pipe):
+        _router(name, model).timing = on
 
 
 def router_of(model: torch.nn.Module) -> AttentionRouter:
-    return getattr(model, _ATTR)["router"]
+    return _router(type(model).__name__, model)

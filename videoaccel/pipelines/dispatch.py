@@ -12,6 +12,7 @@ other call goes to the backend that was active before, unchanged. This touches d
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import torch
 from diffusers.models import attention_dispatch as ad
@@ -100,11 +101,11 @@ class RoutedProcessor:
     """Wraps a stock processor: marks its attention call for the router, otherwise runs it as is.
     Make one with ``routed(inner, router, layer)``: its class shows the stock ``__call__`` signature."""
 
-    def __init__(self, inner, router: AttentionRouter, layer: int):
+    def __init__(self, inner: Any, router: AttentionRouter, layer: int):
         self.inner, self.router, self.layer = inner, router, layer
         self.route = route_tensor(router.id, layer)  # bound before tracing: a tensor, so no guard on the layer
 
-    def __call__(self, attn, *args, **kwargs):
+    def __call__(self, attn: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
         _current.processor = self
         try:
             return self.inner(attn, *args, **kwargs)
@@ -121,7 +122,7 @@ class RoutedProcessor:
 _CLASSES: dict[type, type] = {}
 
 
-def routed(inner, router: AttentionRouter, layer: int) -> RoutedProcessor:
+def routed(inner: Any, router: AttentionRouter, layer: int) -> RoutedProcessor:
     """diffusers filters a processor's kwargs by ``inspect.signature(processor.__call__)``: a subclass per
     stock class carries the stock signature (an instance attribute instead would break torch.compile's trace)."""
     cls = _CLASSES.get(type(inner))

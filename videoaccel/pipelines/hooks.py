@@ -8,6 +8,8 @@ outside the blocks and only index with tensors the router prepared for the geome
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
@@ -25,14 +27,14 @@ class StepHook(ModelHook):
 
     _is_stateful = True
 
-    def __init__(self, router: AttentionRouter, spec: ModelSpec, scheduler=None, pipeline: str | None = None):
+    def __init__(self, router: AttentionRouter, spec: ModelSpec, scheduler: Any = None, pipeline: str | None = None):
         super().__init__()
         self.router, self.spec, self.scheduler, self.pipeline = router, spec, scheduler, pipeline
         self._timesteps: list[float] | None = None  # the scheduler's, on the host, for this pipeline call
         self._cache = None  # the diffusers cache config last checked (caches.py): enabled before or after accelerate
 
     @torch.compiler.disable
-    def pre_forward(self, module, *args, **kwargs):
+    def pre_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> tuple[tuple, dict]:
         if getattr(module, "_cache_config", None) is not self._cache:
             caches.check(module, self.pipeline)  # before any block runs
             self._cache = module._cache_config
@@ -53,7 +55,7 @@ class StepHook(ModelHook):
             return float(t.float().max())
         return None if t is None else float(t)
 
-    def reset_state(self, module):
+    def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:
         self.router.reset()
         self._timesteps = None
         return module
@@ -68,7 +70,7 @@ class TileOrderHook(ModelHook):
         super().__init__()
         self.router, self.where = router, where
 
-    def post_forward(self, module, output):
+    def post_forward(self, module: torch.nn.Module, output: Any) -> Any:
         index = self.router.tile_index
         if index is None:
             return output

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
+
+if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class ModelSpec:
         return 0 if t is None else t.shape[1]
 
 
-def named_arg(module, args: tuple, kwargs: dict, name: str) -> Any:
+def named_arg(module: torch.nn.Module, args: tuple, kwargs: dict, name: str) -> Any:
     """The forward argument called ``name``, wherever the caller put it (models order them differently)."""
     if name in kwargs:
         return kwargs[name]
@@ -87,7 +90,7 @@ def spec_for(model: torch.nn.Module) -> ModelSpec:
     return SPECS[name]
 
 
-def transformers_of(pipe) -> list[tuple[str, torch.nn.Module]]:
+def transformers_of(pipe: DiffusionPipeline | torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
     """The pipeline's transformers (Wan2.2 A14B has two: transformer and transformer_2)."""
     if isinstance(pipe, torch.nn.Module):
         return [("transformer", pipe)]
@@ -95,3 +98,12 @@ def transformers_of(pipe) -> list[tuple[str, torch.nn.Module]]:
     if not found:
         raise ValueError(f"{type(pipe).__name__} has no transformer; videoaccel supports pipelines {', '.join(PIPELINES)}")
     return found
+
+
+def wan_latent_grid(frames: int, height: int, width: int) -> tuple[int, int, int]:
+    """Video tokens Wan's transformer sees: (frames - 1) / 4 + 1 latent frames, / 8 VAE, / 2 patch; ValueError
+    naming the fix for a size its VAE cannot take."""
+    if (frames - 1) % 4 or height % 16 or width % 16:
+        raise ValueError(f"{frames} frames at {height}x{width}: use frames = 4k + 1 and sizes divisible by 16 "
+                         f"(default 25 frames at 192x320)")
+    return (frames - 1) // 4 + 1, height // 16, width // 16

@@ -23,8 +23,9 @@ class _Routed:
 class CogVideoXRoutedProcessor(_Routed):
     """CogVideoXAttnProcessor2_0 with the router: text (front) + video joint attention."""
 
-    def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
-                 attention_mask: torch.Tensor | None = None, image_rotary_emb: torch.Tensor | None = None):
+    def __call__(self, attn: torch.nn.Module, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
+                 attention_mask: torch.Tensor | None = None, image_rotary_emb: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
         text_len = encoder_hidden_states.size(1)
         hidden_states = torch.cat([encoder_hidden_states, hidden_states], dim=1)
         b, s, _ = hidden_states.shape
@@ -64,8 +65,9 @@ class MochiRoutedProcessor(_Routed):
     rows are zeroed, which is the same result when the valid tokens come first (checked; otherwise
     the router runs dense with the mask)."""
 
-    def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
-                 attention_mask: torch.Tensor, image_rotary_emb=None):
+    def __call__(self, attn: torch.nn.Module, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
+                 attention_mask: torch.Tensor, image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
         q, k, v = (f(hidden_states).unflatten(2, (attn.heads, -1)) for f in (attn.to_q, attn.to_k, attn.to_v))
         if attn.norm_q is not None:
             q = attn.norm_q(q)

@@ -6,14 +6,20 @@ forward with every head dense (the probe's shadow pass, ``dense_forwards``).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 
 from ..plans import Profile
 
+if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
 
-def observe(pipe, observer):
+    from ..routing import Observer
+
+
+def observe(pipe: DiffusionPipeline, observer: Observer) -> AbstractContextManager[Observer]:
     """Every routed self-attention call of ``pipe`` is shown to ``observer(AttentionCall)`` inside the block."""
     from .. import pipelines
 
@@ -27,7 +33,7 @@ def num_layers(model: torch.nn.Module) -> int:
 
 
 @contextmanager
-def dense_forwards(model: torch.nn.Module):
+def dense_forwards(model: torch.nn.Module) -> Iterator[None]:
     """Inside, every head runs dense (same token order and block, so the step and order hooks agree)."""
     from ..pipelines import router_of
 

@@ -24,7 +24,7 @@ ORDERS = ("frame", "tile")
 STEP_FRACTIONS = (0.1, 0.5, 0.85)
 
 
-def sample_steps(num_steps: int, fractions=STEP_FRACTIONS) -> set[int]:
+def sample_steps(num_steps: int, fractions: tuple[float, ...] = STEP_FRACTIONS) -> set[int]:
     """Steps (0-based) at which calls are measured: early, middle, late."""
     return {min(num_steps - 1, int(f * num_steps)) for f in fractions}
 
@@ -34,7 +34,7 @@ def _kept(sorted_cum: torch.Tensor, n: int, density: float) -> torch.Tensor:
     return sorted_cum[..., max(1, round(density * n)) - 1]
 
 
-def recall(q: torch.Tensor, k: torch.Tensor, rows: torch.Tensor, scale: float, blocks=BLOCKS, tokens: bool = True) -> dict:
+def recall(q: torch.Tensor, k: torch.Tensor, rows: torch.Tensor, scale: float, blocks: tuple[int, ...] = BLOCKS, tokens: bool = True) -> dict:
     """Oracle recall per head for query ``rows`` (whole blocks of q of the largest block size) against all keys.
 
     q, k [S, H, D] in one token order. Returns {("token", 0) (when ``tokens``) | ("block", b): {density: [H] tensor}};
@@ -113,7 +113,7 @@ class RecallObserver:
         return out
 
 
-def measure(pipe, prompts: list[str], *, seed: int = 0, query_blocks: int = 8, blocks: tuple[int, ...] = BLOCKS,
+def measure(pipe: DiffusionPipeline, prompts: list[str], *, seed: int = 0, query_blocks: int = 8, blocks: tuple[int, ...] = BLOCKS,
             progress: bool = True, **call_kwargs) -> RecallObserver:
     """Generate ``prompts`` densely (frame order) and return the filled observer; ``call_kwargs`` go to pipe()."""
     from tqdm import tqdm

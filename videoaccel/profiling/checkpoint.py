@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -15,6 +16,9 @@ from safetensors.torch import load_file, save_file
 
 from ..files import atomic_path
 from ..patterns import VideoGeometry
+
+if TYPE_CHECKING:
+    from .profiler import Profiler
 
 FORMAT = "videoaccel-calibration-1"
 
@@ -37,7 +41,7 @@ def check_checkpoint(path: str | None) -> dict | None:
     return meta
 
 
-def save_checkpoint(path: str, prof, done: int, key: dict) -> None:
+def save_checkpoint(path: str, prof: Profiler, done: int, key: dict) -> None:
     cal = prof.cal
     tensors = {f"err.{layer}.{b}": t for (layer, b), t in cal.err.items()}
     tensors.update({f"step_err.{s}.{i}": t for s, ts in cal.step_err.items() for i, (_, t) in enumerate(ts)})
@@ -50,7 +54,7 @@ def save_checkpoint(path: str, prof, done: int, key: dict) -> None:
         save_file({k: t.contiguous() for k, t in tensors.items()}, tmp, metadata={FORMAT: json.dumps(meta)})
 
 
-def load_checkpoint(path: str | None, prof, key: dict) -> int:
+def load_checkpoint(path: str | None, prof: Profiler, key: dict) -> int:
     """Prompts already calibrated by an interrupted run with the same settings (0 if none)."""
     meta = check_checkpoint(path)
     if meta is None:

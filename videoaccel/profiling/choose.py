@@ -55,7 +55,7 @@ def tables(self: Profiler) -> tuple[list, torch.Tensor]:
     err = torch.stack([expand(self, self.cal.err[k] / self.cal.count[k]) for k in keys])
     return keys, err
 
-def step_weights(self: Profiler, keys, choice: torch.Tensor) -> torch.Tensor:
+def step_weights(self: Profiler, keys: list, choice: torch.Tensor) -> torch.Tensor:
     """w2[s]: the probe's final error from step s, squared, per unit of mean squared head error of the
     reference plan ``choice`` at that step; uniform without a probe."""
     n = len(self.step_bucket)
@@ -81,7 +81,7 @@ def reference(self: Profiler, geometry: VideoGeometry) -> tuple[list, torch.Tens
                  warm_up=False)
     return keys, a.choice, plans
 
-def profile(self: Profiler, heads: int, num_layers: int, geometry: VideoGeometry, name: str, model=None,
+def profile(self: Profiler, heads: int, num_layers: int, geometry: VideoGeometry, name: str, model: torch.nn.Module | None = None,
            meta: dict | None = None) -> Profile:
     costs = CostModel.load(self.config.cost_table) if self.config.cost_table else CostModel()
     plans, cost = candidates(self, geometry, costs)

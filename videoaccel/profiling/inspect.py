@@ -4,10 +4,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..patterns.registry import PATTERNS, USER_FACING
 from ..plans import Plan, Profile
 
-COLORS = {"dense": (60, 60, 60), "skip": (235, 235, 235), "radial": (40, 200, 255), "diagonal": (60, 160, 60),
-          "multi_diagonal": (200, 120, 40), "vertical_stripe": (150, 60, 150), "draft": (60, 60, 220), "pyramid": (0, 140, 140)}
+COLORS = {name: PATTERNS[name].color for name in USER_FACING}  # the legend
 
 
 def _density(p: Plan) -> float:

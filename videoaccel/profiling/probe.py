@@ -18,7 +18,12 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 
+from typing import TYPE_CHECKING, Callable
+
 import torch
+
+if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
 
 from .attach import dense_forwards
 
@@ -57,7 +62,7 @@ def _latent_run(pipe, prompt: str, seed: int, on_step, call: dict) -> torch.Tens
                 callback_on_step_end_tensor_inputs=["latents"], **call)
 
 
-def measure(pipe, model: torch.nn.Module, prompt: str, seed: int, accelerate_ref, call: dict, scale: float = 0.1) -> dict:
+def measure(pipe: DiffusionPipeline, model: torch.nn.Module, prompt: str, seed: int, accelerate_ref: Callable[[], None], call: dict, scale: float = 0.1) -> dict:
     """Sensitivity of the final latent to each step's attention error.
 
     ``accelerate_ref()`` switches the (already accelerated, dense) pipeline to the reference plan.

@@ -15,14 +15,18 @@ import copy
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
 
+if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
+
 from .. import plan_checks
-from ..patterns import VideoGeometry, fit_density
-from ..patterns.measure import density_of, evaluate, fp8_error, sample_head
-from ..plans import Plan, Profile
+from ..patterns import TUNABLE, VideoGeometry, fit_density, mask_density
+from ..patterns.measure import evaluate, fp8_error, sample_head
+from ..plans import Plan, Profile, bucket_of
 from ..routing import AttentionCall
 from . import attach, choose, probe
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -30,7 +34,6 @@ from .checkpoint import load_checkpoint, save_checkpoint
 log = logging.getLogger("videoaccel")
 
 DENSITIES = (0.05, 0.1, 0.15, 0.25, 0.4)
-PATTERNS = ("radial", "diagonal", "multi_diagonal", "vertical_stripe")
 
 
 @dataclass
@@ -40,7 +43,7 @@ class ProfileConfig:
     buckets: int = 3  # timestep buckets
     rows: int = 128  # sampled query rows per head and call
     densities: tuple[float, ...] = DENSITIES
-    patterns: tuple[str, ...] = PATTERNS
+    patterns: tuple[str, ...] = TUNABLE
     compensate: bool = True  # also try each candidate with mass compensation
     order: str = "tile"
     block: int = 128
@@ -95,7 +98,7 @@ class Profiler:
         self.heads = 0
 
     def bucket(self, timestep: float | None) -> int:
-        return 0 if timestep is None else sum(1 for e in self.edges if timestep < e)
+        return bucket_of(timestep, self.edges)
 
     def _candidates(self, g: VideoGeometry) -> _Candidates:
         if g not in self._cands:
@@ -106,7 +109,7 @@ class Profiler:
                     plans.append(Plan(name, (("density", d),)))
                     masks.append(m)
             masks = torch.stack(masks)
-            self._cands[g] = _Candidates(plans, masks, density_of(masks, g))
+            self._cands[g] = _Candidates(plans, masks, torch.tensor([mask_density(m, g) for m in masks]))
             self.candidates = plans
         return self._cands[g]
 
@@ -116,7 +119,7 @@ class Profiler:
         valid = None if call.text_lengths is None else call.text_lengths[0]
         self.observe(call.layer, call.step, call.timestep, call.q, call.k, call.v, call.geometry, valid)
 
-    def observe(self, layer: int, step: int, timestep: float | None, q, k, v, geometry: VideoGeometry,
+    def observe(self, layer: int, step: int, timestep: float | None, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometry: VideoGeometry,
                 valid_text: int | None = None) -> None:
         """q/k/v [B, S, H, D] of one dense self-attention call (sample 0 is scored, with its
         ``valid_text`` text keys when the rest is padding)."""
@@ -138,7 +141,7 @@ class Profiler:
         self.cal.count[(layer, b)] += 1
         self.cal.step_err[step].append((layer, errs))
 
-    def choose(self, heads: int, num_layers: int, geometry: VideoGeometry, name: str, model=None,
+    def choose(self, heads: int, num_layers: int, geometry: VideoGeometry, name: str, model: torch.nn.Module | None = None,
                meta: dict | None = None) -> Profile:
         """The profile for this config's budget from the scores so far (choose.py)."""
         return choose.profile(self, heads, num_layers, geometry, name, model, meta)
@@ -170,7 +173,7 @@ class Calibrated:
         return prof.choose(self.heads, self.num_layers, self.geometry, name, self.model, self.meta)
 
 
-def profile_pipeline(pipe, prompts: list[str], config: ProfileConfig | None = None, *, name: str = "profile",
+def profile_pipeline(pipe: DiffusionPipeline, prompts: list[str], config: ProfileConfig | None = None, *, name: str = "profile",
                      seed: int = 0, progress: bool = True, checkpoint: str | None = None, **call_kwargs) -> Profile:
     """Run calibration generations with dense attention and return a calibrated Profile.
 
@@ -180,7 +183,7 @@ def profile_pipeline(pipe, prompts: list[str], config: ProfileConfig | None = No
     return calibrate(pipe, prompts, config, seed=seed, progress=progress, checkpoint=checkpoint, **call_kwargs).profile(name)
 
 
-def calibrate(pipe, prompts: list[str], config: ProfileConfig | None = None, *, seed: int = 0, progress: bool = True,
+def calibrate(pipe: DiffusionPipeline, prompts: list[str], config: ProfileConfig | None = None, *, seed: int = 0, progress: bool = True,
               checkpoint: str | None = None, **call_kwargs) -> Calibrated:
     """The calibration half of profile_pipeline: dense generations with every candidate scored."""
     from .. import pipelines

@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..kernels import BlockLayout, block_scores
-from ..patterns import VideoGeometry, block_mask, build_layout, draft_masks, fit_density, mask_density, oracle_masks, pyramid_levels
+from ..kernels import BlockLayout
+from ..patterns import VideoGeometry, block_mask, build_layout, draft_masks, estimate_levels, fit_density, mask_density, oracle_masks
+from ..patterns.pyramid import THRESHOLDS
 from ..plans import Plan
 
 log = logging.getLogger("videoaccel")
@@ -131,18 +132,18 @@ class PlanCompiler:
         return self._masks[key]
 
     def resolve(self, g: Group, layer: int, step: int, q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry,
-                text_lengths) -> Group:
+                text_lengths: tuple[int, ...] | None) -> Group:
         """A dynamic group with this call's layout (sparse) or levels (pyramid) and densities."""
         sq, sk = (t if g.index is None else t.index_select(2, g.index) for t in (q, k))
         levels = torch.empty(len(g.heads), geometry.num_blocks, geometry.num_blocks, dtype=torch.int8, device=q.device)
         pyr = [i for i, p in enumerate(g.plans) if p.pattern == "pyramid"]
-        if pyr:
-            vr = geometry.video_range
-            sel = torch.tensor(pyr, device=q.device)
-            probs = block_scores(sq.index_select(2, sel), sk.index_select(2, sel), geometry.block, geometry.block, vr, vr)
-            top = int(math.log2(geometry.block // 16))  # pooled blocks keep >= 16 keys
-            for j, i in enumerate(pyr):
-                levels[i] = pyramid_levels(probs[:, j].mean(0), tuple(g.plans[i].kwargs.get("thresholds", (0.6, 0.8, 0.9, 0.95)))).clamp(max=top)
+        by_thresholds: dict[tuple, list[int]] = defaultdict(list)
+        for i in pyr:
+            by_thresholds[tuple(g.plans[i].kwargs.get("thresholds", THRESHOLDS))].append(i)
+        top = int(math.log2(geometry.block // 16))  # pooled blocks keep >= 16 keys
+        for thresholds, heads in by_thresholds.items():
+            sel = torch.tensor(heads, device=q.device)
+            levels[heads] = estimate_levels(sq.index_select(2, sel), sk.index_select(2, sel), geometry, thresholds).clamp(max=top)
         rest = [i for i in range(len(g.heads)) if i not in pyr]
         if rest:
             masks = self._binary_masks(g, rest, layer, step, sq, sk, geometry)

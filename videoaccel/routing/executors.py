@@ -46,7 +46,7 @@ def key_mask(call: Call, q: torch.Tensor) -> torch.Tensor | None:
     return m[:, None, None, :]
 
 
-def dense(q, k, v, group: Group, call: Call) -> torch.Tensor:
+def dense(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, group: Group, call: Call) -> torch.Tensor:
     """cuDNN SDPA on CUDA (kernels.dense_attention); SDPA with the padding mask when there is one."""
     mask = key_mask(call, q)
     if mask is None:
@@ -55,17 +55,17 @@ def dense(q, k, v, group: Group, call: Call) -> torch.Tensor:
                                           scale=call.scale).transpose(1, 2)
 
 
-def sparse(q, k, v, group: Group, call: Call) -> torch.Tensor:
+def sparse(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, group: Group, call: Call) -> torch.Tensor:
     return sparse_attention(q, k, v, group.layout, scale=call.scale, fp8=group.fp8)
 
 
-def pyramid(q, k, v, group: Group, call: Call) -> torch.Tensor:
+def pyramid(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, group: Group, call: Call) -> torch.Tensor:
     """Pyramid levels, or a binary plan with the skipped mass compensated."""
     return pyramid_attention(q, k, v, call.geometry, group.levels, compensate=group.compensate,
                              text_lengths=list(call.text_lengths) if call.text_lengths else None, scale=call.scale, fp8=group.fp8)
 
 
-def skip(q, k, v, group: Group, call: Call) -> torch.Tensor:
+def skip(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, group: Group, call: Call) -> torch.Tensor:
     return torch.zeros_like(q)
 
 

@@ -13,13 +13,18 @@ from __future__ import annotations
 import itertools
 import weakref
 
+from typing import TYPE_CHECKING
+
 import torch
+
+if TYPE_CHECKING:
+    from .router import AttentionRouter
 
 _ROUTERS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 _ids = itertools.count()
 
 
-def register(router) -> int:
+def register(router: AttentionRouter) -> int:
     """A process-unique id for ``router`` (held weakly: a dropped router frees its id)."""
     rid = next(_ids)
     _ROUTERS[rid] = router

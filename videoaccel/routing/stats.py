@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..plans import Profile
 
 from .steps import StepReport, format_steps
 
@@ -74,7 +78,7 @@ class TransformerReport:
         return sum(sum(r.density_misses.values()) for r in self.layers.values())
 
     @classmethod
-    def build(cls, profile, order: str, stats: dict[int, LayerStats], timing: bool,
+    def build(cls, profile: Profile, order: str, stats: dict[int, LayerStats], timing: bool,
               steps: list[StepReport] | None = None, cache: str | None = None) -> TransformerReport:
         layers = {i: LayerReport(s.calls, sorted(set(s.steps)), list(s.plans), [d / max(s.calls, 1) for d in s.density_sum],
                                  s.fp8_calls, dict(s.fallbacks), dict(s.density_misses), s.ms if timing else None)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (230, 40, 40), "green": (40, 200, 60), "blue": (40, 90, 250), "yellow": (245, 225, 40),
@@ -69,7 +70,7 @@ class ClipSpec:
     distractors: tuple = ()
 
 
-def to_lab(rgb) -> np.ndarray:
+def to_lab(rgb: ArrayLike) -> np.ndarray:
     """RGB uint8-like values (..., 3) -> float32 Lab (L in 0..100); used for perceptual colour distances."""
     a = np.asarray(rgb, np.float32).reshape(-1, 1, 3) / 255.0
     return cv2.cvtColor(a, cv2.COLOR_RGB2Lab).reshape(np.shape(rgb))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .data import COLOURS, DIRECTIONS, PALETTE_LAB
+from .data import COLOURS, DIRECTIONS, PALETTE_LAB, ClipSpec
 
 _NAMES = list(COLOURS)
 FIRST_PART = 0.45  # fraction of the clip used for direction (data.py bounces no earlier than ~50%)
@@ -78,7 +78,7 @@ def detect(frames: np.ndarray) -> Detection:
     return Detection(colour, _direction(vx, vy), float(vx), float(vy))
 
 
-def score(frames_list, specs) -> dict:
+def score(frames_list: list[np.ndarray], specs: list[ClipSpec]) -> dict:
     """Colour and direction accuracy of detect() against the specs' prompted attributes."""
     dets = [detect(np.asarray(x)) for x in frames_list]
     n = len(dets)

@@ -7,9 +7,13 @@ stock flow-matching scheduler, saved as a diffusers directory. The default geome
 """
 from __future__ import annotations
 
-from pathlib import Path
+
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH = 25, 192, 320
 TESTBED = (49, 384, 640)  # frames, height, width: 13 x 24 x 40 = 12480 tokens, the GPU fidelity geometry
@@ -39,7 +43,7 @@ def vocabulary() -> list[str]:
     return SPECIAL + sorted(v1) + sorted(words(CAMERAS) - v1)
 
 
-def tokenizer():
+def tokenizer() -> PreTrainedTokenizerFast:
     import tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -67,25 +71,3 @@ def components(seed: int = 0) -> dict:
                                         cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=256)
     scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
     return dict(tokenizer=tok, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler)
-
-
-def pipeline(path: str | Path | None = None, device: str = "cpu"):
-    """The WanPipeline from ``path`` (a diffusers directory), or freshly initialised when None."""
-    from diffusers import WanPipeline
-
-    if path is None:
-        comp = components()
-        for k in ("text_encoder", "vae", "transformer"):
-            comp[k].eval()
-        pipe = WanPipeline(**comp)
-    else:
-        pipe = WanPipeline.from_pretrained(str(path))
-    return pipe.to(device)
-
-
-def latent_grid(frames: int, height: int, width: int) -> tuple[int, int, int]:
-    """Video tokens the transformer sees: (frames - 1) / 4 + 1 latent frames, / 8 VAE, / 2 patch."""
-    if (frames - 1) % 4 or height % 16 or width % 16:
-        raise ValueError(f"{frames} frames at {height}x{width}: use frames = 4k + 1 and sizes divisible by 16 "
-                         f"(default {DEFAULT_FRAMES} frames at {DEFAULT_HEIGHT}x{DEFAULT_WIDTH})")
-    return (frames - 1) // 4 + 1, height // 16, width // 16

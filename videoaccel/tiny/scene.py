@@ -59,7 +59,7 @@ def _view(spec: ClipSpec, t: float) -> tuple[float, float, float]:
     return ox, oy, z
 
 
-def draw(img: np.ndarray, shape: str, cx: float, cy: float, r: float, rgb) -> None:
+def draw(img: np.ndarray, shape: str, cx: float, cy: float, r: float, rgb: tuple[int, int, int]) -> None:
     s = 1 << _SHIFT
     colour = tuple(int(v) for v in rgb) if img.ndim == 3 else 255
     if shape == "circle":
@@ -74,7 +74,8 @@ def draw(img: np.ndarray, shape: str, cx: float, cy: float, r: float, rgb) -> No
     cv2.fillPoly(img, [poly], colour, cv2.LINE_AA, _SHIFT)
 
 
-def render(spec: ClipSpec, frames: int, height: int, width: int, with_mask: bool = False):
+def render(spec: ClipSpec, frames: int, height: int, width: int, with_mask: bool = False
+           ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Anti-aliased uint8 clip [frames, height, width, 3] (RGB); with_mask: also uint8 [frames, height, width], 255
     where the named shape is (the autoencoder weights those pixels up)."""
     unit = float(min(height, width))
@@ -101,7 +102,8 @@ def render(spec: ClipSpec, frames: int, height: int, width: int, with_mask: bool
     return (out, mask) if with_mask else out
 
 
-def batch(rng: np.random.Generator, n: int, frames: int, height: int, width: int, split: str = "train"):
+def batch(rng: np.random.Generator, n: int, frames: int, height: int, width: int, split: str = "train"
+          ) -> tuple[np.ndarray, list[str], list[ClipSpec]]:
     """(uint8 [n, frames, height, width, 3], prompts, specs) for one training/eval batch."""
     specs = [sample_spec(rng, split) for _ in range(n)]
     clips = np.stack([render(s, frames, height, width) for s in specs]) if n else \

@@ -6,7 +6,8 @@ import argparse
 import math
 from typing import Any, Callable
 
-from . import plan_checks
+from .. import plan_checks
+
 
 
 def _parse(text: str, convert: Callable[[str], Any], ok: Callable[[Any], bool], what: str, example: str) -> Any:
@@ -49,12 +50,10 @@ def density(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e) if "e.g." in str(e) else f"{text!r} is not a number, e.g. 0.1") from None
 
 
-BLOCKS = (16, 32, 64, 128)
-
 
 def cache(text: str) -> str:
     """``--cache NAME[:VALUE]``: checked here, parsed again where it is used (``none`` must stay distinguishable)."""
-    from . import cache_spec
+    from .. import cache_spec
 
     try:
         cache_spec.parse(text)

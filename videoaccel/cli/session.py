@@ -1,28 +1,33 @@
-"""What generate, compare --prompts and profile share before their long work: the model, its call
-defaults, the default profile, the prompts, and the line that says which call is about to run.
+"""What every command that runs a model shares: the model, its call defaults, the default profile, the
+prompts, the line that says which call is about to run, and one timed generation.
 
-Call defaults belong to the model: ``videoaccel.json`` beside ``model_index.json`` (written by the
-script that saves the model), so a model gives the same defaults however it is named. Flags
-override them; what neither gives is the pipeline's own default (printed, so a 50-step 81-frame
-call on a CPU is visible before it starts).
+Call defaults belong to the model (call_defaults.py), so a model gives the same defaults however it is
+named. Flags override them; what neither gives is the pipeline's own default (printed, so a 50-step
+81-frame call on a CPU is visible before it starts).
 """
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
+import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-ROOT = Path(__file__).resolve().parent.parent
+import numpy as np
+
+from ..call_defaults import CALL_DEFAULTS, KEYS, model_defaults
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import DiffusionPipeline
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 EMBEDDED = ROOT / "assets" / "tiny-t2v"
 EMBEDDED_PROFILE = ROOT / "profiles" / "tiny-t2v.json"  # calibrated on the embedded model (scripts/bench_fidelity.py)
 PROFILE_NAME = "videoaccel_profile.json"  # a calibrated profile shipped inside a user's model directory
-CALL_DEFAULTS = "videoaccel.json"
-# key in videoaccel.json -> (pipeline argument or None, type, CLI flag attribute)
-_KEYS = {"frames": ("num_frames", int, "frames"), "height": ("height", int, "height"), "width": ("width", int, "width"),
-         "steps": ("num_inference_steps", int, "steps"), "guidance": ("guidance_scale", float, "guidance"),
-         "max_sequence_length": ("max_sequence_length", int, None), "negative_prompt": ("negative_prompt", str, None),
-         "fps": (None, int, "fps")}
+__all__ = ["EMBEDDED", "EMBEDDED_PROFILE", "call_kwargs", "check_geometry", "default_profile", "describe_call", "generate_video",
+           "load_pipeline", "model_defaults", "read_prompts", "resolve_model"]
 
 
 def resolve_model(model: str | None) -> tuple[str, bool]:
@@ -34,34 +39,39 @@ def resolve_model(model: str | None) -> tuple[str, bool]:
     return model, Path(model).resolve() == EMBEDDED.resolve()
 
 
-def model_defaults(model: str) -> dict:
-    """The model directory's videoaccel.json ({} when it has none, e.g. a hub id); ValueError naming a bad entry."""
-    path = Path(model) / CALL_DEFAULTS
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read call defaults {path}: {e}") from None
-    unknown = set(data) - set(_KEYS) if isinstance(data, dict) else {"(not an object)"}
-    if unknown:
-        raise ValueError(f"{path}: unknown keys {sorted(unknown)}; allowed: {', '.join(_KEYS)}")
-    for key, val in data.items():
-        typ = _KEYS[key][1]
-        if not isinstance(val, typ) and not (typ is float and isinstance(val, int)) or isinstance(val, bool):
-            raise ValueError(f"{path}: {key} must be {typ.__name__}, got {val!r}")
-    return data
-
-
-def call_kwargs(args: argparse.Namespace, defaults: dict) -> dict:
-    """Pipeline call arguments: a flag given on the command line, else the model's default, else left out."""
+def call_kwargs(flags: Mapping[str, Any], defaults: dict) -> dict:
+    """Pipeline call arguments: a flag given on the command line (``flags``: name -> value, None when not
+    given), else the model's default, else left out."""
     call = {}
-    for key, (arg, _, flag) in _KEYS.items():
-        val = getattr(args, flag, None) if flag else None
+    for key, (arg, _, flag) in KEYS.items():
+        val = flags.get(flag) if flag else None
         val = defaults.get(key) if val is None else val
         if arg is not None and val is not None:
             call[arg] = val
     return call
+
+
+def check_geometry(model: str, call: dict) -> None:
+    """Wan's VAE takes 4k + 1 frames and sizes divisible by 16 (8x VAE, patch 2): say so before loading the model
+    (the pipeline class of a local directory is in its model_index.json)."""
+    from ..pipelines.models import wan_latent_grid
+
+    index = Path(model) / "model_index.json"
+    cls = json.loads(index.read_text()).get("_class_name") if index.is_file() else None
+    if cls in ("WanPipeline", "WanImageToVideoPipeline") and {"num_frames", "height", "width"} <= call.keys():
+        wan_latent_grid(call["num_frames"], call["height"], call["width"])
+
+
+def generate_video(pipe: DiffusionPipeline, prompt: str, call: dict, seed: int) -> tuple[np.ndarray, float]:
+    """One video (uint8 [F, H, W, 3]) from a CPU generator seeded with ``seed``, and the seconds it took."""
+    import torch
+
+    from ..video import as_uint8_video
+
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    t = time.perf_counter()
+    frames = pipe(prompt, generator=g, output_type="np", **call).frames[0]
+    return as_uint8_video(frames), time.perf_counter() - t
 
 
 def default_profile(model: str, embedded: bool) -> str:
@@ -72,7 +82,7 @@ def default_profile(model: str, embedded: bool) -> str:
     return str(own) if own.exists() else "radial"
 
 
-def load_pipeline(model: str, device: str | None = None):
+def load_pipeline(model: str, device: str | None = None) -> DiffusionPipeline:
     """A diffusers pipeline from a local directory or a hub id (the hub needs network access); bf16 on a GPU, float32 on a CPU."""
     import torch
     from diffusers import DiffusionPipeline
@@ -86,7 +96,7 @@ def load_pipeline(model: str, device: str | None = None):
     return pipe.to(device or ("cuda" if cuda else "cpu"))
 
 
-def dtype_kwarg(dtype) -> dict:
+def dtype_kwarg(dtype: torch.dtype) -> dict:
     """``from_pretrained``'s dtype argument: ``dtype=`` where diffusers resolves it (there ``torch_dtype`` warns that it
     is deprecated), ``torch_dtype=`` on older diffusers. Its signature is ``**kwargs``, so ask the module that resolves it."""
     try:
@@ -106,7 +116,7 @@ def read_prompts(path: str) -> list[str]:
     return prompts
 
 
-def describe_call(pipe, call: dict, model: str) -> str:
+def describe_call(pipe: DiffusionPipeline, call: dict, model: str) -> str:
     """One line: frames, size, video tokens, steps, guidance, text tokens; what the call leaves out is the pipeline's default."""
     params = inspect.signature(pipe).parameters if callable(pipe) else {}
     full = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty} | call

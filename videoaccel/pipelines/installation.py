@@ -1,0 +1,100 @@
+"""What ``accelerate`` puts on one transformer, held by the object that takes it off again.
+
+Why an object: the router, the stock processors and backends it replaced, the cross-attention
+backends and any FP8-linear weights are one unit; ``Installation.undo`` restores exactly them, and
+the model carries its installation (``model._videoaccel``) so ``restore(pipe)`` finds it.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..plans import Profile
+from ..routing import AttentionRouter
+from . import dispatch
+from .hooks import ORDER_HOOK, STEP_HOOK, TILE_MODULES, StepHook, TileOrderHook, add_hook, remove_hook
+from .models import spec_for
+from .processors import REPLACEMENTS
+
+log = logging.getLogger("videoaccel")
+ATTR = "_videoaccel"
+
+
+@dataclass
+class Installation:
+    model: torch.nn.Module
+    router: AttentionRouter
+    processors: list[Any]  # the stock self-attention processors, in layer order
+    backends: list[Any] = field(default_factory=list)  # their attention backends (dispatch models)
+    cross: list[tuple[torch.nn.Module, Any]] = field(default_factory=list)  # cross-attention modules and their backends
+    linear_weights: dict[str, torch.Tensor] = field(default_factory=dict)  # stock weights of FP8 linears
+
+    @classmethod
+    def install(cls, model: torch.nn.Module, prof: Profile, scheduler: Any, pipeline: str | None = None) -> Installation:
+        spec = spec_for(model)
+        attn = spec.self_attention(model)
+        tile = spec.tile_order and getattr(model, "_parallel_config", None) is None
+        if spec.tile_order and not tile:  # context parallelism shards the sequence between blocks: no model-level reordering
+            log.info("videoaccel: %s is context-parallel: frame-major token order", type(model).__name__)
+        router = AttentionRouter(prof, len(attn), attn[0].heads, spec.text_position, tile_order=tile)
+        if prof.order == "tile" and not spec.tile_order:
+            log.info("videoaccel: %s runs frame-major token order (tile-major reordering is implemented for Wan)",
+                     type(model).__name__)
+        inst = cls(model, router, [m.processor for m in attn])
+        if spec.processor == "dispatch":
+            dispatch.install()
+            for i, m in enumerate(attn):
+                inst.backends.append(getattr(m.processor, "_attention_backend", None))
+                m.processor._attention_backend = None  # use the registry's active backend: the interceptor
+                _set_processor(m, dispatch.routed(m.processor, router, i))
+        else:
+            for i, m in enumerate(attn):
+                _set_processor(m, REPLACEMENTS[spec.processor](router, i))
+        if torch.cuda.is_available():  # cross-attention: the fastest dense path
+            from diffusers.models.attention_dispatch import AttentionBackendName
+
+            for m in spec.cross_attention(model):
+                inst.cross.append((m, getattr(m.processor, "_attention_backend", None)))
+                m.processor._attention_backend = AttentionBackendName._NATIVE_CUDNN
+        add_hook(model, StepHook(router, spec, scheduler, pipeline), STEP_HOOK)
+        if router.order == "tile":
+            for name in TILE_MODULES:
+                add_hook(getattr(model, name), TileOrderHook(router, name), ORDER_HOOK)
+        setattr(model, ATTR, inst)
+        return inst
+
+    def undo(self) -> None:
+        """The model computes exactly as before ``install`` (again: nothing to do)."""
+        model = self.model
+        if getattr(model, ATTR, None) is not self:
+            return
+        for m, proc in zip(spec_for(model).self_attention(model), self.processors):
+            _set_processor(m, proc)
+        for proc, backend in zip(self.processors, self.backends):
+            proc._attention_backend = backend
+        if self.backends:
+            dispatch.uninstall()
+        for m, backend in self.cross:
+            m.processor._attention_backend = backend
+        for name, w in self.linear_weights.items():
+            lin = model.get_submodule(name)
+            lin.weight = torch.nn.Parameter(w.to(lin.weight.device), requires_grad=False)
+        remove_hook(model, STEP_HOOK)
+        if self.router.order == "tile":
+            for name in TILE_MODULES:
+                remove_hook(getattr(model, name), ORDER_HOOK)
+        delattr(model, ATTR)
+
+
+def installation_of(model: torch.nn.Module) -> Installation | None:
+    return getattr(model, ATTR, None)
+
+
+def _set_processor(module: torch.nn.Module, processor) -> None:
+    if hasattr(module, "set_processor"):
+        module.set_processor(processor)
+    else:  # MochiAttention
+        module.processor = processor
