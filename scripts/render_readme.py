@@ -131,7 +131,7 @@ def fidelity_plot(path: Path, png: Path) -> None:
     cv2.putText(img, "PSNR vs dense (dB)", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
     if lo < 30 < hi:
         cv2.line(img, xy(0, 30), xy(0.4, 30), (160, 160, 160), 1)
-    kinds = (("profiled", (200, 80, 0), "profiled"), ("preset", (0, 0, 220), "preset (radial)"), ("oracle", (0, 150, 0), "oracle"))
+    kinds = (("profiled", (200, 80, 0), "profiled"), ("preset", (0, 0, 220), "preset (radial, draft)"), ("oracle", (0, 150, 0), "oracle"))
     kind_of = lambda r: "oracle" if r.get("oracle") else "profiled" if r["calibrated"] else "preset"  # noqa: E731
     for i, (kind, colour, label) in enumerate(kinds):
         pts = sorted(xy(r["attn_density"], r["psnr"]) for r in rows if kind_of(r) == kind)
@@ -157,6 +157,31 @@ def recall_table(doc: dict) -> str:
         lines.append(f"| {tag} | {tokens} | {g('any', 0, 0.1):.3f} | {g('any', 0, 0.25):.3f} | {g('frame', 128, 0.15):.3f} / "
                      f"{g('tile', 128, 0.15):.3f} | {g('frame', 64, 0.15):.3f} / {g('tile', 64, 0.15):.3f} | "
                      f"{g('frame', 128, 0.25):.3f} |")
+    return "\n".join(lines)
+
+
+def stack_table(speed: dict, fidelity: dict | None) -> str:
+    """Whole-loop speed of acceleration stacks (bench/stack-*.json) and, beside it, each stack's fidelity on the testbed."""
+    lines = [provenance(speed) + f"Command: `{speed['command']}`. Whole denoising loops (CFG as the pipeline runs it) of a "
+             "random-weight transformer; speedup against the cuDNN eager dense loop of the same run.", "",
+             "| model | stack | cache | preset (achieved density) | steps | attention ran | loop s | speedup vs cuDNN eager |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in speed["results"]:
+        dens = f" ({r['attn_density']:.3f})" if r.get("attn_density") is not None else ""
+        lines.append(f"| {r['case']} | {r['stack']} | {r.get('cache') or '-'} | {r.get('preset') or '-'}{dens} | {r['steps']} | "
+                     f"{r.get('attention_ran', 1.0):.2f} | {r['loop_s']:.1f} | {r['speedup_vs_dense']:.2f}x |")
+    if fidelity is not None:
+        lines += ["", provenance(fidelity, triton=False) + f"Command: `{fidelity['command']}`. The same stacks on the embedded "
+                  "testbed model (real weights): PSNR / SSIM against its dense video, same prompts and seeds.", "",
+                  "| testbed stack | cache | preset (achieved density) | PSNR dB | SSIM | colour | direction | speedup (tiny model) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in fidelity["results"]:
+            psnr = "-" if r.get("psnr") is None else f"{r['psnr']:.1f}"
+            ssim = "-" if r.get("ssim") is None else f"{r['ssim']:.3f}"
+            speed_up = "-" if r.get("speedup_vs_dense") is None else f"{r['speedup_vs_dense']:.2f}x"
+            dens = f" ({r['attn_density']:.3f})" if r.get("attn_density") is not None else ""
+            lines.append(f"| {r['stack']} | {r.get('cache') or '-'} | {r.get('preset') or '-'}{dens} | {psnr} | {ssim} | "
+                         f"{100 * r['colour']:.0f}% | {100 * r['direction']:.0f}% | {speed_up} |")
     return "\n".join(lines)
 
 
@@ -187,6 +212,11 @@ def main() -> None:
     rec = ROOT / "bench" / "attention-recall-h100.json"
     if rec.exists():
         text = replace_block(text, "recall-table", recall_table(json.loads(rec.read_text())))
+    stack = ROOT / "bench" / "stack-h100.json"
+    if stack.exists():
+        sfid = ROOT / "bench" / "stack-fidelity-h100.json"
+        text = replace_block(text, "stack-table", stack_table(json.loads(stack.read_text()),
+                                                             json.loads(sfid.read_text()) if sfid.exists() else None))
     readme.write_text(text)
 
 
