@@ -21,7 +21,7 @@ import torch
 
 from .. import cache_spec
 from .cases import CASES, TINY
-from .stack_spec import STACKS, StackArgs, parse_stack, sparse_preset
+from .stack_spec import STACKS, StackArgs, parse_stack, restore_with_report, sparse_preset
 from .e2e import build
 from .record import write_record
 
@@ -144,11 +144,7 @@ def run(cases: list[str], out_dir: str, steps: int = 50, cache: str = "taylorsee
                     row.update(graphs=graphs, graphs_in_timed_loop=int(counters["stats"]["unique_graphs"]) - graphs)
                     uncompile(model)
                 if "sparse" in parts:
-                    rep = videoaccel.report(model).transformers["transformer"]
-                    videoaccel.restore(model)
-                    possible = sum(s.passes for s in rep.steps) * len(rep.steps[0].calls) if rep.steps else 0
-                    row.update(attn_density=round(rep.mean_density, 4), fallbacks=rep.fallbacks,
-                               attention_ran=round(sum(sum(s.calls) for s in rep.steps) / max(possible, 1), 3))
+                    row.update(restore_with_report(model))
                 if "cache" in parts:
                     model.disable_cache()
                 if parts == ("dense",):

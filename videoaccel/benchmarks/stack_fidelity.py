@@ -16,7 +16,7 @@ import sys
 import torch
 
 from .. import cache_spec
-from .stack_spec import parse_stack, sparse_preset
+from .stack_spec import parse_stack, restore_with_report, sparse_preset
 
 
 def _mag_ratios(pipe, prompt: str, seed: int, call: dict) -> list[float]:
@@ -78,11 +78,7 @@ def run(out_dir: str, prompts_n: int = 8, steps: int = 20, cache: str = "taylors
         if "compile" in parts:
             uncompile(pipe.transformer)
         if "sparse" in parts:
-            rep = videoaccel.report(pipe).transformers["transformer"]
-            videoaccel.restore(pipe)
-            possible = sum(s.passes for s in rep.steps) * len(rep.steps[0].calls) if rep.steps else 0
-            row.update(attn_density=round(rep.mean_density, 4), fallbacks=rep.fallbacks,
-                       attention_ran=round(sum(sum(s.calls) for s in rep.steps) / max(possible, 1), 3))
+            row.update(restore_with_report(pipe))
         if "cache" in parts:
             caches.disable(pipe)
         if parts == ("dense",):

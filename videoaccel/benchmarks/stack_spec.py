@@ -43,3 +43,15 @@ class StackArgs:
     stacks: list[str] = field(default_factory=lambda: list(STACKS))
     tiny: bool = False
     fidelity: int | None = None
+
+
+def restore_with_report(target) -> dict:
+    """Undo ``accelerate`` on a pipeline or transformer and return the row fields of what ran: achieved attention
+    density, counted fallbacks, and the fraction of attention calls that ran (the rest were served by the cache)."""
+    import videoaccel
+
+    rep = videoaccel.report(target).transformers["transformer"]
+    videoaccel.restore(target)
+    possible = sum(s.passes for s in rep.steps) * len(rep.steps[0].calls) if rep.steps else 0
+    return dict(attn_density=round(rep.mean_density, 4), fallbacks=rep.fallbacks,
+                attention_ran=round(sum(sum(s.calls) for s in rep.steps) / max(possible, 1), 3))
