@@ -204,8 +204,8 @@ def main() -> None:
     pat = ROOT / "bench" / "patterns-h100.json"
     if pat.exists():
         text = replace_block(text, "patterns-table", patterns_table(json.loads(pat.read_text())))
-    fid = next(iter(sorted((ROOT / "bench").glob("fidelity-*.json"))), None)
-    if fid is not None:
+    fid = ROOT / "bench" / "fidelity-h100.json"  # the testbed (GPU); fidelity-cpu.json is the CPU demo geometry
+    if fid.exists():
         tiny = ROOT / "bench" / fid.name.replace("fidelity-", "tiny-model-")
         text = replace_block(text, "fidelity-table", fidelity_table(fid, tiny if tiny.exists() else None))
         fidelity_plot(fid, ROOT / "docs" / "fidelity.png")
