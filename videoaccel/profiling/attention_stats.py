@@ -136,14 +136,17 @@ def measure(pipe: DiffusionPipeline, prompts: list[str], *, seed: int = 0, query
 
 
 def summary(rows: list[dict]) -> str:
-    """One line per (order, block): recall at each density."""
-    lines = ["order  block  " + "  ".join(f"@{d:<5}" for d in DENSITIES)]
-    table = defaultdict(dict)
+    """One line per (order, block): recall at each density. A block row keeps round(density x key blocks) blocks
+    (at least one), so on short sequences two densities can keep the same blocks: the key-block count is shown."""
+    lines = ["order  block (key blocks)  " + "  ".join(f"@{d:<5}" for d in DENSITIES)]
+    table, tokens = defaultdict(dict), {}
     for r in rows:
         table[(r["order"], r["block"])][r["density"]] = r["recall"]
+        tokens[r["block"]] = r.get("tokens")
     for (order, block), vals in sorted(table.items()):
-        name = "token" if block == 0 else str(block)
-        lines.append(f"{order:<6} {name:<6} " + "  ".join(f"{vals.get(d, float('nan')):.3f} " for d in DENSITIES))
+        n = tokens.get(block)
+        name = "token" if block == 0 else f"{block} ({-(-n // block)})" if n else str(block)
+        lines.append(f"{order:<6} {name:<19} " + "  ".join(f"{vals.get(d, float('nan')):.3f} " for d in DENSITIES))
     return "\n".join(lines)
 
 
