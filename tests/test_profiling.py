@@ -201,3 +201,20 @@ def test_one_calibration_serves_several_budgets():
     assert cal.profiler.config.error_budget == cfg.error_budget  # overrides do not leak into the calibration
     direct = profile_pipeline(pipe, ["a red circle moving left"], cfg, name="t", progress=False, **call)
     assert direct.to_json() == cal.profile("t").to_json()
+
+
+def test_fp8_candidate_scores_are_the_per_head_fp8_error():
+    """With FP8 candidates each head's last score is its FP8 error on the same sampled rows (one host copy a call)."""
+    from videoaccel.patterns.measure import fp8_error
+
+    g = VideoGeometry(3, 8, 8, block=32)
+    gen = torch.Generator().manual_seed(5)
+    q, k, v = (torch.randn(1, g.seq_len, 2, 64, generator=gen) for _ in range(3))
+    prof = Profiler(ProfileConfig(block=32, fp8=True, rows=32, compensate=False), [900.0, 500.0])
+    prof.observe(0, 0, 900.0, q, k, v, g)
+    errs = prof.cal.step_err[0][0][1]
+    replay = Profiler(ProfileConfig(block=32, fp8=True, rows=32, compensate=False), [900.0, 500.0])
+    for h in range(2):  # the same generator draws: the same rows as the observed call
+        s = sample_head(q[0, :, h], k[0, :, h], v[0, :, h], g, 32, generator=replay._gen)
+        assert errs.device.type == "cpu" and errs.shape == (2, len(prof._cands[g].plans) + 1)
+        assert torch.allclose(errs[h, -1], fp8_error(q[0, :, h], k[0, :, h], v[0, :, h], s, g)) and 0 < float(errs[h, -1]) < 0.2

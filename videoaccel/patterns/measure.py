@@ -77,8 +77,9 @@ def evaluate(sample: HeadSample, masks: torch.Tensor, compensate: bool = False) 
 
 
 def fp8_error(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sample: HeadSample, geometry: VideoGeometry,
-              scale: float | None = None, valid_text: int | None = None) -> float:
-    """Relative L2 error of FP8 attention (all keys) on the sample's rows, for one head's q/k/v [S, D].
+              scale: float | None = None, valid_text: int | None = None) -> torch.Tensor:
+    """Relative L2 error (a 0-d tensor on q's device: no host sync) of FP8 attention (all keys) on the sample's rows,
+    for one head's q/k/v [S, D].
 
     On a GPU the FP8 kernel itself runs; elsewhere its numerics are emulated in torch (the kernel's
     quantisation of Q, K, V, then P scaled by 448 and rounded to e4m3 against the row maximum, l in fp32)."""
@@ -91,12 +92,13 @@ def fp8_error(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sample: HeadSam
     if q.is_cuda:
         from ..kernels import BlockLayout, sparse_attention
 
-        sub = keys.nonzero().flatten()
-        qs, ks, vs = (t[sub][None, :, None].to(torch.bfloat16).contiguous() for t in (q, k, v))
-        lay = BlockLayout.dense(1, len(sub), len(sub), device=q.device)
+        padded = valid_text is not None and valid_text < geometry.text
+        sub = keys.nonzero().flatten() if padded else None  # nonzero syncs: only when text padding is dropped
+        n = S if sub is None else len(sub)
+        qs, ks, vs = ((t if sub is None else t[sub])[None, :, None].to(torch.bfloat16).contiguous() for t in (q, k, v))
+        lay = BlockLayout.dense(1, n, n, device=q.device)
         out = sparse_attention(qs, ks, vs, lay, scale=scale, fp8=True)[0, :, 0].float()
-        rows = torch.searchsorted(sub, sample.rows)
-        approx = out[rows]
+        approx = out[sample.rows if sub is None else torch.searchsorted(sub, sample.rows)]
     else:
         from ..kernels.fp8 import E4M3_MAX
         from ..kernels.reference import quantize_reference
@@ -109,4 +111,4 @@ def fp8_error(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sample: HeadSam
         s[:, ~keys] = float("-inf")
         p = torch.exp(s - s.amax(-1, keepdim=True)) * E4M3_MAX
         approx = (p.to(torch.float8_e4m3fn).float() @ dv) / p.sum(-1, keepdim=True)
-    return float((approx - sample.out).norm() / sample.out.norm())
+    return (approx - sample.out).norm() / sample.out.norm()

@@ -134,9 +134,9 @@ class Profiler:
             if self.config.compensate:
                 e = torch.cat([e, evaluate(s, c.masks[1:], compensate=True)[0]])
             if self.config.fp8:
-                e = torch.cat([e, e.new_tensor([fp8_error(qh, kh, vh, s, geometry, valid_text=valid_text)])])
-            errs.append(e.cpu())
-        errs = torch.stack(errs)  # [H, C']: candidates, compensated candidates, FP8 error of dense attention
+                e = torch.cat([e, fp8_error(qh, kh, vh, s, geometry, valid_text=valid_text).reshape(1)])
+            errs.append(e)
+        errs = torch.stack(errs).cpu()  # [H, C']: candidates, compensated, FP8 error of dense attention; one host sync a call
         self.cal.err[(layer, b)] = self.cal.err[(layer, b)] + errs
         self.cal.count[(layer, b)] += 1
         self.cal.step_err[step].append((layer, errs))
