@@ -229,3 +229,16 @@ def test_bench_stack_smoke_on_a_tiny_wan(tmp_path):
     assert (tmp_path / "stack-tiny-cpu.json").is_file()
     with pytest.raises(ValueError, match="e.g. sparse\\+cache\\+fp8\\+compile"):
         stack_spec.parse_stack("dense+fp8")
+
+
+def test_bench_stack_fidelity_reaches_the_embedded_model(monkeypatch):
+    """--fidelity loads the embedded testbed model through the CLI session (its imports resolve; the run itself is GPU work)."""
+    from videoaccel.benchmarks import stack_fidelity
+    from videoaccel.cli import session
+
+    def load(model, *a, **k):
+        raise RuntimeError(f"loading {model}")
+
+    monkeypatch.setattr(session, "load_pipeline", load)
+    with pytest.raises(RuntimeError, match="tiny-t2v"):
+        stack_fidelity.run("", prompts_n=1, steps=2, stacks=["dense"])

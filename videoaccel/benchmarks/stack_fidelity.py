@@ -41,7 +41,7 @@ def run(out_dir: str, prompts_n: int = 8, steps: int = 20, cache: str = "taylors
     from ..metrics import psnr, ssim
     from ..pipelines import caches, fp8_linear as fp8
     from ..pipelines.compile import compile_transformer, uncompile
-    from ..session import EMBEDDED, load_pipeline
+    from ..cli.session import EMBEDDED, load_pipeline
     from ..tiny import detect, evaluate
     from ..tiny.model import TESTBED, TEXT_LEN
 
@@ -56,8 +56,8 @@ def run(out_dir: str, prompts_n: int = 8, steps: int = 20, cache: str = "taylors
     results, dense, dense_s = [], None, None
     for name in stacks:
         parts = parse_stack(name)
-        row = dict(case=f"testbed-heldout-{prompts_n}", pixels="x".join(map(str, TESTBED)), stack=name, steps=steps, cache=spec.label if "cache" in parts else None,
-                   preset=sparse_preset(preset, parts))
+        row = dict(case=f"testbed-heldout-{prompts_n}", pixels="x".join(map(str, TESTBED)), stack=name, steps=steps,
+                   cache=spec.label if "cache" in parts else None, preset=sparse_preset(preset, parts))
         if "fp8linear" in parts:
             try:
                 fp8.check_available()
