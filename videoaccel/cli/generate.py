@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -71,8 +70,7 @@ def _cache(text: str | None, profile, model: str):
     spec = parse(text) if text is not None else getattr(profile, "cache", None)
     if text is None and spec is not None:
         print(f"cache {spec.label}: the profile's recommendation (--cache none turns it off)")
-    index = Path(model) / "model_index.json"
-    check_pipeline(spec, json.loads(index.read_text()).get("_class_name") if index.is_file() else None)
+    check_pipeline(spec, session.pipeline_class(model))
     return spec
 
 

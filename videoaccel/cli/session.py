@@ -51,13 +51,17 @@ def call_kwargs(flags: Mapping[str, Any], defaults: dict) -> dict:
     return call
 
 
+def pipeline_class(model: str) -> str | None:
+    """The pipeline class of a local diffusers directory (its model_index.json), read before loading; None for a hub id."""
+    index = Path(model) / "model_index.json"
+    return json.loads(index.read_text()).get("_class_name") if index.is_file() else None
+
+
 def check_geometry(model: str, call: dict) -> None:
-    """Wan's VAE takes 4k + 1 frames and sizes divisible by 16 (8x VAE, patch 2): say so before loading the model
-    (the pipeline class of a local directory is in its model_index.json)."""
+    """Wan's VAE takes 4k + 1 frames and sizes divisible by 16 (8x VAE, patch 2): say so before loading the model."""
     from ..pipelines.models import wan_latent_grid
 
-    index = Path(model) / "model_index.json"
-    cls = json.loads(index.read_text()).get("_class_name") if index.is_file() else None
+    cls = pipeline_class(model)
     if cls in ("WanPipeline", "WanImageToVideoPipeline") and {"num_frames", "height", "width"} <= call.keys():
         wan_latent_grid(call["num_frames"], call["height"], call["width"])
 
