@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import videoaccel  # noqa: E402
 from videoaccel.benchmarks.record import write_record  # noqa: E402
 from videoaccel.metrics import psnr, ssim  # noqa: E402
+from videoaccel.plans import preset  # noqa: E402
 from videoaccel.profiling import ProfileConfig, calibrate  # noqa: E402
 from videoaccel.profiling.oracle import oracle_for_total  # noqa: E402
 from videoaccel.tiny import data, detect, evaluate  # noqa: E402
@@ -35,10 +36,8 @@ from videoaccel.tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH,
 
 
 def _preset_density(spec: str) -> float | None:
-    """radial:0.25 -> 0.25 (a preset has no warm-up: its density is its total); draft / dense -> None."""
-    base = spec.partition("+")[0]
-    name, _, value = base.partition(":")
-    return float(value) if value and name != "draft" else None
+    """radial:0.25 -> 0.25 (a preset has no warm-up: its density is its total); draft (top-p) / dense -> None."""
+    return preset(spec).default.kwargs.get("density")
 
 
 def main() -> None:
