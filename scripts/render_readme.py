@@ -17,9 +17,20 @@ def provenance(doc: dict, triton: bool = True) -> str:
     return f"Device: {doc['device']}, torch {doc['torch']}{triton}, videoaccel {doc['videoaccel']}, {doc['date']}. "
 
 
-def table_head(doc: dict, note: str, columns: list[str]) -> list[str]:
+def table_head(doc: dict, note: str, columns: list[str], triton: bool = True) -> list[str]:
     """A table's provenance and note, then its markdown header."""
-    return [provenance(doc) + note, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return [provenance(doc, triton) + note, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
+def kind(r: dict) -> str:
+    """A fidelity row's kind: the oracle, a profiled (calibrated) plan or a preset."""
+    return "oracle" if r.get("oracle") else "profiled" if r["calibrated"] else "preset"
+
+
+def with_density(r: dict) -> str:
+    """A stack row's preset with its achieved attention density."""
+    dens = f" ({r['attn_density']:.3f})" if r.get("attn_density") is not None else ""
+    return f"{r.get('preset') or '-'}{dens}"
 
 
 def kernels_table(doc: dict) -> str:
@@ -104,9 +115,8 @@ def fidelity_table(path: Path, tiny: Path | None) -> str:
         if r["impl"] == "dense":
             lines.append(f"| dense | - | 1.000 | - | - | - | - | {100 * r['colour']:.0f}% | {100 * r['direction']:.0f}% |")
             continue
-        kind = "oracle" if r.get("oracle") else "profiled" if r["calibrated"] else "preset"
         gap = r.get("oracle_gap_db")
-        lines.append(f"| {r['impl'].removeprefix('videoaccel-')} | {kind} | {r['attn_density']:.3f} | {r.get('dense_steps') or 0} | "
+        lines.append(f"| {r['impl'].removeprefix('videoaccel-')} | {kind(r)} | {r['attn_density']:.3f} | {r.get('dense_steps') or 0} | "
                      f"{r['psnr']:.1f} ({r['psnr_min']:.1f}) | {'-' if gap is None else f'{gap:+.1f}'} | "
                      f"{r['ssim']:.3f} ({r['ssim_min']:.3f}) | {100 * r['colour']:.0f}% | {100 * r['direction']:.0f}% |")
     return "\n".join(lines)
@@ -132,9 +142,8 @@ def fidelity_plot(path: Path, png: Path) -> None:
     if lo < 30 < hi:
         cv2.line(img, xy(0, 30), xy(0.4, 30), (160, 160, 160), 1)
     kinds = (("profiled", (200, 80, 0), "profiled"), ("preset", (0, 0, 220), "preset (radial, draft)"), ("oracle", (0, 150, 0), "oracle"))
-    kind_of = lambda r: "oracle" if r.get("oracle") else "profiled" if r["calibrated"] else "preset"  # noqa: E731
-    for i, (kind, colour, label) in enumerate(kinds):
-        pts = sorted(xy(r["attn_density"], r["psnr"]) for r in rows if kind_of(r) == kind)
+    for i, (name, colour, label) in enumerate(kinds):
+        pts = sorted(xy(r["attn_density"], r["psnr"]) for r in rows if kind(r) == name)
         for a, b in zip(pts, pts[1:]):
             cv2.line(img, a, b, colour, 2, cv2.LINE_AA)
         for p in pts:
@@ -162,25 +171,23 @@ def recall_table(doc: dict) -> str:
 
 def stack_table(speed: dict, fidelity: dict | None) -> str:
     """Whole-loop speed of acceleration stacks (bench/stack-*.json) and, beside it, each stack's fidelity on the testbed."""
-    lines = [provenance(speed) + f"Command: `{speed['command']}`. Whole denoising loops (CFG as the pipeline runs it) of a "
-             "random-weight transformer; speedup against the cuDNN eager dense loop of the same run.", "",
-             "| model | stack | cache | preset (achieved density) | steps | attention ran | loop s | speedup vs cuDNN eager |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = table_head(speed, f"Command: `{speed['command']}`. Whole denoising loops (CFG as the pipeline runs it) of a "
+                       "random-weight transformer; speedup against the cuDNN eager dense loop of the same run.",
+                       ["model", "stack", "cache", "preset (achieved density)", "steps", "attention ran", "loop s",
+                        "speedup vs cuDNN eager"])
     for r in speed["results"]:
-        dens = f" ({r['attn_density']:.3f})" if r.get("attn_density") is not None else ""
-        lines.append(f"| {r['case']} | {r['stack']} | {r.get('cache') or '-'} | {r.get('preset') or '-'}{dens} | {r['steps']} | "
+        lines.append(f"| {r['case']} | {r['stack']} | {r.get('cache') or '-'} | {with_density(r)} | {r['steps']} | "
                      f"{r.get('attention_ran', 1.0):.2f} | {r['loop_s']:.1f} | {r['speedup_vs_dense']:.2f}x |")
     if fidelity is not None:
-        lines += ["", provenance(fidelity, triton=False) + f"Command: `{fidelity['command']}`. The same stacks on the embedded "
-                  "testbed model (real weights): PSNR / SSIM against its dense video, same prompts and seeds.", "",
-                  "| testbed stack | cache | preset (achieved density) | PSNR dB | SSIM | colour | direction | speedup (tiny model) |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [""] + table_head(fidelity, f"Command: `{fidelity['command']}`. The same stacks on the embedded testbed model "
+                                   "(real weights): PSNR / SSIM against its dense video, same prompts and seeds.",
+                                   ["testbed stack", "cache", "preset (achieved density)", "PSNR dB", "SSIM", "colour",
+                                    "direction", "speedup (tiny model)"], triton=False)
         for r in fidelity["results"]:
             psnr = "-" if r.get("psnr") is None else f"{r['psnr']:.1f}"
             ssim = "-" if r.get("ssim") is None else f"{r['ssim']:.3f}"
             speed_up = "-" if r.get("speedup_vs_dense") is None else f"{r['speedup_vs_dense']:.2f}x"
-            dens = f" ({r['attn_density']:.3f})" if r.get("attn_density") is not None else ""
-            lines.append(f"| {r['stack']} | {r.get('cache') or '-'} | {r.get('preset') or '-'}{dens} | {psnr} | {ssim} | "
+            lines.append(f"| {r['stack']} | {r.get('cache') or '-'} | {with_density(r)} | {psnr} | {ssim} | "
                          f"{100 * r['colour']:.0f}% | {100 * r['direction']:.0f}% | {speed_up} |")
     return "\n".join(lines)
 
