@@ -32,18 +32,11 @@ Executor = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Group, Call], tor
 
 
 def key_mask(call: Call, q: torch.Tensor) -> torch.Tensor | None:
-    """bool [B, 1, 1, S] key mask: the model's, or one from per-sample valid text lengths (None: no padding)."""
-    if call.attn_mask is not None:
-        m = call.attn_mask
-        return m.reshape(q.shape[0], 1, 1, -1) if m.numel() == q.shape[0] * q.shape[1] else m  # self-attention: S_q == S_k
-    g, lens = call.geometry, call.text_lengths
-    if g is None or not lens or all(n == g.text for n in lens):
+    """bool [B, 1, 1, S] key mask: the model's (None: no padding)."""
+    m = call.attn_mask
+    if m is None:
         return None
-    m = torch.ones(q.shape[0], g.seq_len, dtype=torch.bool, device=q.device)
-    lo = g.text_range[0]
-    for b, n in enumerate(lens):
-        m[b, lo + n:lo + g.text] = False
-    return m[:, None, None, :]
+    return m.reshape(q.shape[0], 1, 1, -1) if m.numel() == q.shape[0] * q.shape[1] else m  # self-attention: S_q == S_k
 
 
 def dense(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, group: Group, call: Call) -> torch.Tensor:

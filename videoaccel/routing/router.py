@@ -103,11 +103,9 @@ class AttentionRouter:
 
     # ---- the call (inside the custom op) -------------------------------------------------------
     def attend(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None,
-               text_lengths: tuple[int, ...] | None = None, scale: float | None = None, head_offset: int = 0,
-               total_heads: int | None = None) -> torch.Tensor:
+               scale: float | None = None, head_offset: int = 0, total_heads: int | None = None) -> torch.Tensor:
         """q/k/v [B, S, H, D] -> [B, S, H, D]. ``attn_mask``: a boolean key mask [B, N] / [B, 1, 1, N] whose
-        False entries are text padding at the back; ``text_lengths``: the same given as valid text counts.
-        Under Ulysses context parallelism q holds heads [head_offset, head_offset + H) of ``total_heads``."""
+        False entries are text padding at the back. Under Ulysses context parallelism q holds heads [head_offset, head_offset + H) of ``total_heads``."""
         st, t0, H = self.stats[layer], self._tick(q), q.shape[2]
         plans = tuple(self.profile.plans(layer, total_heads or H, self.step, self.timestep)[head_offset:head_offset + H])
         call = Call(layer, self.step, scale, attn_mask)
@@ -117,7 +115,7 @@ class AttentionRouter:
                 if sparse:
                     check_head_dim(q.shape[-1])
                 call.geometry = call_geometry(self.grid, q.shape[1], self.text_position, self.profile.block, self.order)
-                call.text_lengths = mask_text_lengths(attn_mask, call.geometry, q.shape[0]) if attn_mask is not None else text_lengths
+                call.text_lengths = mask_text_lengths(attn_mask, call.geometry, q.shape[0]) if attn_mask is not None else None
                 for observe in self.observers:
                     observe(AttentionCall(layer, self.step, self.timestep, q, k, v, call.geometry, call.text_lengths))
             route = self.compiler.route(plans, call.geometry if sparse else None, call.text_lengths if sparse else None, q.device)
