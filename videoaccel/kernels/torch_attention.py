@@ -45,8 +45,8 @@ def _blocked(parts: list[torch.Tensor], block: int) -> torch.Tensor:
     return buf.view(B, H, -1, block, D)
 
 
-def _buckets(counts: torch.Tensor, most: int = 3) -> list[int]:
-    """Upper counts of at most ``most`` buckets of query blocks that minimise the padded work
+def _buckets(counts: torch.Tensor) -> list[int]:
+    """Upper counts of at most three buckets of query blocks that minimise the padded work
     (sum of blocks x bucket maximum): few fused calls keep a shared, loaded CPU busy (each call is
     a parallel region whose threads must all meet) at little padding."""
     vals, num = counts.unique(return_counts=True)
@@ -54,11 +54,11 @@ def _buckets(counts: torch.Tensor, most: int = 3) -> list[int]:
     best, cut = None, []
     for a in range(len(vals)):
         for b in range(a, len(vals)):
-            tops = sorted({vals[a], vals[b], vals[-1]}) if vals else []
+            tops = sorted({vals[a], vals[b], vals[-1]})
             work = sum(n * next(t for t in tops if t >= v) for v, n in zip(vals, num))
             if best is None or work < best:
                 best, cut = work, tops
-    return cut[:most]
+    return cut
 
 
 def _attend(q, k, v, ok, scale):
