@@ -167,8 +167,7 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
                 else:
                     row.update(attn_density=1.0)
                     if s.fp8_linear:
-                        for name, wt in saved.items():
-                            model.get_submodule(name).weight = torch.nn.Parameter(wt.to("cuda"), requires_grad=False)
+                        fp8.restore(model, saved)
                 if s.impl == "cudnn-eager":
                     dense_out, dense_layers = out.float(), dict(store)
                 base.setdefault(s.impl, ms)

@@ -75,3 +75,10 @@ def apply(model: torch.nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
     originals = {n: model.get_submodule(n).weight.detach().to("cpu") for n in chosen}
     quantize_(model, Float8DynamicActivationFloat8WeightConfig(), filter_fn=lambda m, fqn: fqn in chosen)
     return originals
+
+
+def restore(model: torch.nn.Module, originals: dict[str, torch.Tensor]) -> None:
+    """Put back the weights ``apply`` returned (on each linear's device)."""
+    for name, w in originals.items():
+        lin = model.get_submodule(name)
+        lin.weight = torch.nn.Parameter(w.to(lin.weight.device), requires_grad=False)

@@ -14,7 +14,7 @@ import torch
 
 from ..plans import Profile
 from ..routing import AttentionRouter
-from . import dispatch
+from . import dispatch, fp8_linear
 from .hooks import ORDER_HOOK, STEP_HOOK, TILE_MODULES, StepHook, TileOrderHook, add_hook, remove_hook
 from .models import spec_for
 from .processors import REPLACEMENTS
@@ -79,9 +79,7 @@ class Installation:
             dispatch.uninstall()
         for m, backend in self.cross:
             m.processor._attention_backend = backend
-        for name, w in self.linear_weights.items():
-            lin = model.get_submodule(name)
-            lin.weight = torch.nn.Parameter(w.to(lin.weight.device), requires_grad=False)
+        fp8_linear.restore(model, self.linear_weights)
         remove_hook(model, STEP_HOOK)
         if self.router.order == "tile":
             for name in TILE_MODULES:
