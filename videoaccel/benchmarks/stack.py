@@ -13,6 +13,7 @@ which here gets flat ratios: a fixed skip schedule). ``--tiny`` runs a tiny Wan 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from contextlib import nullcontext
@@ -100,8 +101,6 @@ def run(cases: list[str], out_dir: str, steps: int = 50, cache: str = "taylorsee
 
     for case in cases:
         model, kw = build(case, device, dtype)
-        kw.pop("return_dict", None)
-        kw["return_dict"] = False
         dense_ms = final = None
         with torch.no_grad():
             for name, parts in parsed.items():
@@ -119,8 +118,7 @@ def run(cases: list[str], out_dir: str, steps: int = 50, cache: str = "taylorsee
                 if "sparse" in parts:
                     chosen = False
                     if "fp8linear" in parts:
-                        f, h, w = {**CASES, **TINY}[case].latent
-                        chosen = fp8.select(model, f * (h // 2) * (w // 2))[0]
+                        chosen = fp8.select(model, math.prod({**CASES, **TINY}[case].grid))[0]
                         row["fp8_linears"] = len(chosen)
                     videoaccel.accelerate(model, row["preset"], fp8_linear=chosen)
                 if "compile" in parts:
