@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,6 +18,9 @@ import torch
 from ..patterns.geometry import VideoGeometry
 from ..patterns.token_order import tile_major_permutation
 from ..routing import AttentionCall
+
+if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
 
 DENSITIES = (0.05, 0.1, 0.15, 0.25)
 BLOCKS = (128, 64)

@@ -10,7 +10,6 @@ import os
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 

@@ -90,10 +90,7 @@ def profile(self: Profiler, heads: int, num_layers: int, geometry: VideoGeometry
     kb = torch.tensor([b for _, b in keys])
     target = self.config.target_density
     a = allocate(err, cost, kb, self.step_bucket, w2, target=target, error_budget=None if target else self.config.error_budget)
-    layers = {}
-    for layer in range(num_layers):
-        layers[layer] = [[plans[i] for i in a.choice[keys.index((layer, b))].tolist()] if (layer, b) in keys else
-                         [Plan()] * heads for b in range(self.config.buckets)]
+    layers = per_layer(keys, a.choice, plans, num_layers, self.config.buckets)
     dens = torch.tensor([p.density for p in plans])
     mean_d = [float(dens[a.choice[kb == b]].mean()) if (kb == b).any() else 1.0 for b in range(self.config.buckets)]
     n = len(self.step_bucket)

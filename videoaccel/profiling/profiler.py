@@ -93,7 +93,6 @@ class Profiler:
         self.cal = Calibration()
         self._cands: dict[VideoGeometry, _Candidates] = {}
         self._gen = torch.Generator().manual_seed(config.seed)
-        self.candidates: list[Plan] | None = None
         self.geometry: VideoGeometry | None = None  # of the last observed call
         self.heads = 0
 
@@ -110,7 +109,6 @@ class Profiler:
                     masks.append(m)
             masks = torch.stack(masks)
             self._cands[g] = _Candidates(plans, masks, torch.tensor([mask_density(m, g) for m in masks]))
-            self.candidates = plans
         return self._cands[g]
 
     def __call__(self, call: AttentionCall) -> None:
