@@ -35,10 +35,11 @@ class StepHook(ModelHook):
 
     @torch.compiler.disable
     def pre_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> tuple[tuple, dict]:
-        if getattr(module, "_cache_config", None) is not self._cache:
+        config = caches.cache_config(module)
+        if config is not self._cache:
             caches.check(module, self.pipeline)  # before any block runs
-            self._cache = module._cache_config
-            self.router.cache = caches.describe(self._cache)
+            self._cache = config
+            self.router.cache = caches.describe(config)
         x = named_arg(module, args, kwargs, "hidden_states")
         self.router.begin_forward(self._timestep(named_arg(module, args, kwargs, "timestep")),
                                   self.spec.grid(module, args, kwargs), self.spec.text(module, args, kwargs), x.device)
