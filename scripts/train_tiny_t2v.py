@@ -54,11 +54,11 @@ class Clips(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         rng = np.random.default_rng([self.seed, info.id if info else 0])
         while True:
-            specs = [data.sample_spec(rng, "train") for _ in range(self.batch)]
             if not self.crop:
-                video = np.stack([scene.render(s, *self.shape) for s in specs])
-                yield torch.from_numpy(video), [data.prompt(s) for s in specs]
+                video, prompts, _ = scene.batch(rng, self.batch, *self.shape, "train")
+                yield torch.from_numpy(video), prompts
                 continue
+            specs = [data.sample_spec(rng, "train") for _ in range(self.batch)]
             videos, masks = [], []
             for s in specs:
                 v, m = scene.render(s, *self.shape, with_mask=True)
