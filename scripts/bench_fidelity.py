@@ -20,6 +20,7 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -40,6 +41,10 @@ def _preset_density(spec: str) -> float | None:
     return preset(spec).default.kwargs.get("density")
 
 
+def _uses(prof, pattern: str) -> bool:
+    return prof.default.pattern == pattern or any(p.pattern == pattern for b in prof.layers.values() for hs in b for p in hs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="assets/tiny-t2v")
@@ -53,6 +58,7 @@ def main() -> None:
     ap.add_argument("--oracles", help="total densities of the oracle rows (default: --targets); '' for none")
     ap.add_argument("--presets", default="radial:0.25,radial:0.15,radial:0.1,diagonal:0.25")
     ap.add_argument("--block", type=int, default=64, help="the profiles' block (64: the embedded model's sequences are short)")
+    ap.add_argument("--preset-block", type=int, default=128, help="block of the preset rows (128: the presets' own)")
     ap.add_argument("--oracle-block", type=int, default=128, help="block of the oracle the gap is measured against")
     ap.add_argument("--oracle-order", default="frame", choices=["frame", "tile"])
     ap.add_argument("--no-probe", action="store_true", help="profiles without the step-sensitivity probe")
@@ -97,7 +103,7 @@ def main() -> None:
         plans += [(f"budget-{b}", cal.profile(f"tiny-budget-{b}", error_budget=float(b))) for b in budgets]
     for tag, prof in plans:
         prof.save(os.path.join(args.out, f"profile-{tag}.json"))
-    plans += [(p, p) for p in args.presets.split(",") if p]
+    plans += [(p, replace(preset(p), block=args.preset_block)) for p in args.presets.split(",") if p]
     oracles = {float(d): oracle_for_total(float(d), args.steps, block=args.oracle_block, order=args.oracle_order)
                for d in (args.targets if args.oracles is None else args.oracles).split(",") if d}
     plans = [(f"oracle-b{args.oracle_block}-{d}", o) for d, o in oracles.items()] + plans
@@ -110,23 +116,24 @@ def main() -> None:
     oracle_psnr: dict[float, float] = {}
     for tag, prof in plans:
         videoaccel.accelerate(pipe, prof)
-        oracle = not isinstance(prof, str) and prof.meta.get("oracle", False)
-        videos, seconds = evaluate.generate(pipe, prompts, seeds, 1 if oracle else args.batch, **call)  # exact per sample
+        oracle = prof.meta.get("oracle", False)
+        per_sample = oracle or _uses(prof, "sampled")  # a batch shares one layout: masks from q/k are exact per sample only at batch 1
+        videos, seconds = evaluate.generate(pipe, prompts, seeds, 1 if per_sample else args.batch, **call)
         rep = videoaccel.report(pipe)
         videoaccel.restore(pipe)
         p = [psnr(a, b)[1] for a, b in zip(videos, dense)]
         s = [ssim(a, b)[1] for a, b in zip(videos, dense)]
         a = detect.score(videos, specs)
         finite = [x for x in p if np.isfinite(x)]
-        target = prof.meta.get("total_density") if oracle else prof.budget.get("target_density") if not isinstance(prof, str) else \
-            _preset_density(prof)
+        calibrated = prof.calibrated
+        target = prof.meta.get("total_density") if oracle else prof.budget.get("target_density") if calibrated else _preset_density(tag)
         if oracle and finite:
             oracle_psnr[target] = float(np.mean(finite))
-        row = {"case": f"heldout-{k}", "impl": f"videoaccel-{tag}", "calibrated": not isinstance(prof, str) and not oracle,
+        row = {"case": f"heldout-{k}", "impl": f"videoaccel-{tag}", "calibrated": calibrated,
                "oracle": oracle, "target_density": target, "attn_density": rep.mean_density,
-               "expected_density": None if isinstance(prof, str) else prof.budget.get("expected_density"),
-               "dense_steps": None if isinstance(prof, str) else prof.dense_steps,
-               "expected_error": None if isinstance(prof, str) else prof.budget.get("expected_error"),
+               "expected_density": prof.budget.get("expected_density") if calibrated else None,
+               "dense_steps": prof.dense_steps,
+               "expected_error": prof.budget.get("expected_error") if calibrated else None,
                "psnr": float(np.mean(finite)) if finite else None, "psnr_min": float(min(finite)) if finite else None,
                "ssim": float(np.mean(s)), "ssim_min": float(min(s)), "colour": a["colour"], "direction": a["direction"],
                "seconds": seconds, "fallbacks": rep.fallbacks}

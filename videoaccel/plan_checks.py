@@ -69,7 +69,7 @@ _KIND: dict[str, Callable[[Any, str], Any]] = {
     "density": density, "top_p": lambda v, n: None if v is None else mass(v, n), "decay": positive, "t": fraction, "h": fraction, "w": fraction,
     "columns": fraction, "thresholds": thresholds,
     "sink_frames": lambda v, n: count(v, n, 0), "keep_every": lambda v, n: count(v, n, 1),
-    "top_k": lambda v, n: count(v, n, 1), "every": lambda v, n: count(v, n, 1),
+    "top_k": lambda v, n: count(v, n, 1), "every": lambda v, n: count(v, n, 1), "rows": lambda v, n: count(v, n, 1),
 }
 
 

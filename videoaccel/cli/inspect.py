@@ -131,7 +131,7 @@ def pattern_layout(pattern: str, geometry_spec: str, output: str, *, text: int, 
     """A pattern's block layout on a geometry as a PNG (dynamic patterns from given or planted q/k)."""
     import torch
 
-    from ..patterns import VideoGeometry, block_mask, draft_masks, estimate_levels, fit_density, mask_density
+    from ..patterns import VideoGeometry, block_mask, draft_masks, estimate_levels, fit_density, mask_density, sampled_masks
     from ..patterns.render import write_layout_png
     from ..plan_checks import plan_params
 
@@ -148,6 +148,9 @@ def pattern_layout(pattern: str, geometry_spec: str, output: str, *, text: int, 
         q, k = _load_qk(qk, geometry, synthetic)
         if pattern == "draft":
             levels = draft_masks(q[None, :, None], k[None, :, None], geometry, top_p=kw.get("top_p", 0.9))[0]
+        elif pattern == "sampled":
+            kw.pop("every", None)
+            levels = sampled_masks(q[None, :, None], k[None, :, None], geometry, kw.pop("density", density or 0.25), **kw)[0]
         else:
             levels = estimate_levels(q[None, :, None], k[None, :, None], geometry)[0]
         kept = levels if levels.dtype == torch.bool else levels >= 0

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import importlib
 
-from .registry import DYNAMIC, PATTERNS, PRESETS, STATIC, TUNABLE, PatternSpec
+from .registry import DYNAMIC, PATTERNS, PRESETS, SCORED, STATIC, TUNABLE, PatternSpec
 
 _HOME = {"VideoGeometry": "geometry", "BUILDERS": "library", "block_mask": "library", "build_layout": "library",
          "fit_density": "library", "mask_density": "library", "draft_masks": "draft", "top_p_mask": "draft",
          "video_block_scores": "draft", "compensation": "pyramid", "estimate_levels": "pyramid", "merge_lse": "pyramid",
-         "pyramid_attention": "pyramid", "pyramid_levels": "pyramid", "oracle_masks": "oracle",
+         "pyramid_attention": "pyramid", "pyramid_levels": "pyramid", "oracle_masks": "oracle", "sampled_masks": "sampled",
          "tile_major_permutation": "token_order", "to_frame_major": "token_order", "to_tile_major": "token_order"}
 
 
@@ -22,4 +22,4 @@ def __getattr__(name: str):
     return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
 
 
-__all__ = ["DYNAMIC", "PATTERNS", "PRESETS", "STATIC", "TUNABLE", "PatternSpec", *_HOME]
+__all__ = ["DYNAMIC", "PATTERNS", "PRESETS", "SCORED", "STATIC", "TUNABLE", "PatternSpec", *_HOME]

@@ -41,8 +41,12 @@ def oracle_masks(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, dens
     """bool [H, NB, NB]: per query block, the ``max(1, round(density * NB))`` heaviest key blocks."""
     if not 0.0 < density <= 1.0:
         raise ValueError(f"oracle density {density} must be in (0, 1]")
-    mass = block_mass(q, k, geometry, scale)
-    nb = geometry.num_blocks
+    return top_k_blocks(block_mass(q, k, geometry, scale), density)
+
+
+def top_k_blocks(mass: torch.Tensor, density: float) -> torch.Tensor:
+    """bool like ``mass`` [..., NB, NB]: each row's ``max(1, round(density * NB))`` heaviest entries."""
+    nb = mass.shape[-1]
     keep = min(nb, max(1, round(density * nb)))
     top = mass.topk(keep, dim=-1).indices
     return torch.zeros_like(mass, dtype=torch.bool).scatter_(-1, top, True)

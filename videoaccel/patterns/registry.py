@@ -47,6 +47,7 @@ class PatternSpec:
     preset: Preset | None = None  # usable as a preset name
     color: tuple[int, int, int] = (0, 0, 0)  # BGR in profile pictures
     benchmark_only: bool = False  # never shipped in a profile (the oracle)
+    scored: bool = False  # dynamic with a density: the profiler scores it on each call's own mask
 
 
 _FRACTION = (0.0, 1.0)
@@ -63,11 +64,14 @@ PATTERNS: dict[str, PatternSpec] = {s.name: s for s in [
                 Preset("density", 0.25), (150, 60, 150)),
     PatternSpec("draft", True, ("top_p", "top_k", "every"), preset=Preset("top_p", 0.9), color=(60, 60, 220)),
     PatternSpec("pyramid", True, ("thresholds",), color=(0, 140, 140)),
+    PatternSpec("sampled", True, ("density", "rows", "every"), preset=Preset("density", 0.25), color=(220, 80, 160),
+                scored=True),
     PatternSpec("oracle", True, ("density",), benchmark_only=True),  # exact top-k blocks (oracle.py)
 ]}
 
 STATIC = tuple(n for n, s in PATTERNS.items() if not s.dynamic)
 DYNAMIC = tuple(n for n, s in PATTERNS.items() if s.dynamic)
 TUNABLE = tuple(n for n, s in PATTERNS.items() if s.knob)  # the profiler's candidates, the cost table's rows
+SCORED = tuple(n for n, s in PATTERNS.items() if s.scored)  # the profiler's per-call candidates
 PRESETS = tuple(n for n, s in PATTERNS.items() if s.preset)
 USER_FACING = tuple(n for n, s in PATTERNS.items() if not s.benchmark_only)  # what `videoaccel inspect` draws

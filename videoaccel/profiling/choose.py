@@ -13,7 +13,7 @@ import torch
 from ..patterns import VideoGeometry
 from ..plans import Plan, Profile, config_hash
 from .allocate import allocate
-from .costs import CostModel
+from .costs import FP8_COST, CostModel
 
 if TYPE_CHECKING:
     from .profiler import Profiler
@@ -27,20 +27,20 @@ def per_layer(keys: list, choice: torch.Tensor, plans: list[Plan], num_layers: i
 
 
 def candidates(self: Profiler, g: VideoGeometry, costs: CostModel) -> tuple[list[Plan], torch.Tensor]:
-    """Every candidate (and its cost): patterns, compensated, their FP8 variants, then dense last (error 0)."""
+    """Every candidate (and its cost): patterns, compensated, their FP8 variants, then dense last (error 0).
+    Analytic costs are the exact mask density at this geometry (+ a sampled plan's estimate), FP8 variants
+    that times ``FP8_COST``; a measured table prices each plan itself."""
     base = list(self._cands[g].plans)
     plans = base + ([replace(p, compensate=True) for p in base[1:]] if self.config.compensate else [])
     if self.config.fp8:
         plans += [replace(p, precision="fp8") for p in plans[1:]]
     plans.append(Plan())
-    cost = torch.tensor([costs.cost(p, self.head_dim, g.block) if p.pattern != "dense" else 1.0 for p in plans])
-    if self.config.cost_table is None:  # analytic: the exact density of each mask at this geometry
-        n = len(base)
-        exact = self._cands[g].cost
-        cost[1:n] = exact[1:]
-        if self.config.compensate:
-            cost[n:2 * n - 1] = exact[1:] + 1.0 / g.block
-    return plans, cost
+    if self.config.cost_table is not None:
+        return plans, torch.tensor([costs.cost(p, self.head_dim, g.block) for p in plans])
+    exact = self._cands[g].cost
+    bf16 = torch.cat([exact, exact[1:] + 1.0 / g.block if self.config.compensate else exact[:0]])
+    fp8 = bf16[1:] * FP8_COST if self.config.fp8 else bf16[:0]
+    return plans, torch.cat([bf16, fp8, torch.ones(1)])
 
 def expand(self: Profiler, raw: torch.Tensor) -> torch.Tensor:
     """Measured errors [..., C'] -> errors of every candidate of ``_all_plans`` [..., C] (FP8 error

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..patterns.sampled import estimate_share
 from ..plans import Plan
 
 FP8_COST = 0.7  # analytic: FP8 kernel time over bf16 at equal density (bench/kernels-h100.json, densities 0.1-0.5)
@@ -47,7 +48,7 @@ class CostModel:
         if plan.pattern == "skip":
             return 0.0
         d = plan.density
-        extra = 1.0 / block if plan.compensate else 0.0
+        extra = (1.0 / block if plan.compensate else 0.0) + estimate_share(plan.pattern, plan.kwargs, block)
         measured = self._lookup(plan.pattern, plan.precision, head_dim, block, d) if self.source == "measured" else None
         if measured is not None:
             return measured + extra

@@ -24,11 +24,10 @@ if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
 
 from .. import plan_checks
-from ..patterns import TUNABLE, VideoGeometry, fit_density, mask_density
-from ..patterns.measure import evaluate, fp8_error, sample_head
-from ..plans import Plan, Profile, bucket_of
+from ..patterns import SCORED, TUNABLE, VideoGeometry
+from ..plans import Profile, bucket_of
 from ..routing import AttentionCall
-from . import attach, choose, probe
+from . import attach, choose, probe, scoring
 from .checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger("videoaccel")
@@ -43,7 +42,7 @@ class ProfileConfig:
     buckets: int = 3  # timestep buckets
     rows: int = 128  # sampled query rows per head and call
     densities: tuple[float, ...] = DENSITIES
-    patterns: tuple[str, ...] = TUNABLE
+    patterns: tuple[str, ...] = TUNABLE + SCORED  # static families, then per-call masks (sampled)
     compensate: bool = True  # also try each candidate with mass compensation
     order: str = "tile"
     block: int = 128
@@ -62,13 +61,6 @@ class ProfileConfig:
         for d in self.densities:
             plan_checks.density(d, "candidate density")
         plan_checks.density(self.probe_density, "probe_density")
-
-
-@dataclass
-class _Candidates:
-    plans: list[Plan]
-    masks: torch.Tensor  # [C, NB, NB]
-    cost: torch.Tensor  # [C]
 
 
 @dataclass
@@ -91,7 +83,7 @@ class Profiler:
         self.head_dim = 128
         self.probe: dict | None = None  # probe.measure's result
         self.cal = Calibration()
-        self._cands: dict[VideoGeometry, _Candidates] = {}
+        self._cands: dict[VideoGeometry, scoring.Candidates] = {}
         self._gen = torch.Generator().manual_seed(config.seed)
         self.geometry: VideoGeometry | None = None  # of the last observed call
         self.heads = 0
@@ -99,16 +91,9 @@ class Profiler:
     def bucket(self, timestep: float | None) -> int:
         return bucket_of(timestep, self.edges)
 
-    def _candidates(self, g: VideoGeometry) -> _Candidates:
+    def _candidates(self, g: VideoGeometry) -> scoring.Candidates:
         if g not in self._cands:
-            plans, masks = [Plan("skip")], [torch.zeros(g.num_blocks, g.num_blocks, dtype=torch.bool)]
-            for name in self.config.patterns:
-                for d in self.config.densities:
-                    _, m = fit_density(name, g, d)
-                    plans.append(Plan(name, (("density", d),)))
-                    masks.append(m)
-            masks = torch.stack(masks)
-            self._cands[g] = _Candidates(plans, masks, torch.tensor([mask_density(m, g) for m in masks]))
+            self._cands[g] = scoring.build(self.config.patterns, self.config.densities, g)
         return self._cands[g]
 
     def __call__(self, call: AttentionCall) -> None:
@@ -121,20 +106,10 @@ class Profiler:
                 valid_text: int | None = None) -> None:
         """q/k/v [B, S, H, D] of one dense self-attention call (sample 0 is scored, with its
         ``valid_text`` text keys when the rest is padding)."""
-        c = self._candidates(geometry)
         b = self.bucket(timestep)
         self.head_dim = q.shape[-1]
-        errs = []
-        for h in range(q.shape[2]):
-            qh, kh, vh = q[0, :, h], k[0, :, h], v[0, :, h]
-            s = sample_head(qh, kh, vh, geometry, self.config.rows, generator=self._gen, valid_text=valid_text)
-            e, _ = evaluate(s, c.masks)
-            if self.config.compensate:
-                e = torch.cat([e, evaluate(s, c.masks[1:], compensate=True)[0]])
-            if self.config.fp8:
-                e = torch.cat([e, fp8_error(qh, kh, vh, s, geometry, valid_text=valid_text).reshape(1)])
-            errs.append(e)
-        errs = torch.stack(errs).cpu()  # [H, C']: candidates, compensated, FP8 error of dense attention; one host sync a call
+        errs = scoring.score_call(self._candidates(geometry), q, k, v, geometry, rows=self.config.rows, compensate=self.config.compensate,
+                                  fp8=self.config.fp8, generator=self._gen, valid_text=valid_text)
         self.cal.err[(layer, b)] = self.cal.err[(layer, b)] + errs
         self.cal.count[(layer, b)] += 1
         self.cal.step_err[step].append((layer, errs))

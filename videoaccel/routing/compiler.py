@@ -16,12 +16,15 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..kernels import BlockLayout
-from ..patterns import VideoGeometry, block_mask, build_layout, draft_masks, estimate_levels, fit_density, mask_density, oracle_masks
+from ..patterns import (VideoGeometry, block_mask, build_layout, draft_masks, estimate_levels, fit_density, mask_density, oracle_masks,
+                        sampled_masks)
 from ..patterns.pyramid import THRESHOLDS
+from ..patterns.sampled import EVERY as SAMPLED_EVERY, estimate_share
 from ..plans import Plan
 
 log = logging.getLogger("videoaccel")
-_INPUT_MASKS = {"draft": draft_masks, "oracle": oracle_masks}  # patterns whose masks depend on q/k
+_INPUT_MASKS = {"draft": draft_masks, "oracle": oracle_masks, "sampled": sampled_masks}  # patterns whose masks depend on q/k
+_EVERY = {"draft": 1, "sampled": SAMPLED_EVERY}  # default steps a dynamic mask serves
 MISS_TOLERANCE = 1.1  # achieved / asked density above this is a miss worth a warning
 CPU_BREAK_EVEN = 0.5  # measured (kernels/torch_attention.py, 2-core CPU): sparse heads above it are slower than dense
 
@@ -148,7 +151,7 @@ class PlanCompiler:
         if rest:
             masks = self._binary_masks(g, rest, layer, step, sq, sk, geometry)
             levels[rest] = torch.where(masks, 0, -1).to(torch.int8)
-        density = tuple(mask_density(lv >= 0, geometry) for lv in levels.cpu())
+        density = tuple(mask_density(lv >= 0, geometry) + estimate_share(p.pattern, p.kwargs, geometry.block) for lv, p in zip(levels.cpu(), g.plans))
         if g.kind == "sparse":
             return replace(g, layout=build_layout(geometry, levels >= 0, list(text_lengths or ()) or None, q.device), density=density)
         return replace(g, levels=levels, density=density)
@@ -167,7 +170,7 @@ class PlanCompiler:
                 out[i] = self._static_mask(p, geometry)[0].to(dev)
         for (pattern, params), heads in drafts.items():
             kw = dict(params)
-            every = int(kw.pop("every", 1 if pattern == "draft" else 0))  # the oracle: every call (CFG passes differ)
+            every = int(kw.pop("every", _EVERY.get(pattern, 0)))  # the oracle: every call (CFG passes differ)
             key = (layer, tuple(g.heads[i] for i in heads), pattern, params)  # real head numbers: groups differ per call
             cached = self._drafts.get(key)
             if cached is None or step - cached[0] >= every or cached[1].shape[-1] != geometry.num_blocks:

@@ -1,0 +1,75 @@
+"""Scoring one calibration call: every candidate plan's output error on sampled rows of each head.
+
+Why a module of its own: the profiler (profiler.py) only accumulates; what a candidate is and how it
+is scored lives here. Static candidates (radial, diagonal, ...) have one mask per geometry, built
+once; scored dynamic candidates (``sampled``) get this call's own masks from this call's q/k, exactly
+as the router will build them, so their error includes the estimate's misses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..patterns import PATTERNS, VideoGeometry, fit_density, mask_density
+from ..patterns.measure import evaluate, fp8_error, sample_head
+from ..patterns.oracle import top_k_blocks
+from ..patterns.sampled import default_rows, estimate_share, sampled_block_mass
+from ..plans import Plan
+
+
+@dataclass
+class Candidates:
+    plans: list[Plan]  # skip, the static plans (``masks``), then the scored dynamic plans (masks per call)
+    masks: torch.Tensor  # bool [C_static, NB, NB]
+    cost: torch.Tensor  # [C]: exact mask density at this geometry (+ the estimate of a dynamic plan)
+    scored: list[float]  # densities of the ``sampled`` candidates, in ``plans`` order after the static ones
+
+
+def build(patterns: tuple[str, ...], densities: tuple[float, ...], g: VideoGeometry) -> Candidates:
+    """Candidates of one geometry: each pattern at each density (static ones fitted to it)."""
+    plans, masks, scored, cost = [Plan("skip")], [torch.zeros(g.num_blocks, g.num_blocks, dtype=torch.bool)], [], []
+    for name in patterns:
+        if PATTERNS[name].scored:
+            continue
+        for d in densities:
+            plans.append(Plan(name, (("density", d),)))
+            masks.append(fit_density(name, g, d)[1])
+    cost = [mask_density(m, g) for m in masks]
+    gen = torch.Generator().manual_seed(0)
+    for name in (n for n in patterns if PATTERNS[n].scored):
+        for d in densities:
+            plans.append(Plan(name, (("density", d),)))
+            scored.append(d)
+            example = top_k_blocks(torch.rand(g.num_blocks, g.num_blocks, generator=gen), d)  # same count per row as any call
+            cost.append(mask_density(example, g) + estimate_share(name, {}, g.block))
+    return Candidates(plans, torch.stack(masks), torch.tensor(cost), scored)
+
+
+def call_masks(c: Candidates, q: torch.Tensor, k: torch.Tensor, g: VideoGeometry) -> torch.Tensor:
+    """bool [H, C, NB, NB]: every candidate's mask for each head of this call (sample 0 of q/k [B, S, H, D])."""
+    H = q.shape[2]
+    static = c.masks.to(q.device)[None].expand(H, -1, -1, -1)
+    if not c.scored:
+        return static
+    mass = sampled_block_mass(q[:1], k[:1], g, rows=default_rows(g.block))  # as the router builds them
+    dyn = torch.stack([top_k_blocks(mass, d) for d in c.scored], 1)  # [H, Cs, NB, NB]
+    return torch.cat([static, dyn], 1)
+
+
+def score_call(c: Candidates, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: VideoGeometry, *, rows: int,
+               compensate: bool, fp8: bool, generator: torch.Generator, valid_text: int | None = None) -> torch.Tensor:
+    """float32 [H, C'] on the host (one sync): per head the error of every candidate, then of the compensated
+    ones (skip excluded), then the FP8 error of dense attention."""
+    masks = call_masks(c, q, k, g)
+    errs = []
+    for h in range(q.shape[2]):
+        qh, kh, vh = q[0, :, h], k[0, :, h], v[0, :, h]
+        s = sample_head(qh, kh, vh, g, rows, generator=generator, valid_text=valid_text)
+        e = [evaluate(s, masks[h])[0]]
+        if compensate:
+            e.append(evaluate(s, masks[h, 1:], compensate=True)[0])
+        if fp8:
+            e.append(fp8_error(qh, kh, vh, s, g, valid_text=valid_text).reshape(1))
+        errs.append(torch.cat(e))
+    return torch.stack(errs).cpu()
