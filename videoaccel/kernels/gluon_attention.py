@@ -164,15 +164,18 @@ if GLUON_IMPORT_ERROR is None:
         return b, h, qb, row0, row1, n_lut, use_lut
 
     @gluon.jit
-    def _tile(j, n_lut, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N: gl.constexpr):
-        """Key tile j of a work item's stream -> [start, end): end bounds the valid keys."""
+    def _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N: gl.constexpr):
+        """Key tile j of a work item's stream -> [start, end): end bounds the valid keys.
+        Past the stream (a prefetch that will not be issued): (0, 0), reading nothing."""
+        start = 0
+        end = 0
         if j < n_lut:
             kb = j
             if use_lut:
                 kb = gl.load(lut_row + j) & 0xFFFFFF  # bits 24+ are reserved for a pooled level
             start = kv_lo + kb * BLOCK_N
             end = kv_hi
-        else:
+        elif j < n_tiles:
             start = gl.load(a_row + 2 * (j - n_lut))
             end = gl.load(a_row + 2 * (j - n_lut) + 1)
         return start, end
@@ -250,7 +253,7 @@ if GLUON_IMPORT_ERROR is None:
             tma.async_copy_global_to_shared(q_desc, [b * SEQ_Q + row0, h * HEAD_DIM], q_bar, q_smem)
             for jj in gl.static_range(STAGES - 1):  # prologue: fill the ring
                 ok = jj < n_tiles
-                start, end = _tile(jj, n_lut, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
+                start, end = _tile(jj, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
                 slot = (done + jj) % STAGES
                 mbarrier.expect(ready.index(slot), kv_bytes, pred=ok)
                 tma.async_copy_global_to_shared(k_desc, [kv_row + start, h * HEAD_DIM], ready.index(slot), k_smem.index(slot), pred=ok)
@@ -265,13 +268,13 @@ if GLUON_IMPORT_ERROR is None:
                 gl.thread_barrier()
                 nj = j + STAGES - 1
                 ok = nj < n_tiles
-                nstart, nend = _tile(nj, n_lut, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
+                nstart, nend = _tile(nj, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
                 nslot = (done + nj) % STAGES
                 mbarrier.expect(ready.index(nslot), kv_bytes, pred=ok)
                 tma.async_copy_global_to_shared(k_desc, [kv_row + nstart, h * HEAD_DIM], ready.index(nslot), k_smem.index(nslot), pred=ok)
                 tma.async_copy_global_to_shared(v_desc, [kv_row + nstart, h * HEAD_DIM], ready.index(nslot), v_smem.index(nslot), pred=ok)
 
-                start, end = _tile(j, n_lut, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
+                start, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
                 slot = (done + j) % STAGES
                 mbarrier.wait(ready.index(slot), ((done + j) // STAGES) & 1)
                 s = gl.zeros([BLOCK_M, BLOCK_N], gl.float32, layout=s_layout)
@@ -286,6 +289,120 @@ if GLUON_IMPORT_ERROR is None:
         mbarrier.invalidate(q_bar)
         for i in gl.static_range(STAGES):
             mbarrier.invalidate(ready.index(i))
+
+    # ---- v2: warp-specialised (1 producer warp, 2 consumer warpgroups) -------------------
+    @gluon.jit
+    def _v2_producer(q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, q_ready, q_empty, ready, empty,
+                     LUT, CNT, SCHED, DROWS, ATILES, ACNT, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                     B, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi,
+                     HEAD_DIM: gl.constexpr, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr):
+        """TMA issue only: Q once per item (after the consumers released the last one), then the item's
+        key tiles into the ring, each slot once the consumers released it. Runs ahead across items."""
+        dtype: gl.constexpr = q_desc.dtype
+        kv_bytes: gl.constexpr = 2 * BLOCK_N * HEAD_DIM * dtype.primitive_bitwidth // 8
+        q_bytes: gl.constexpr = BLOCK_M * HEAD_DIM * dtype.primitive_bitwidth // 8
+        done = 0
+        n_items = 0
+        for t in range(gl.program_id(0), n_work, gl.num_programs(0)):
+            b, h, qb, row0, row1, n_lut, use_lut = _item(t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, BLOCK_M)
+            n_tiles = n_lut + gl.load(ACNT + b * stride_acnt)
+            lut_row = LUT + h * stride_lut_h + qb * stride_lut_q
+            a_row = ATILES + b * stride_ab
+            mbarrier.wait(q_empty, (n_items & 1) ^ 1)  # a fresh barrier passes parity 1 at once
+            mbarrier.expect(q_ready, q_bytes)
+            tma.async_copy_global_to_shared(q_desc, [b * SEQ_Q + row0, h * HEAD_DIM], q_ready, q_smem)
+            for j in range(n_tiles):
+                g = done + j
+                slot = g % STAGES
+                start, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
+                mbarrier.wait(empty.index(slot), ((g // STAGES) & 1) ^ 1)
+                mbarrier.expect(ready.index(slot), kv_bytes)
+                tma.async_copy_global_to_shared(k_desc, [b * SEQ_KV + start, h * HEAD_DIM], ready.index(slot), k_smem.index(slot))
+                tma.async_copy_global_to_shared(v_desc, [b * SEQ_KV + start, h * HEAD_DIM], ready.index(slot), v_smem.index(slot))
+            done += n_tiles
+            n_items += 1
+
+    @gluon.jit
+    def _v2_consumer(q_smem, k_smem, v_smem, q_ready, q_empty, ready, empty, O, LSE,
+                     LUT, CNT, SCHED, DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh,
+                     stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                     B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                     HEAD_DIM: gl.constexpr, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr,
+                     RETURN_LSE: gl.constexpr):
+        """wgmma + online softmax over the ring; a slot (and, after the item's last tile, Q) is released
+        by one arrive once both warpgroups are past it (a partition barrier first)."""
+        num_warps: gl.constexpr = gl.num_warps()
+        s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                          instr_shape=[16, BLOCK_N, 16])
+        o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                          instr_shape=[16, HEAD_DIM, 16])
+        done = 0
+        n_items = 0
+        for t in range(gl.program_id(0), n_work, gl.num_programs(0)):
+            b, h, qb, row0, row1, n_lut, use_lut = _item(t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, BLOCK_M)
+            n_tiles = n_lut + gl.load(ACNT + b * stride_acnt)
+            lut_row = LUT + h * stride_lut_h + qb * stride_lut_q
+            a_row = ATILES + b * stride_ab
+            m_i = gl.full([BLOCK_M], float("-inf"), gl.float32, layout=gl.SliceLayout(1, s_layout))
+            l_i = gl.full([BLOCK_M], 0.0, gl.float32, layout=gl.SliceLayout(1, s_layout))
+            acc = gl.zeros([BLOCK_M, HEAD_DIM], gl.float32, layout=o_layout)
+            mbarrier.wait(q_ready, n_items & 1)
+            for j in range(n_tiles):
+                g = done + j
+                slot = g % STAGES
+                start, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
+                mbarrier.wait(ready.index(slot), (g // STAGES) & 1)
+                s = gl.zeros([BLOCK_M, BLOCK_N], gl.float32, layout=s_layout)
+                s = warpgroup_mma(q_smem, k_smem.index(slot).permute((1, 0)), s, use_acc=False, is_async=True)
+                s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
+                acc, m_i, l_i = _softmax_step(s, acc, m_i, l_i, start, end, v_smem.index(slot), qk_scale,
+                                              BLOCK_N, s_layout, o_layout)
+                gl.thread_barrier()  # both warpgroups are past this slot (and Q, on the last tile)
+                mbarrier.arrive(empty.index(slot))
+            if n_tiles == 0:
+                gl.thread_barrier()
+            mbarrier.arrive(q_empty)
+            done += n_tiles
+            n_items += 1
+            _epilogue(acc, m_i, l_i, O, LSE, b, h, row0, row1, H, SEQ_Q, stride_ob, stride_os, stride_oh,
+                      RETURN_LSE, HEAD_DIM, BLOCK_M, s_layout, o_layout, num_warps)
+
+    @gluon.jit
+    def _fwd_v2(q_desc, k_desc, v_desc, O, LSE, LUT, CNT, SCHED, DROWS, ATILES, ACNT,
+                stride_ob, stride_os, stride_oh, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                B, H, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                HEAD_DIM: gl.constexpr, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr,
+                RETURN_LSE: gl.constexpr):
+        dtype: gl.constexpr = q_desc.dtype
+        q_smem = gl.allocate_shared_memory(dtype, [BLOCK_M, HEAD_DIM], q_desc.layout)
+        k_smem = gl.allocate_shared_memory(dtype, [STAGES, BLOCK_N, HEAD_DIM], k_desc.layout)
+        v_smem = gl.allocate_shared_memory(dtype, [STAGES, BLOCK_N, HEAD_DIM], v_desc.layout)
+        q_ready = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
+        q_empty = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
+        ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        mbarrier.init(q_ready, count=1)
+        mbarrier.init(q_empty, count=1)
+        for i in gl.static_range(STAGES):
+            mbarrier.init(ready.index(i), count=1)
+            mbarrier.init(empty.index(i), count=1)
+        fence_async_shared()
+        gl.warp_specialize([
+            (_v2_consumer, (q_smem, k_smem, v_smem, q_ready, q_empty, ready, empty, O, LSE,
+                            LUT, CNT, SCHED, DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh,
+                            stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                            B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                            HEAD_DIM, BLOCK_M, BLOCK_N, STAGES, RETURN_LSE)),
+            (_v2_producer, (q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, q_ready, q_empty, ready, empty,
+                            LUT, CNT, SCHED, DROWS, ATILES, ACNT, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                            B, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi,
+                            HEAD_DIM, BLOCK_M, BLOCK_N, STAGES)),
+        ], [1], [40])  # the TMA warp needs few registers (setmaxnreg); the consumers get the rest
+        mbarrier.invalidate(q_ready)
+        mbarrier.invalidate(q_empty)
+        for i in gl.static_range(STAGES):
+            mbarrier.invalidate(ready.index(i))
+            mbarrier.invalidate(empty.index(i))
 
 
 # ---- host side ----------------------------------------------------------------------------
@@ -305,9 +422,9 @@ def _descriptors(rows_q: torch.Tensor, rows_k: torch.Tensor, rows_v: torch.Tenso
 
 
 def _kernel(cfg: GluonConfig):
-    if cfg.version != 1:
-        raise ValueError(f"Gluon kernel version {cfg.version} is not built (have: 1)")
-    return _fwd_v1
+    if cfg.version not in (1, 2):
+        raise ValueError(f"Gluon kernel version {cfg.version} is not built (have: 1, 2)")
+    return _fwd_v1 if cfg.version == 1 else _fwd_v2
 
 
 def _ctas_per_sm(cfg: GluonConfig) -> int:
