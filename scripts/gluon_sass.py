@@ -8,6 +8,7 @@ HGMMA/QGMMA count, local-memory traffic (LDL/STL = spills), CTA barriers. Writes
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -36,6 +37,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--version", type=int, nargs="*", default=None)
     ap.add_argument("--dump", default=None, help="write ptx/sass/ttgir per variant here")
+    ap.add_argument("--json", action="store_true", help="one JSON object per variant (for tests)")
     args = ap.parse_args()
     bad = 0
     for cfg in SHIPPED:
@@ -45,12 +47,19 @@ def main() -> int:
         try:
             c = compile_sm90(cfg)
         except Exception as e:  # noqa: BLE001 - report every variant
-            print(f"{name:<28} FAILED {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+            while e.__cause__ is not None:  # the root cause, not the nested compilation frames
+                e = e.__cause__
+            msg = f"{type(e).__name__}: {str(e)[-300:]}"
+            print(json.dumps({"name": name, "error": msg}) if args.json else f"{name:<28} FAILED {msg}", flush=True)
             bad += 1
             continue
         f = sass_facts(c.asm["cubin"])
-        print(f"{name:<28} warps={c.metadata.num_warps} regs={f['regs']} smem={c.metadata.shared} hgmma={f['hgmma']} "
-              f"qgmma={f['qgmma']} spill_ops={f['spill_ops']} bar_sync={f['bar_sync']}")
+        if args.json:
+            print(json.dumps({"name": name, "warps": c.metadata.num_warps, "smem": c.metadata.shared,
+                              **{k: val for k, val in f.items() if k != "sass"}}), flush=True)
+        else:
+            print(f"{name:<28} warps={c.metadata.num_warps} regs={f['regs']} smem={c.metadata.shared} hgmma={f['hgmma']} "
+                  f"qgmma={f['qgmma']} spill_ops={f['spill_ops']} bar_sync={f['bar_sync']}", flush=True)
         bad += f["spill_ops"] > 0
         if args.dump:
             os.makedirs(args.dump, exist_ok=True)

@@ -138,6 +138,10 @@ def always_tiles(layout: BlockLayout, tile: int) -> tuple[torch.Tensor, torch.Te
 
 # ---- device code --------------------------------------------------------------------------
 if GLUON_IMPORT_ERROR is None:
+    # the barrier over the current warps (a partition's, inside warp_specialize): triton 3.6 calls it
+    # thread_barrier, later releases barrier
+    _cta_barrier = gl.thread_barrier if hasattr(gl, "thread_barrier") else gl.barrier
+    _tma_load = tma.async_load if hasattr(tma, "async_load") else tma.async_copy_global_to_shared  # 3.6: the latter
 
     @gluon.constexpr_function
     def _store_layout(head_dim, num_warps):
@@ -248,16 +252,16 @@ if GLUON_IMPORT_ERROR is None:
             lut_row = LUT + h * stride_lut_h + qb * stride_lut_q
             a_row = ATILES + b * stride_ab
             kv_row = b * SEQ_KV
-            gl.thread_barrier()  # every warp is done with the previous item's Q and ring slots
+            _cta_barrier()  # every warp is done with the previous item's Q and ring slots
             mbarrier.expect(q_bar, q_bytes)
-            tma.async_copy_global_to_shared(q_desc, [b * SEQ_Q + row0, h * HEAD_DIM], q_bar, q_smem)
+            _tma_load(q_desc, [b * SEQ_Q + row0, h * HEAD_DIM], q_bar, q_smem)
             for jj in gl.static_range(STAGES - 1):  # prologue: fill the ring
                 ok = jj < n_tiles
                 start, end = _tile(jj, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
                 slot = (done + jj) % STAGES
                 mbarrier.expect(ready.index(slot), kv_bytes, pred=ok)
-                tma.async_copy_global_to_shared(k_desc, [kv_row + start, h * HEAD_DIM], ready.index(slot), k_smem.index(slot), pred=ok)
-                tma.async_copy_global_to_shared(v_desc, [kv_row + start, h * HEAD_DIM], ready.index(slot), v_smem.index(slot), pred=ok)
+                _tma_load(k_desc, [kv_row + start, h * HEAD_DIM], ready.index(slot), k_smem.index(slot), pred=ok)
+                _tma_load(v_desc, [kv_row + start, h * HEAD_DIM], ready.index(slot), v_smem.index(slot), pred=ok)
 
             m_i = gl.full([BLOCK_M], float("-inf"), gl.float32, layout=gl.SliceLayout(1, s_layout))
             l_i = gl.full([BLOCK_M], 0.0, gl.float32, layout=gl.SliceLayout(1, s_layout))
@@ -265,14 +269,14 @@ if GLUON_IMPORT_ERROR is None:
             mbarrier.wait(q_bar, n_items & 1)
             for j in range(n_tiles):
                 # tile j + STAGES - 1 goes into the slot tile j - 1 used: every warp finished it
-                gl.thread_barrier()
+                _cta_barrier()
                 nj = j + STAGES - 1
                 ok = nj < n_tiles
                 nstart, nend = _tile(nj, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
                 nslot = (done + nj) % STAGES
                 mbarrier.expect(ready.index(nslot), kv_bytes, pred=ok)
-                tma.async_copy_global_to_shared(k_desc, [kv_row + nstart, h * HEAD_DIM], ready.index(nslot), k_smem.index(nslot), pred=ok)
-                tma.async_copy_global_to_shared(v_desc, [kv_row + nstart, h * HEAD_DIM], ready.index(nslot), v_smem.index(nslot), pred=ok)
+                _tma_load(k_desc, [kv_row + nstart, h * HEAD_DIM], ready.index(nslot), k_smem.index(nslot), pred=ok)
+                _tma_load(v_desc, [kv_row + nstart, h * HEAD_DIM], ready.index(nslot), v_smem.index(nslot), pred=ok)
 
                 start, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
                 slot = (done + j) % STAGES
@@ -310,15 +314,15 @@ if GLUON_IMPORT_ERROR is None:
             a_row = ATILES + b * stride_ab
             mbarrier.wait(q_empty, (n_items & 1) ^ 1)  # a fresh barrier passes parity 1 at once
             mbarrier.expect(q_ready, q_bytes)
-            tma.async_copy_global_to_shared(q_desc, [b * SEQ_Q + row0, h * HEAD_DIM], q_ready, q_smem)
+            _tma_load(q_desc, [b * SEQ_Q + row0, h * HEAD_DIM], q_ready, q_smem)
             for j in range(n_tiles):
                 g = done + j
                 slot = g % STAGES
                 start, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
                 mbarrier.wait(empty.index(slot), ((g // STAGES) & 1) ^ 1)
                 mbarrier.expect(ready.index(slot), kv_bytes)
-                tma.async_copy_global_to_shared(k_desc, [b * SEQ_KV + start, h * HEAD_DIM], ready.index(slot), k_smem.index(slot))
-                tma.async_copy_global_to_shared(v_desc, [b * SEQ_KV + start, h * HEAD_DIM], ready.index(slot), v_smem.index(slot))
+                _tma_load(k_desc, [b * SEQ_KV + start, h * HEAD_DIM], ready.index(slot), k_smem.index(slot))
+                _tma_load(v_desc, [b * SEQ_KV + start, h * HEAD_DIM], ready.index(slot), v_smem.index(slot))
             done += n_tiles
             n_items += 1
 
@@ -357,10 +361,10 @@ if GLUON_IMPORT_ERROR is None:
                 s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
                 acc, m_i, l_i = _softmax_step(s, acc, m_i, l_i, start, end, v_smem.index(slot), qk_scale,
                                               BLOCK_N, s_layout, o_layout)
-                gl.thread_barrier()  # both warpgroups are past this slot (and Q, on the last tile)
+                _cta_barrier()  # both warpgroups are past this slot (and Q, on the last tile)
                 mbarrier.arrive(empty.index(slot))
             if n_tiles == 0:
-                gl.thread_barrier()
+                _cta_barrier()
             mbarrier.arrive(q_empty)
             done += n_tiles
             n_items += 1
