@@ -6,13 +6,22 @@ the same block layouts. Prints a table; writes bench-format JSON to $OUT (or --o
 
     python scripts/gpu_check.py                      # all cases
     python scripts/gpu_check.py --cases wan1.3b-480p81f --densities 0.25
+    python scripts/gpu_check.py --quick              # 2 shapes, random layouts, 3 densities (< 2 min)
+
+The Gluon kernel (sm90) runs as impls ``videoaccel-gluon-v1`` / ``-v2`` next to the classic one.
+Each version first passes scripts/gluon_smoke.py in a subprocess with a timeout (a barrier bug
+hangs rather than fails); a version that fails or hangs there is recorded and left out. In the
+main run every Gluon call has a watchdog that ends the process on a hang (rows so far are already
+printed as JSON lines), and any error is recorded as a row and the run goes on.
 """
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import math
 import os
+import subprocess
 import sys
 
 import torch
@@ -27,8 +36,47 @@ from videoaccel.kernels import BlockLayout, block_scores, dense_attention, quant
 from videoaccel.kernels.layout import num_blocks  # noqa: E402
 from videoaccel.kernels.reference import masked_attention  # noqa: E402
 from videoaccel.kernels.triton_attention import pick_config, triton_block_sparse_attention  # noqa: E402
+from videoaccel.kernels.gluon_attention import gluon_block_sparse_attention, gluon_unsupported, pick_gluon_config  # noqa: E402
 
 BLOCK = 128  # --block 64 checks the 64-token layouts (short sequences, finer per-head masks)
+QUICK = dict(cases=["wan1.3b-480p81f", "cogvideox5b-480p49f"], densities=[1.0, 0.25, 0.05], layouts=["random"])
+GLUON_HANG_S = 120  # one Gluon call (compile included) taking longer is a hang: the watchdog ends the run
+SMOKE_TIMEOUT_S = 300
+
+
+def gluon_smoke(versions, rec):
+    """Run scripts/gluon_smoke.py per version in a subprocess; return the versions that passed."""
+    ok = []
+    script = os.path.join(os.path.dirname(__file__), "gluon_smoke.py")
+    for v in versions:
+        try:
+            p = subprocess.run([sys.executable, script, "--versions", str(v)], capture_output=True, text=True, timeout=SMOKE_TIMEOUT_S)
+            passed, tail = p.returncode == 0, (p.stdout + p.stderr)[-3000:]
+        except subprocess.TimeoutExpired as e:
+            passed, tail = False, f"TIMEOUT after {SMOKE_TIMEOUT_S}s (hang?): {str(e.stdout or '')[-2000:]}"
+        rec(case="gluon-smoke", impl=f"videoaccel-gluon-v{v}", passed=passed, log=tail)
+        print(tail, flush=True)
+        if passed:
+            ok.append(v)
+    return ok
+
+
+def run_gluon(q, k, v, lay, version, rows):
+    """One Gluon call into a NaN-poisoned output under a hang watchdog, then its error and time."""
+    why = gluon_unsupported(q, k, v, lay)
+    if why:
+        raise ValueError(f"unsupported: {why}")
+    out = torch.full_like(q, math.nan)
+    faulthandler.dump_traceback_later(GLUON_HANG_S, exit=True)
+    gluon_block_sparse_attention(q, k, v, lay, q.shape[-1] ** -0.5, out=out, version=version)
+    torch.cuda.synchronize()
+    faulthandler.cancel_dump_traceback_later()
+    unwritten = int(torch.isnan(out).sum())
+    err = sampled_error(out, q, k, v, lay, rows)
+    faulthandler.dump_traceback_later(GLUON_HANG_S, exit=True)
+    ms = bench(lambda: gluon_block_sparse_attention(q, k, v, lay, q.shape[-1] ** -0.5, out=out, version=version))
+    faulthandler.cancel_dump_traceback_later()
+    return ms, err, unwritten
 
 
 def tflops(S, H, D, ms, density=1.0):
@@ -64,7 +112,13 @@ def main():
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     ap.add_argument("--no-flex", action="store_true")
     ap.add_argument("--block", type=int, default=BLOCK, choices=[64, 128])
+    ap.add_argument("--quick", action="store_true", help="2 shapes, random layouts, densities 1/0.25/0.05")
+    ap.add_argument("--gluon", type=int, nargs="*", default=[1, 2], help="Gluon kernel versions to check (none: skip)")
+    ap.add_argument("--no-fp8", action="store_true")
     args = ap.parse_args()
+    if args.quick:
+        for key, val in QUICK.items():
+            setattr(args, key, val)
     globals()["BLOCK"] = args.block
 
     res, failures = [], []
@@ -76,6 +130,25 @@ def main():
     def rec(**kw):
         res.append(kw)
         print(json.dumps(kw), flush=True)
+
+    gluon_versions = gluon_smoke(args.gluon, rec) if args.gluon else []
+    failures += [f"gluon v{v}: smoke failed (see the gluon-smoke row)" for v in args.gluon if v not in gluon_versions]
+
+    def gluon_rows(row, q, k, v, lay, rows, batch=1):
+        for ver in gluon_versions:
+            impl = f"videoaccel-gluon-v{ver}"
+            try:
+                ms, err, unwritten = run_gluon(q, k, v, lay, ver, rows)
+            except Exception as e:  # noqa: BLE001 - a compile, launch or support error is a row, not a stop
+                rec(**row, impl=impl, error=f"{type(e).__name__}: {str(e)[:500]}")
+                failures.append(f"{row['case']} {row['layout']} d={row.get('target_density')} {impl}: {type(e).__name__}")
+                continue
+            S, H, D = row["seq_len"], row["heads"], row["head_dim"]
+            rec(**row, impl=impl, ms=ms, eff_tflops=batch * tflops(S, H, D, ms, row["density"]),
+                speedup_vs_cudnn=row.get("dense_ms", math.nan) / ms, rel_l2=err[0], max_abs_err=err[1], unwritten=unwritten,
+                config=str(pick_gluon_config(D, lay.block_m, lay.block_n, q.dtype, ver)))
+            if unwritten or not err[0] <= 0.012:
+                failures.append(f"{row['case']} {row['layout']} d={row.get('target_density')} {impl}: rel_l2={err[0]:.3g} unwritten={unwritten}")
 
     for case in args.cases:
         S, H, D = CASES[case].seq_len, CASES[case].heads, CASES[case].head_dim
@@ -120,14 +193,14 @@ def main():
                     ms = bench(lambda: flex(qh, kh, vh, block_mask=bm))
                     rec(**row, impl="flex", ms=ms, eff_tflops=tflops(S, H, D, ms, real), speedup_vs_cudnn=dense_ms / ms,
                         rel_l2=err[0], max_abs_err=err[1])
-                for fp8 in (False, True):
+                for fp8 in (False,) if args.no_fp8 else (False, True):
                     impl = "videoaccel-fp8" if fp8 else "videoaccel-bf16"
                     out = torch.full_like(q, math.nan)
-                    sparse_attention(q, k, v, lay, fp8=fp8, out=out)
+                    sparse_attention(q, k, v, lay, fp8=fp8, out=out, backend="triton")
                     torch.cuda.synchronize()
                     unwritten = int(torch.isnan(out).sum())
                     err = sampled_error(out, q, k, v, lay, rows)
-                    ms = bench(lambda: sparse_attention(q, k, v, lay, fp8=fp8, out=out))
+                    ms = bench(lambda: sparse_attention(q, k, v, lay, fp8=fp8, out=out, backend="triton"))
                     extra = {}
                     if fp8:
                         f8 = quantize_fp8(q, k, v)
@@ -137,6 +210,7 @@ def main():
                     limit = 0.08 if fp8 else 0.012
                     if unwritten or not err[0] <= limit:
                         failures.append(f"{case} {lname} d={d} {impl}: rel_l2={err[0]:.3g} unwritten={unwritten}")
+                gluon_rows(dict(row, dense_ms=dense_ms), q, k, v, lay, rows)
         del q, k, v, qh, kh, vh
         torch.cuda.empty_cache()
 
@@ -153,18 +227,20 @@ def main():
         lay = BlockLayout.from_block_mask(mask.cuda(), S, S, block_m=BLOCK, block_n=BLOCK, q_range=vid, kv_range=vid,
                                           kv_always=torch.tensor(always, dtype=torch.int32, device="cuda"))
         rows = torch.cat([torch.arange(0, 64), torch.randperm(S)[:128], torch.arange(S - 64, S)]).unique().cuda()
-        for fp8 in (False, True):
+        for fp8 in (False,) if args.no_fp8 else (False, True):
             out = torch.full_like(q, math.nan)
-            sparse_attention(q, k, v, lay, fp8=fp8, out=out)
+            sparse_attention(q, k, v, lay, fp8=fp8, out=out, backend="triton")
             unwritten = int(torch.isnan(out).sum())
             err = sampled_error(out, q, k, v, lay, rows)
-            ms = bench(lambda: sparse_attention(q, k, v, lay, fp8=fp8, out=out))
+            ms = bench(lambda: sparse_attention(q, k, v, lay, fp8=fp8, out=out, backend="triton"))
             impl = "videoaccel-fp8" if fp8 else "videoaccel-bf16"
             rec(case=case, impl=impl, layout="random+text", density=round(lay.density, 4), head_dim=D, seq_len=S, heads=H,
                 batch=batch, ms=ms, eff_tflops=batch * tflops(S, H, D, ms, lay.density), rel_l2=err[0], max_abs_err=err[1],
                 unwritten=unwritten)
             if unwritten or not err[0] <= (0.08 if fp8 else 0.012):
                 failures.append(f"{case} {impl}: rel_l2={err[0]:.3g} unwritten={unwritten}")
+        gluon_rows(dict(case=case, layout="random+text", density=round(lay.density, 4), head_dim=D, seq_len=S, heads=H,
+                        batch=batch), q, k, v, lay, rows, batch)
         del q, k, v
 
     path = write_record("kernels", "python " + " ".join(sys.argv), res, args.out)

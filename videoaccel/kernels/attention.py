@@ -1,21 +1,69 @@
 """The one entry point for block-sparse attention: checks inputs, then picks the backend.
 
-CUDA tensors run the Triton kernel; CPU tensors run the PyTorch implementation of the same
-layout (or the Triton interpreter when asked, which is how CI tests the kernel).
+CUDA tensors run a GPU kernel: the classic Triton kernel, or on Hopper (sm90) the Gluon kernel
+(gluon_attention.py); CPU tensors run the PyTorch implementation of the same layout (or the
+Triton interpreter when asked, which is how CI tests the kernel).
+
+Choosing the GPU kernel (``choose_kernel``): ``backend="triton"`` / ``"gluon"`` force one (a
+forced Gluon call on inputs it cannot take raises, naming why). ``backend="auto"`` follows the
+environment variable ``VIDEOACCEL_KERNEL=gluon|triton`` when set (whole pipelines), else
+``GLUON_DEFAULT``. An automatic Gluon choice the inputs do not fit (fp8, a head dim, strides, not
+sm90, the interpreter) runs the classic kernel instead: counted in ``GLUON_FALLBACKS`` and
+warned once per reason, never silently wrong.
 """
 from __future__ import annotations
 
+import os
+import warnings
+from collections import Counter
 from typing import Literal, overload
 
 import torch
 
+from ._triton_utils import INTERPRET
 from .checks import check_qkv, check_triton_device
 from .fp8 import quantize_fp8
+from .gluon_attention import gluon_block_sparse_attention, gluon_unsupported
 from .layout import BlockLayout
 from .torch_attention import torch_block_sparse_attention
 from .triton_attention import triton_block_sparse_attention
 
-Backend = Literal["auto", "triton", "torch"]
+Backend = Literal["auto", "triton", "gluon", "torch"]
+GLUON_DEFAULT = False  # "auto" picks the Gluon kernel on sm90 once it is verified on an H100 (the lead flips this)
+KERNEL_ENV = "VIDEOACCEL_KERNEL"
+GLUON_FALLBACKS: Counter = Counter()  # reason -> calls that wanted Gluon automatically and ran the classic kernel
+
+
+def choose_kernel(backend: str, *, env: str | None, gluon_reason: str | None, fp8: bool,
+                  interpret: bool = INTERPRET) -> tuple[str, str | None]:
+    """(kernel, fallback reason) for a CUDA (or interpreter) call: kernel is "triton" or "gluon".
+
+    Pure, so the policy is tested without a GPU. ``gluon_reason`` is gluon_unsupported()'s answer
+    (None: Gluon can run these inputs). Raises ValueError for a forced Gluon call it cannot honour
+    and for an unknown backend or environment value.
+    """
+    if backend not in ("auto", "triton", "gluon"):
+        raise ValueError(f"unknown backend {backend!r}: use 'auto', 'triton', 'gluon' or 'torch'")
+    why = "the Triton interpreter runs the classic kernel" if interpret else ("no FP8 Gluon kernel yet" if fp8 else gluon_reason)
+    if backend == "gluon":
+        if why:
+            raise ValueError(f"backend='gluon' cannot run this call: {why}; use backend='triton' or 'auto'")
+        return "gluon", None
+    if backend == "triton":
+        return "triton", None
+    want = (env or "").strip().lower() or ("gluon" if GLUON_DEFAULT else "triton")
+    if want not in ("gluon", "triton"):
+        raise ValueError(f"{KERNEL_ENV}={env!r} is not a kernel: set it to 'gluon' or 'triton' (or unset it)")
+    if want == "gluon" and why:
+        return "triton", why
+    return want, None
+
+
+def _fallback(reason: str) -> None:
+    if not GLUON_FALLBACKS[reason]:
+        warnings.warn(f"Gluon attention kernel not used ({reason}): running the classic Triton kernel "
+                      "(counted in videoaccel.kernels.attention.GLUON_FALLBACKS)", stacklevel=3)
+    GLUON_FALLBACKS[reason] += 1
 
 
 def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout, fp8: bool) -> None:
@@ -47,14 +95,19 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: 
     if out is not None and (out.shape != q.shape or out.dtype != q.dtype or out.device != q.device or out.stride(-1) != 1):
         raise ValueError(f"out must be shaped, typed and placed like q ({tuple(q.shape)}, {q.dtype}, {q.device}) with a contiguous last dim")
     scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
-    if backend == "auto":
-        backend = "triton" if q.is_cuda else "torch"
+    if backend == "auto" and not q.is_cuda:
+        backend = "torch"
     if backend == "torch":
         if fp8:
             raise ValueError("fp8 needs the Triton kernel (a CUDA GPU, or TRITON_INTERPRET=1 with backend='triton')")
         return torch_block_sparse_attention(q, k, v, layout, scale, return_lse, out=out)
-    if backend != "triton":
-        raise ValueError(f"unknown backend {backend!r}: use 'auto', 'triton' or 'torch'")
+    env = os.environ.get(KERNEL_ENV)
+    wants_gluon = backend == "gluon" or (backend == "auto" and ((env or "").strip().lower() or ("gluon" if GLUON_DEFAULT else "")) == "gluon")
+    kernel, reason = choose_kernel(backend, env=env, fp8=fp8, gluon_reason=gluon_unsupported(q, k, v, layout) if wants_gluon else None)
+    if reason:
+        _fallback(reason)
+    if kernel == "gluon":
+        return gluon_block_sparse_attention(q, k, v, layout, scale, return_lse, out=out)
     check_triton_device(q.device)
     f8 = quantize_fp8(q, k, v) if fp8 else None
     return triton_block_sparse_attention(q, k, v, layout, scale, return_lse, fp8=f8, out=out)

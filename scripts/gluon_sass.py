@@ -1,0 +1,73 @@
+"""Offline sm90 build report of every shipped Gluon attention variant (no GPU needed).
+
+For each variant: compile for sm90, then from the cubin's SASS: registers per thread, shared memory,
+HGMMA/QGMMA count, local-memory traffic (LDL/STL = spills), CTA barriers. Writes nothing.
+
+    PYTHONPATH=$PWD python scripts/gluon_sass.py [--version 1] [--dump DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from videoaccel.kernels.gluon_attention import SHIPPED, compile_sm90  # noqa: E402
+
+
+def sass_facts(cubin: bytes) -> dict:
+    """Registers, spills and MMA counts read from the cubin with triton's bundled cuobjdump."""
+    import triton.backends.nvidia as nv
+    tool = os.path.join(os.path.dirname(nv.__file__), "bin", "cuobjdump")
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        sass = subprocess.run([tool, "-sass", f.name], capture_output=True, text=True, check=True).stdout
+        res = subprocess.run([tool, "-res-usage", f.name], capture_output=True, text=True, check=True).stdout
+    regs = re.search(r"REG:(\d+)", res)
+    return {"regs": int(regs.group(1)) if regs else -1, "hgmma": sass.count("HGMMA"), "qgmma": sass.count("QGMMA"),
+            "spill_ops": len(re.findall(r"\b(LDL|STL)\b", sass)), "bar_sync": sass.count("BAR.SYNC"), "sass": sass}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--version", type=int, nargs="*", default=None)
+    ap.add_argument("--dump", default=None, help="write ptx/sass/ttgir per variant here")
+    ap.add_argument("--json", action="store_true", help="one JSON object per variant (for tests)")
+    args = ap.parse_args()
+    bad = 0
+    for cfg in SHIPPED:
+        if args.version and cfg.version not in args.version:
+            continue
+        name = f"v{cfg.version}-{cfg.dtype}-d{cfg.head_dim}-m{cfg.block_m}-n{cfg.block_n}-s{cfg.stages}"
+        try:
+            c = compile_sm90(cfg)
+        except Exception as e:  # noqa: BLE001 - report every variant
+            while e.__cause__ is not None:  # the root cause, not the nested compilation frames
+                e = e.__cause__
+            msg = f"{type(e).__name__}: {str(e)[-300:]}"
+            print(json.dumps({"name": name, "error": msg}) if args.json else f"{name:<28} FAILED {msg}", flush=True)
+            bad += 1
+            continue
+        f = sass_facts(c.asm["cubin"])
+        if args.json:
+            print(json.dumps({"name": name, "warps": c.metadata.num_warps, "smem": c.metadata.shared,
+                              **{k: val for k, val in f.items() if k != "sass"}}), flush=True)
+        else:
+            print(f"{name:<28} warps={c.metadata.num_warps} regs={f['regs']} smem={c.metadata.shared} hgmma={f['hgmma']} "
+                  f"qgmma={f['qgmma']} spill_ops={f['spill_ops']} bar_sync={f['bar_sync']}", flush=True)
+        bad += f["spill_ops"] > 0
+        if args.dump:
+            os.makedirs(args.dump, exist_ok=True)
+            for ext, text in (("ptx", c.asm["ptx"]), ("ttgir", c.asm["ttgir"]), ("sass", f["sass"])):
+                with open(os.path.join(args.dump, f"{name}.{ext}"), "w") as fh:
+                    fh.write(text)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,501 @@
+"""Block-sparse flash-attention forward for Hopper (sm90) in Gluon: TMA, mbarrier ring, wgmma.
+
+The same ``BlockLayout`` semantics as triton_attention.py (LUT + counts, kv_always ranges, dense
+row blocks, the heaviest-first schedule, masked tails, zero rows with lse -inf for rows that see
+no key), written at the level Triton does not expose: explicit shared-memory rings, barriers and
+warpgroup MMAs.
+
+Data path. q/k/v [B, S, H, D] are viewed as 2-D [B*S, H*D] (row stride q.stride(1)); a tile of
+keys [start, start + BLOCK_N) of head h, sample b is the TMA box at (b*S + start, h*D). Rows past
+a region's end (the next sample's rows, or TMA's zero fill past B*S) are masked in the scores,
+never stored. Every key tile a work item visits (its LUT blocks, or every block for a dense row
+block, then the always-visited ranges cut into tiles on the host) is one entry of a flat tile
+stream, so one pipelined loop handles them all and the ring's phases stay a pure function of a
+running tile counter.
+
+Kernels:
+- ``_fwd_v1`` (``VERSION=1``): one partition of 2 warpgroups (128 query rows, 64 each; 1 for
+  block_m 64). Persistent over (sample, schedule item). K/V arrive through a STAGES-deep ring: the
+  load for tile j+STAGES-1 is issued while tile j is computed. A CTA barrier per tile guards slot
+  reuse (both warpgroups read each slot).
+- ``_fwd_v2`` (``VERSION=2``): warp-specialised. A 1-warp producer partition issues Q and K/V TMA
+  loads through ready/empty barrier pairs; the default partition (2 consumer warpgroups) runs
+  wgmma + online softmax and releases each slot with one arrive per warpgroup. The producer runs
+  up to STAGES tiles ahead, across work items.
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import torch
+
+from .layout import BlockLayout
+
+try:  # Gluon: triton >= 3.5 with the nvidia hopper dialect
+    from triton.experimental import gluon
+    from triton.experimental.gluon import language as gl
+    from triton.experimental.gluon.language.nvidia.hopper import fence_async_shared, mbarrier, tma, warpgroup_mma, warpgroup_mma_wait
+    from triton.experimental.gluon.nvidia.hopper import TensorDescriptor as GluonDescriptor
+    GLUON_IMPORT_ERROR: str | None = None
+except Exception as e:  # noqa: BLE001 - any failure means "no Gluon here", reported by gluon_unsupported
+    GLUON_IMPORT_ERROR = f"{type(e).__name__}: {e}"
+
+LOG2E = 1.4426950408889634
+SMEM_LIMIT = 227 * 1024  # H100 dynamic shared memory per CTA
+
+
+@dataclass(frozen=True)
+class GluonConfig:
+    """One compiled variant: tiles follow the layout's blocks; stages fit shared memory."""
+    head_dim: int
+    block_m: int
+    block_n: int
+    stages: int
+    version: int = 1
+    dtype: str = "bf16"
+
+    @property
+    def num_warps(self) -> int:
+        return 8 if self.block_m == 128 else 4
+
+    @property
+    def smem_bytes(self) -> int:
+        """Q tile + K/V ring + the epilogue's layout-conversion scratch (the output tile, 16-bit)."""
+        return 2 * (2 * self.block_m * self.head_dim + 2 * self.stages * self.block_n * self.head_dim)
+
+
+def pick_gluon_config(head_dim: int, block_m: int, block_n: int, dtype: torch.dtype = torch.bfloat16,
+                      version: int = 1) -> GluonConfig:
+    """The deepest ring (<= 3) that fits shared memory next to Q and the epilogue scratch."""
+    name = {torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    for stages in (3, 2):
+        cfg = GluonConfig(head_dim, block_m, block_n, stages, version, name)
+        if cfg.smem_bytes <= SMEM_LIMIT - 8 * 1024:
+            return cfg
+    return GluonConfig(head_dim, block_m, block_n, 2, version, name)
+
+
+# Every variant the launcher can pick (compiled offline in tests/test_gluon_attention.py).
+SHIPPED = [pick_gluon_config(d, bm, bn, dt, ver) for ver in (1, 2) for dt in (torch.bfloat16, torch.float16)
+           for d in (64, 128) for bm in (64, 128) for bn in (64, 128)]
+
+
+def gluon_unsupported(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout) -> str | None:
+    """Why the Gluon kernel cannot run these inputs (None: it can). Never raises."""
+    if GLUON_IMPORT_ERROR is not None:
+        return f"Gluon unavailable ({GLUON_IMPORT_ERROR})"
+    if not q.is_cuda:
+        return "Gluon needs CUDA tensors"
+    if torch.cuda.get_device_capability(q.device)[0] != 9:
+        return f"Gluon kernel is sm90-only (device is sm{''.join(map(str, torch.cuda.get_device_capability(q.device)))})"
+    if q.dtype not in (torch.bfloat16, torch.float16):
+        return f"Gluon kernel takes bf16/fp16 (got {q.dtype})"
+    if q.shape[-1] not in (64, 128):
+        return f"Gluon kernel takes head dim 64 or 128 (got {q.shape[-1]})"
+    if layout.block_m not in (64, 128) or layout.block_n not in (64, 128):
+        return f"Gluon kernel takes 64/128 blocks (layout has {layout.block_m}x{layout.block_n})"
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if _as_rows(t) is None:
+            return f"{name} is not viewable as 16-byte aligned [B*S, H*D] rows (strides {tuple(t.stride())})"
+    return None
+
+
+def _as_rows(t: torch.Tensor) -> torch.Tensor | None:
+    """[B, S, H, D] as the 2-D [B*S, H*D] view TMA reads (row stride t.stride(1)), or None."""
+    B, S, H, D = t.shape
+    sb, ss, sh, sd = t.stride()
+    if sd != 1 or sh != D or (B > 1 and sb != S * ss) or (ss * t.element_size()) % 16 or t.data_ptr() % 16:
+        return None
+    return t.as_strided((B * S, H * D), (ss, 1))
+
+
+# ---- host-side tables ---------------------------------------------------------------------
+_ALWAYS_TILES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def always_tiles(layout: BlockLayout, tile: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """kv_always ranges cut into key tiles, per sample: int32 [NB, T, 2] (start, end) and counts [NB].
+
+    Built once per layout (one host sync), so the kernel's tile stream needs no scan.
+    """
+    key = (tile,)
+    per = _ALWAYS_TILES.setdefault(layout, {})
+    if key not in per:
+        dev = layout.device
+        if layout.kv_always is None:
+            per[key] = (torch.zeros(1, 1, 2, dtype=torch.int32, device=dev), torch.zeros(1, dtype=torch.int32, device=dev))
+        else:
+            rows = [[(s, hi) for lo, hi in sample for s in range(lo, hi, tile)] for sample in layout.kv_always.tolist()]
+            width = max(1, max(len(r) for r in rows))
+            t = torch.zeros(len(rows), width, 2, dtype=torch.int32)
+            for i, r in enumerate(rows):
+                if r:
+                    t[i, : len(r)] = torch.tensor(r, dtype=torch.int32)
+            per[key] = (t.to(dev), torch.tensor([len(r) for r in rows], dtype=torch.int32, device=dev))
+    return per[key]
+
+
+# ---- device code --------------------------------------------------------------------------
+if GLUON_IMPORT_ERROR is None:
+    # the barrier over the current warps (a partition's, inside warp_specialize): triton 3.6 calls it
+    # thread_barrier, later releases barrier
+    _cta_barrier = gl.thread_barrier if hasattr(gl, "thread_barrier") else gl.barrier
+    _tma_load = tma.async_load if hasattr(tma, "async_load") else tma.async_copy_global_to_shared  # 3.6: the latter
+
+    @gluon.constexpr_function
+    def _store_layout(head_dim, num_warps):
+        """16-byte stores along D: 8 bf16 per thread, a row of D over D // 8 threads."""
+        tpw_d = head_dim // 8
+        return gl.BlockedLayout([1, 8], [32 // tpw_d, tpw_d], [num_warps, 1], [1, 0])
+
+    @gluon.jit
+    def _item(t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, BLOCK_M: gl.constexpr):
+        """Work item t -> (b, h, qb, first row, row end, number of LUT/region tiles, LUT used)."""
+        b = t % B
+        item = gl.load(SCHED + t // B)
+        h = item // NQT
+        qb = item % NQT
+        use_lut = qb < NQB
+        if use_lut:  # a sparse query block: follow its LUT row
+            row0 = q_lo + qb * BLOCK_M
+            row1 = gl.minimum(row0 + BLOCK_M, q_hi)
+            n_lut = gl.load(CNT + h * NQB + qb)
+        else:  # a dense row block: every key block of the region
+            row0 = gl.load(DROWS + 2 * (qb - NQB))
+            row1 = gl.load(DROWS + 2 * (qb - NQB) + 1)
+            n_lut = NKB
+        return b, h, qb, row0, row1, n_lut, use_lut
+
+    @gluon.jit
+    def _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N: gl.constexpr):
+        """Key tile j of a work item's stream -> [start, end): end bounds the valid keys.
+        Past the stream (a prefetch that will not be issued): (0, 0), reading nothing."""
+        start = 0
+        end = 0
+        if j < n_lut:
+            kb = j
+            if use_lut:
+                kb = gl.load(lut_row + j) & 0xFFFFFF  # bits 24+ are reserved for a pooled level
+            start = kv_lo + kb * BLOCK_N
+            end = kv_hi
+        elif j < n_tiles:
+            start = gl.load(a_row + 2 * (j - n_lut))
+            end = gl.load(a_row + 2 * (j - n_lut) + 1)
+        return start, end
+
+    @gluon.jit
+    def _softmax_step(s, acc, m_i, l_i, start, end, v_buf, qk_scale,
+                      BLOCK_N: gl.constexpr, s_layout: gl.constexpr, o_layout: gl.constexpr):
+        """Fold one key tile's raw scores s [BM, BN] into (acc, m, l), base 2; P @ V by wgmma."""
+        if end - start < BLOCK_N:  # a tail or an always-range tile: mask keys past end
+            cols = start + gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, s_layout))
+            s = gl.where(gl.expand_dims(cols < end, 0), s, float("-inf"))
+        m_new = gl.maximum(m_i, gl.max(s, axis=1) * qk_scale)
+        p = gl.exp2(s * qk_scale - gl.expand_dims(m_new, 1))
+        alpha = gl.exp2(m_i - m_new)
+        l_i = l_i * alpha + gl.sum(p, axis=1)
+        acc = acc * gl.expand_dims(gl.convert_layout(alpha, gl.SliceLayout(1, o_layout)), 1)
+        p_op = gl.convert_layout(p.to(v_buf.dtype), gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2))
+        acc = warpgroup_mma(p_op, v_buf, acc, is_async=True)
+        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+        return acc, m_new, l_i
+
+    @gluon.jit
+    def _epilogue(acc, m_i, l_i, O, LSE, b, h, row0, row1, H, SEQ_Q, stride_ob, stride_os, stride_oh,
+                  RETURN_LSE: gl.constexpr, HEAD_DIM: gl.constexpr, BLOCK_M: gl.constexpr,
+                  s_layout: gl.constexpr, o_layout: gl.constexpr, num_warps: gl.constexpr):
+        """out = acc / l for rows [row0, row1); rows that saw no key: 0 and lse -inf."""
+        l_safe = gl.where(l_i == 0.0, 1.0, l_i)
+        out = acc / gl.expand_dims(gl.convert_layout(l_safe, gl.SliceLayout(1, o_layout)), 1)
+        st: gl.constexpr = _store_layout(HEAD_DIM, num_warps)
+        out = gl.convert_layout(out.to(O.dtype.element_ty), st)
+        rows = row0 + gl.arange(0, BLOCK_M, layout=gl.SliceLayout(1, st))
+        offs_d = gl.arange(0, HEAD_DIM, layout=gl.SliceLayout(0, st))
+        b64 = b.to(gl.int64)
+        ptrs = O + b64 * stride_ob + h * stride_oh + gl.expand_dims(rows.to(gl.int64) * stride_os, 1) + gl.expand_dims(offs_d, 0)
+        gl.store(ptrs, out, mask=gl.expand_dims(rows < row1, 1))
+        if RETURN_LSE:
+            lse = gl.where(l_i == 0.0, float("-inf"), (m_i + gl.log2(l_safe)) * 0.6931471805599453)
+            lrows = row0 + gl.arange(0, BLOCK_M, layout=gl.SliceLayout(1, s_layout))
+            gl.store(LSE + (b64 * H + h) * SEQ_Q + lrows, lse, mask=lrows < row1)
+
+    @gluon.jit
+    def _fwd_v1(q_desc, k_desc, v_desc, O, LSE, LUT, CNT, SCHED, DROWS, ATILES, ACNT,
+                stride_ob, stride_os, stride_oh, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                B, H, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                HEAD_DIM: gl.constexpr, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr,
+                RETURN_LSE: gl.constexpr):
+        num_warps: gl.constexpr = gl.num_warps()
+        dtype: gl.constexpr = q_desc.dtype
+        s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                          instr_shape=[16, BLOCK_N, 16])
+        o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                          instr_shape=[16, HEAD_DIM, 16])
+        q_smem = gl.allocate_shared_memory(dtype, [BLOCK_M, HEAD_DIM], q_desc.layout)
+        k_smem = gl.allocate_shared_memory(dtype, [STAGES, BLOCK_N, HEAD_DIM], k_desc.layout)
+        v_smem = gl.allocate_shared_memory(dtype, [STAGES, BLOCK_N, HEAD_DIM], v_desc.layout)
+        q_bar = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
+        ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        mbarrier.init(q_bar, count=1)
+        for i in gl.static_range(STAGES):
+            mbarrier.init(ready.index(i), count=1)
+        fence_async_shared()
+        kv_bytes: gl.constexpr = 2 * BLOCK_N * HEAD_DIM * dtype.primitive_bitwidth // 8
+        q_bytes: gl.constexpr = BLOCK_M * HEAD_DIM * dtype.primitive_bitwidth // 8
+
+        done = 0  # key tiles consumed by this program: slot = done % STAGES, phase = (done // STAGES) & 1
+        n_items = 0
+        for t in range(gl.program_id(0), n_work, gl.num_programs(0)):
+            b, h, qb, row0, row1, n_lut, use_lut = _item(t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, BLOCK_M)
+            n_tiles = n_lut + gl.load(ACNT + b * stride_acnt)
+            lut_row = LUT + h * stride_lut_h + qb * stride_lut_q
+            a_row = ATILES + b * stride_ab
+            kv_row = b * SEQ_KV
+            _cta_barrier()  # every warp is done with the previous item's Q and ring slots
+            mbarrier.expect(q_bar, q_bytes)
+            _tma_load(q_desc, [b * SEQ_Q + row0, h * HEAD_DIM], q_bar, q_smem)
+            for jj in gl.static_range(STAGES - 1):  # prologue: fill the ring
+                ok = jj < n_tiles
+                start, end = _tile(jj, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
+                slot = (done + jj) % STAGES
+                mbarrier.expect(ready.index(slot), kv_bytes, pred=ok)
+                _tma_load(k_desc, [kv_row + start, h * HEAD_DIM], ready.index(slot), k_smem.index(slot), pred=ok)
+                _tma_load(v_desc, [kv_row + start, h * HEAD_DIM], ready.index(slot), v_smem.index(slot), pred=ok)
+
+            m_i = gl.full([BLOCK_M], float("-inf"), gl.float32, layout=gl.SliceLayout(1, s_layout))
+            l_i = gl.full([BLOCK_M], 0.0, gl.float32, layout=gl.SliceLayout(1, s_layout))
+            acc = gl.zeros([BLOCK_M, HEAD_DIM], gl.float32, layout=o_layout)
+            mbarrier.wait(q_bar, n_items & 1)
+            for j in range(n_tiles):
+                # tile j + STAGES - 1 goes into the slot tile j - 1 used: every warp finished it
+                _cta_barrier()
+                nj = j + STAGES - 1
+                ok = nj < n_tiles
+                nstart, nend = _tile(nj, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
+                nslot = (done + nj) % STAGES
+                mbarrier.expect(ready.index(nslot), kv_bytes, pred=ok)
+                _tma_load(k_desc, [kv_row + nstart, h * HEAD_DIM], ready.index(nslot), k_smem.index(nslot), pred=ok)
+                _tma_load(v_desc, [kv_row + nstart, h * HEAD_DIM], ready.index(nslot), v_smem.index(nslot), pred=ok)
+
+                start, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
+                slot = (done + j) % STAGES
+                mbarrier.wait(ready.index(slot), ((done + j) // STAGES) & 1)
+                s = gl.zeros([BLOCK_M, BLOCK_N], gl.float32, layout=s_layout)
+                s = warpgroup_mma(q_smem, k_smem.index(slot).permute((1, 0)), s, use_acc=False, is_async=True)
+                s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
+                acc, m_i, l_i = _softmax_step(s, acc, m_i, l_i, start, end, v_smem.index(slot), qk_scale,
+                                              BLOCK_N, s_layout, o_layout)
+            done += n_tiles
+            n_items += 1
+            _epilogue(acc, m_i, l_i, O, LSE, b, h, row0, row1, H, SEQ_Q, stride_ob, stride_os, stride_oh,
+                      RETURN_LSE, HEAD_DIM, BLOCK_M, s_layout, o_layout, num_warps)
+        mbarrier.invalidate(q_bar)
+        for i in gl.static_range(STAGES):
+            mbarrier.invalidate(ready.index(i))
+
+    # ---- v2: warp-specialised (1 producer warp, 2 consumer warpgroups) -------------------
+    @gluon.jit
+    def _v2_producer(q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, q_ready, q_empty, ready, empty,
+                     LUT, CNT, SCHED, DROWS, ATILES, ACNT, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                     B, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi,
+                     HEAD_DIM: gl.constexpr, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr):
+        """TMA issue only: Q once per item (after the consumers released the last one), then the item's
+        key tiles into the ring, each slot once the consumers released it. Runs ahead across items."""
+        dtype: gl.constexpr = q_desc.dtype
+        kv_bytes: gl.constexpr = 2 * BLOCK_N * HEAD_DIM * dtype.primitive_bitwidth // 8
+        q_bytes: gl.constexpr = BLOCK_M * HEAD_DIM * dtype.primitive_bitwidth // 8
+        done = 0
+        n_items = 0
+        for t in range(gl.program_id(0), n_work, gl.num_programs(0)):
+            b, h, qb, row0, row1, n_lut, use_lut = _item(t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, BLOCK_M)
+            n_tiles = n_lut + gl.load(ACNT + b * stride_acnt)
+            lut_row = LUT + h * stride_lut_h + qb * stride_lut_q
+            a_row = ATILES + b * stride_ab
+            mbarrier.wait(q_empty, (n_items & 1) ^ 1)  # a fresh barrier passes parity 1 at once
+            mbarrier.expect(q_ready, q_bytes)
+            _tma_load(q_desc, [b * SEQ_Q + row0, h * HEAD_DIM], q_ready, q_smem)
+            for j in range(n_tiles):
+                g = done + j
+                slot = g % STAGES
+                start, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
+                mbarrier.wait(empty.index(slot), ((g // STAGES) & 1) ^ 1)
+                mbarrier.expect(ready.index(slot), kv_bytes)
+                _tma_load(k_desc, [b * SEQ_KV + start, h * HEAD_DIM], ready.index(slot), k_smem.index(slot))
+                _tma_load(v_desc, [b * SEQ_KV + start, h * HEAD_DIM], ready.index(slot), v_smem.index(slot))
+            done += n_tiles
+            n_items += 1
+
+    @gluon.jit
+    def _v2_consumer(q_smem, k_smem, v_smem, q_ready, q_empty, ready, empty, O, LSE,
+                     LUT, CNT, SCHED, DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh,
+                     stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                     B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                     HEAD_DIM: gl.constexpr, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr,
+                     RETURN_LSE: gl.constexpr):
+        """wgmma + online softmax over the ring; a slot (and, after the item's last tile, Q) is released
+        by one arrive once both warpgroups are past it (a partition barrier first)."""
+        num_warps: gl.constexpr = gl.num_warps()
+        s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                          instr_shape=[16, BLOCK_N, 16])
+        o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
+                                                          instr_shape=[16, HEAD_DIM, 16])
+        done = 0
+        n_items = 0
+        for t in range(gl.program_id(0), n_work, gl.num_programs(0)):
+            b, h, qb, row0, row1, n_lut, use_lut = _item(t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, BLOCK_M)
+            n_tiles = n_lut + gl.load(ACNT + b * stride_acnt)
+            lut_row = LUT + h * stride_lut_h + qb * stride_lut_q
+            a_row = ATILES + b * stride_ab
+            m_i = gl.full([BLOCK_M], float("-inf"), gl.float32, layout=gl.SliceLayout(1, s_layout))
+            l_i = gl.full([BLOCK_M], 0.0, gl.float32, layout=gl.SliceLayout(1, s_layout))
+            acc = gl.zeros([BLOCK_M, HEAD_DIM], gl.float32, layout=o_layout)
+            mbarrier.wait(q_ready, n_items & 1)
+            for j in range(n_tiles):
+                g = done + j
+                slot = g % STAGES
+                start, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
+                mbarrier.wait(ready.index(slot), (g // STAGES) & 1)
+                s = gl.zeros([BLOCK_M, BLOCK_N], gl.float32, layout=s_layout)
+                s = warpgroup_mma(q_smem, k_smem.index(slot).permute((1, 0)), s, use_acc=False, is_async=True)
+                s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
+                acc, m_i, l_i = _softmax_step(s, acc, m_i, l_i, start, end, v_smem.index(slot), qk_scale,
+                                              BLOCK_N, s_layout, o_layout)
+                _cta_barrier()  # both warpgroups are past this slot (and Q, on the last tile)
+                mbarrier.arrive(empty.index(slot))
+            if n_tiles == 0:
+                _cta_barrier()
+            mbarrier.arrive(q_empty)
+            done += n_tiles
+            n_items += 1
+            _epilogue(acc, m_i, l_i, O, LSE, b, h, row0, row1, H, SEQ_Q, stride_ob, stride_os, stride_oh,
+                      RETURN_LSE, HEAD_DIM, BLOCK_M, s_layout, o_layout, num_warps)
+
+    @gluon.jit
+    def _fwd_v2(q_desc, k_desc, v_desc, O, LSE, LUT, CNT, SCHED, DROWS, ATILES, ACNT,
+                stride_ob, stride_os, stride_oh, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                B, H, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                HEAD_DIM: gl.constexpr, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr,
+                RETURN_LSE: gl.constexpr):
+        dtype: gl.constexpr = q_desc.dtype
+        q_smem = gl.allocate_shared_memory(dtype, [BLOCK_M, HEAD_DIM], q_desc.layout)
+        k_smem = gl.allocate_shared_memory(dtype, [STAGES, BLOCK_N, HEAD_DIM], k_desc.layout)
+        v_smem = gl.allocate_shared_memory(dtype, [STAGES, BLOCK_N, HEAD_DIM], v_desc.layout)
+        q_ready = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
+        q_empty = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
+        ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        mbarrier.init(q_ready, count=1)
+        mbarrier.init(q_empty, count=1)
+        for i in gl.static_range(STAGES):
+            mbarrier.init(ready.index(i), count=1)
+            mbarrier.init(empty.index(i), count=1)
+        fence_async_shared()
+        gl.warp_specialize([
+            (_v2_consumer, (q_smem, k_smem, v_smem, q_ready, q_empty, ready, empty, O, LSE,
+                            LUT, CNT, SCHED, DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh,
+                            stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                            B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                            HEAD_DIM, BLOCK_M, BLOCK_N, STAGES, RETURN_LSE)),
+            (_v2_producer, (q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, q_ready, q_empty, ready, empty,
+                            LUT, CNT, SCHED, DROWS, ATILES, ACNT, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                            B, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi,
+                            HEAD_DIM, BLOCK_M, BLOCK_N, STAGES)),
+        ], [1], [40])  # the TMA warp needs few registers (setmaxnreg); the consumers get the rest
+        mbarrier.invalidate(q_ready)
+        mbarrier.invalidate(q_empty)
+        for i in gl.static_range(STAGES):
+            mbarrier.invalidate(ready.index(i))
+            mbarrier.invalidate(empty.index(i))
+
+
+# ---- host side ----------------------------------------------------------------------------
+_SCALARS = ("stride_ob", "stride_os", "stride_oh", "stride_lut_h", "stride_lut_q", "stride_ab", "stride_acnt",
+            "B", "H", "SEQ_Q", "SEQ_KV", "NQB", "NQT", "NKB", "n_work", "q_lo", "q_hi", "kv_lo", "kv_hi")
+_TORCH = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _descriptors(rows_q: torch.Tensor, rows_k: torch.Tensor, rows_v: torch.Tensor, cfg: GluonConfig) -> tuple:
+    """TMA descriptors over the 2-D row views: Q boxes [BM, D], K/V boxes [BN, D]."""
+    dt = gl.bfloat16 if cfg.dtype == "bf16" else gl.float16
+    out = []
+    for t, rows in ((rows_q, cfg.block_m), (rows_k, cfg.block_n), (rows_v, cfg.block_n)):
+        box = [rows, cfg.head_dim]
+        out.append(GluonDescriptor(t, list(t.shape), list(t.stride()), box, gl.NVMMASharedLayout.get_default_for(box, dt)))
+    return tuple(out)
+
+
+def _kernel(cfg: GluonConfig):
+    if cfg.version not in (1, 2):
+        raise ValueError(f"Gluon kernel version {cfg.version} is not built (have: 1, 2)")
+    return _fwd_v1 if cfg.version == 1 else _fwd_v2
+
+
+def _ctas_per_sm(cfg: GluonConfig) -> int:
+    """Resident CTAs per SM for the persistent grid: 8-warp variants use ~230 registers per thread (one
+    CTA); 4-warp ones fit two when shared memory allows."""
+    return 1 if cfg.num_warps == 8 else max(1, min(2, SMEM_LIMIT // cfg.smem_bytes))
+
+
+def gluon_block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout, scale: float,
+                                 return_lse: bool = False, fp8: object = None, out: torch.Tensor | None = None,
+                                 version: int = 1, config: GluonConfig | None = None,
+                                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Launch the sm90 Gluon kernel; same contract as triton_block_sparse_attention (q/k/v [B, S, H, D]).
+
+    Raises ValueError when gluon_unsupported() names a reason (the dispatcher asks first and falls
+    back to the classic kernel), so a wrong shape never runs silently.
+    """
+    if fp8 is not None:
+        raise ValueError("the Gluon kernel has no FP8 variant yet: use backend='triton' for fp8=True")
+    why = gluon_unsupported(q, k, v, layout)
+    if why:
+        raise ValueError(why)
+    B, Sq, H, D = q.shape
+    Skv = k.shape[1]
+    out = torch.empty_like(q) if out is None else out
+    lse = torch.empty(B, H, Sq, dtype=torch.float32, device=q.device) if return_lse else out
+    cfg = config or pick_gluon_config(D, layout.block_m, layout.block_n, q.dtype, version)
+    qd, kd, vd = _descriptors(_as_rows(q), _as_rows(k), _as_rows(v), cfg)
+    atiles, acnt = always_tiles(layout, cfg.block_n)
+    sched = layout.schedule
+    drows = layout.dense_row_blocks if layout.dense_row_blocks.numel() else layout.counts
+    n_work = sched.numel() * B
+    n_sm = torch.cuda.get_device_properties(q.device).multi_processor_count
+    grid = (max(1, min(n_work, n_sm * _ctas_per_sm(cfg))),)
+    many = atiles.shape[0] > 1
+    _kernel(cfg)[grid](
+        qd, kd, vd, out, lse, layout.lut, layout.counts, sched, drows, atiles, acnt,
+        out.stride(0), out.stride(1), out.stride(2), layout.lut.stride(0), layout.lut.stride(1),
+        atiles.stride(0) if many else 0, 1 if many else 0,
+        B, H, Sq, Skv, layout.num_q_blocks, layout.num_q_blocks + layout.dense_row_blocks.shape[0], layout.num_kv_blocks,
+        n_work, *layout.q_range, *layout.kv_range, scale * LOG2E,
+        HEAD_DIM=D, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, STAGES=cfg.stages, RETURN_LSE=return_lse,
+        num_warps=cfg.num_warps,
+    )
+    return (out, lse) if return_lse else out
+
+
+def compile_sm90(cfg: GluonConfig, return_lse: bool = True):
+    """Compile one variant for sm90 without a GPU (CPU tensors stand in for the descriptors' bases).
+
+    Returns triton's CompiledKernel (asm: ttgir, ptx, cubin; metadata: shared, num_warps). For tests
+    and for reading the PTX/SASS offline.
+    """
+    import triton
+    from triton._C.libtriton import native_specialize_impl
+    from triton.backends.compiler import BaseBackend, GPUTarget
+
+    dt = _TORCH[cfg.dtype]
+    fake = torch.zeros(256, cfg.head_dim * 2, dtype=dt)
+    descs = _descriptors(fake, fake, fake, cfg)
+    sig = {n: native_specialize_impl(BaseBackend, d, False, True, True)[0] for n, d in zip(("q_desc", "k_desc", "v_desc"), descs)}
+    sig.update({"O": "*" + cfg.dtype, "LSE": "*fp32", "LUT": "*i32", "CNT": "*i32", "SCHED": "*i32", "DROWS": "*i32",
+                "ATILES": "*i32", "ACNT": "*i32"})
+    sig.update({n: "i32" for n in _SCALARS})
+    sig["qk_scale"] = "fp32"
+    consts = {"HEAD_DIM": cfg.head_dim, "BLOCK_M": cfg.block_m, "BLOCK_N": cfg.block_n, "STAGES": cfg.stages,
+              "RETURN_LSE": return_lse}
+    sig.update({n: "constexpr" for n in consts})
+    src = gluon._runtime.GluonASTSource(_kernel(cfg), signature=sig, constexprs=consts)
+    return triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": cfg.num_warps})
