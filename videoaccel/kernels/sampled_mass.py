@@ -57,7 +57,8 @@ def _sampled_mass_kernel(Q, K, ROWS, OUT, stride_qb, stride_qs, stride_qh, strid
 
 
 def sampled_mass_triton(q: torch.Tensor, k: torch.Tensor, rows: torch.Tensor, video_range: tuple[int, int], block: int,
-                        scale: float, out: torch.Tensor | None = None) -> torch.Tensor:
+                        scale: float, out: torch.Tensor | None = None, rows_per_program: int = 64, block_n: int = 64,
+                        num_warps: int = 4, num_stages: int = 2) -> torch.Tensor:
     """float32 [B, H, NB, NB]: for q/k [B, S, H, D] and ``rows`` int64 [NB, r] (r a power of two), the softmax
     mass (over all S keys) of each query block's sampled rows in each video key block, summed over the rows."""
     B, S, H, D = q.shape
@@ -66,12 +67,12 @@ def sampled_mass_triton(q: torch.Tensor, k: torch.Tensor, rows: torch.Tensor, vi
         raise ValueError(f"the sampled-mass kernel takes a power-of-two row count (got {r}), head dim 64 or 128 (got {D}) "
                          f"and a block that is a multiple of 16 (got {block})")
     lo, hi = video_range
-    qb = max(1, 64 // r)  # 64 rows per program (at least 16 for tl.dot)
-    block_n = min(block, 64)
+    qb = max(1, rows_per_program // r)  # rows per program: at least 16 for tl.dot
+    block_n = min(block, block_n)
     if out is None:
         out = torch.empty(B, H, nb, nb, dtype=torch.float32, device=q.device)
     grid = (triton.cdiv(nb, qb), B * H)
     _sampled_mass_kernel[grid](q, k, rows.flatten().contiguous(), out, q.stride(0), q.stride(1), q.stride(2),
                                k.stride(0), k.stride(1), k.stride(2), H, S, lo, hi, nb, scale * LOG2E,
-                               R=r, QB=qb, BLOCK=block, BLOCK_N=block_n, HEAD_DIM=D)
+                               R=r, QB=qb, BLOCK=block, BLOCK_N=block_n, HEAD_DIM=D, num_warps=num_warps, num_stages=num_stages)
     return out
