@@ -72,7 +72,9 @@ def test_target_density_allocation_and_compensation():
     prof = _profiler(target_density=0.3, compensate=True)
     chosen = prof.choose(4, 1, G, "t")
     assert chosen.budget["expected_cost"] <= 0.3 + 1e-6
-    assert chosen.total_density() == pytest.approx(chosen.budget["expected_density"])
+    # expected: the exact masks at this geometry (+ estimates); total_density: the plans' nominal densities
+    assert chosen.budget["expected_density"] <= chosen.budget["expected_cost"] / 0.7 + 1e-6  # FP8 costs 0.7 of its density
+    assert chosen.total_density() == pytest.approx(chosen.budget["expected_density"], abs=0.02)
     assert chosen.steps == 2 and chosen.cost_model["source"] == "analytic"
     assert any(p.compensate for p in chosen.layers[0][0])  # compensation is worth its pooled keys on planted heads
     # a probe's per-step final errors become the step weights (warm-up choice: test_allocate.py)

@@ -4,7 +4,9 @@ Each program takes the sampled rows of a few query blocks (``r`` rows each, cont
 one (batch, head). Pass 1 runs over every key (text included) for each row's softmax statistics
 (running max and sum, base 2); pass 2 recomputes the scores over the video keys, normalises them and
 sums them over each key block and over the r rows of each query block. Two QK^T passes over r/block
-of the queries: r/block of a dense attention's FLOPs (patterns/sampled.estimate_cost).
+of the queries: r/block of a dense attention's FLOPs (patterns/sampled.estimate_cost). Measured on an
+H100 (scripts/tune_sampled_mass.py, default tiles the fastest): 11-12% of cuDNN dense time at 8 rows
+of 128 (FLOP share 6.25%; bench/kernels-h100.json): short 64-row dots, a second pass.
 """
 from __future__ import annotations
 
@@ -57,8 +59,8 @@ def _sampled_mass_kernel(Q, K, ROWS, OUT, stride_qb, stride_qs, stride_qh, strid
 
 
 def sampled_mass_triton(q: torch.Tensor, k: torch.Tensor, rows: torch.Tensor, video_range: tuple[int, int], block: int,
-                        scale: float, out: torch.Tensor | None = None, rows_per_program: int = 64, block_n: int = 64,
-                        num_warps: int = 4, num_stages: int = 2) -> torch.Tensor:
+                        scale: float, out: torch.Tensor | None = None, rows_per_program: int = 64, block_n: int = 128,
+                        num_warps: int = 4, num_stages: int = 3) -> torch.Tensor:
     """float32 [B, H, NB, NB]: for q/k [B, S, H, D] and ``rows`` int64 [NB, r] (r a power of two), the softmax
     mass (over all S keys) of each query block's sampled rows in each video key block, summed over the rows."""
     B, S, H, D = q.shape

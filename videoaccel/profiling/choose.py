@@ -26,21 +26,22 @@ def per_layer(keys: list, choice: torch.Tensor, plans: list[Plan], num_layers: i
                     for b in range(buckets)] for layer in range(num_layers)}
 
 
-def candidates(self: Profiler, g: VideoGeometry, costs: CostModel) -> tuple[list[Plan], torch.Tensor]:
-    """Every candidate (and its cost): patterns, compensated, their FP8 variants, then dense last (error 0).
-    Analytic costs are the exact mask density at this geometry (+ a sampled plan's estimate), FP8 variants
-    that times ``FP8_COST``; a measured table prices each plan itself."""
+def candidates(self: Profiler, g: VideoGeometry, costs: CostModel) -> tuple[list[Plan], torch.Tensor, torch.Tensor]:
+    """Every candidate, its cost and its computed density: patterns, compensated, their FP8 variants, then
+    dense last (error 0). The density is the exact mask density at this geometry (+ a sampled plan's
+    estimate); analytic costs are that, FP8 variants times ``FP8_COST``; a measured table prices each plan."""
     base = list(self._cands[g].plans)
     plans = base + ([replace(p, compensate=True) for p in base[1:]] if self.config.compensate else [])
     if self.config.fp8:
         plans += [replace(p, precision="fp8") for p in plans[1:]]
     plans.append(Plan())
-    if self.config.cost_table is not None:
-        return plans, torch.tensor([costs.cost(p, self.head_dim, g.block) for p in plans])
     exact = self._cands[g].cost
     bf16 = torch.cat([exact, exact[1:] + 1.0 / g.block if self.config.compensate else exact[:0]])
-    fp8 = bf16[1:] * FP8_COST if self.config.fp8 else bf16[:0]
-    return plans, torch.cat([bf16, fp8, torch.ones(1)])
+    fp8 = bf16[1:] if self.config.fp8 else bf16[:0]
+    density = torch.cat([bf16, fp8, torch.ones(1)])
+    if self.config.cost_table is not None:
+        return plans, torch.tensor([costs.cost(p, self.head_dim, g.block) for p in plans]), density
+    return plans, torch.cat([bf16, fp8 * FP8_COST, torch.ones(1)]), density
 
 def expand(self: Profiler, raw: torch.Tensor) -> torch.Tensor:
     """Measured errors [..., C'] -> errors of every candidate of ``_all_plans`` [..., C] (FP8 error
@@ -75,7 +76,7 @@ def step_weights(self: Profiler, keys: list, choice: torch.Tensor) -> torch.Tens
 def reference(self: Profiler, geometry: VideoGeometry) -> tuple[list, torch.Tensor, list[Plan]]:
     """The plan the probe perturbs with: the allocation without step information at probe_density."""
     keys, err = tables(self)
-    plans, cost = candidates(self, geometry, CostModel())
+    plans, cost, _ = candidates(self, geometry, CostModel())
     kb = torch.tensor([b for _, b in keys])
     a = allocate(err, cost, kb, self.step_bucket, torch.ones(len(self.step_bucket)), target=self.config.probe_density,
                  warm_up=False)
@@ -84,14 +85,13 @@ def reference(self: Profiler, geometry: VideoGeometry) -> tuple[list, torch.Tens
 def profile(self: Profiler, heads: int, num_layers: int, geometry: VideoGeometry, name: str, model: torch.nn.Module | None = None,
            meta: dict | None = None) -> Profile:
     costs = CostModel.load(self.config.cost_table) if self.config.cost_table else CostModel()
-    plans, cost = candidates(self, geometry, costs)
+    plans, cost, dens = candidates(self, geometry, costs)
     keys, err = tables(self)
     w2 = step_weights(self, keys, reference(self, geometry)[1] if self.probe is not None else None)
     kb = torch.tensor([b for _, b in keys])
     target = self.config.target_density
     a = allocate(err, cost, kb, self.step_bucket, w2, target=target, error_budget=None if target else self.config.error_budget)
     layers = per_layer(keys, a.choice, plans, num_layers, self.config.buckets)
-    dens = torch.tensor([p.density for p in plans])
     mean_d = [float(dens[a.choice[kb == b]].mean()) if (kb == b).any() else 1.0 for b in range(self.config.buckets)]
     n = len(self.step_bucket)
     budget = {"target_density": target, "error_budget": None if target else self.config.error_budget,
