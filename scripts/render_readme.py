@@ -37,20 +37,21 @@ def kernels_table(doc: dict) -> str:
     rows = doc["results"]
     lines = [provenance(doc) + f"Command: `{doc['command']}`. Effective TF/s count computed blocks only; "
              "x = speed ratio, same run.", "",
-             "| case | layout | density | cuDNN dense ms | Flex ms | bf16 ms (x Flex) | FP8 ms (x Flex) | bf16 x cuDNN | FP8 x cuDNN |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| case | layout | density | cuDNN dense ms | Flex ms | bf16 ms (x Flex) | Gluon v2 ms (x Flex) | FP8 ms (x Flex) | bf16 x cuDNN | "
+             "FP8 x cuDNN |", "|---|---|---|---|---|---|---|---|---|---|"]
     cudnn = {r["case"]: r["ms"] for r in rows if r.get("impl") == "cudnn"}
     by = {}
     for r in rows:
-        if r.get("impl") in ("flex", "videoaccel-bf16", "videoaccel-fp8") and "target_density" in r:
+        if r.get("impl") in ("flex", "videoaccel-bf16", "videoaccel-fp8", "videoaccel-gluon-v2") and "target_density" in r:
             by.setdefault((r["case"], r["layout"], r["target_density"]), {})[r["impl"]] = r
     for (case, layout, _), g in by.items():
         f, b, e = g.get("flex"), g.get("videoaccel-bf16"), g.get("videoaccel-fp8")
         if not (f and b and e):
             continue
-        c = cudnn[case]
+        c, gl = cudnn[case], g.get("videoaccel-gluon-v2")
+        gcol = f"{gl['ms']:.2f} ({f['ms'] / gl['ms']:.2f})" if gl and "ms" in gl else "-"
         lines.append(f"| {case} | {layout} | {b['density']:.3f} | {c:.2f} | {f['ms']:.2f} | {b['ms']:.2f} ({f['ms'] / b['ms']:.2f}) | "
-                     f"{e['ms']:.2f} ({f['ms'] / e['ms']:.2f}) | {c / b['ms']:.2f} | {c / e['ms']:.2f} |")
+                     f"{gcol} | {e['ms']:.2f} ({f['ms'] / e['ms']:.2f}) | {c / b['ms']:.2f} | {c / e['ms']:.2f} |")
     extra = [r for r in rows if "share_of_dense" in r]
     lines += ["", "| case | step | ms | share of cuDNN dense |", "|---|---|---|---|"]
     lines += [f"| {r['case']} | {r['impl']} | {r['ms']:.3f} | {100 * r['share_of_dense']:.2f}% |" for r in extra]
