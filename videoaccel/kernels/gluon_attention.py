@@ -150,8 +150,10 @@ if GLUON_IMPORT_ERROR is None:
         return gl.BlockedLayout([1, 8], [32 // tpw_d, tpw_d], [num_warps, 1], [1, 0])
 
     @gluon.jit
-    def _item(t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, BLOCK_M: gl.constexpr):
-        """Work item t -> (b, h, qb, first row, row end, number of LUT/region tiles, LUT used)."""
+    def _item(t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, LUT, ATILES, ACNT, stride_lut_h, stride_lut_q,
+              stride_ab, stride_acnt, BLOCK_M: gl.constexpr):
+        """Work item t -> (b, h, first row, row end, LUT/region tiles, all tiles (+ always-ranges), LUT used,
+        its LUT row, its always-range row)."""
         b = t % B
         item = gl.load(SCHED + t // B)
         h = item // NQT
@@ -165,7 +167,10 @@ if GLUON_IMPORT_ERROR is None:
             row0 = gl.load(DROWS + 2 * (qb - NQB))
             row1 = gl.load(DROWS + 2 * (qb - NQB) + 1)
             n_lut = NKB
-        return b, h, qb, row0, row1, n_lut, use_lut
+        n_tiles = n_lut + gl.load(ACNT + b * stride_acnt)
+        lut_row = LUT + h * stride_lut_h + qb * stride_lut_q
+        a_row = ATILES + b * stride_ab
+        return b, h, row0, row1, n_lut, n_tiles, use_lut, lut_row, a_row
 
     @gluon.jit
     def _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N: gl.constexpr):
@@ -185,9 +190,12 @@ if GLUON_IMPORT_ERROR is None:
         return start, end
 
     @gluon.jit
-    def _softmax_step(s, acc, m_i, l_i, start, end, v_buf, qk_scale,
-                      BLOCK_N: gl.constexpr, s_layout: gl.constexpr, o_layout: gl.constexpr):
-        """Fold one key tile's raw scores s [BM, BN] into (acc, m, l), base 2; P @ V by wgmma."""
+    def _attend_tile(q_smem, k_buf, v_buf, acc, m_i, l_i, start, end, qk_scale, BLOCK_M: gl.constexpr,
+                     BLOCK_N: gl.constexpr, s_layout: gl.constexpr, o_layout: gl.constexpr):
+        """Fold one key tile into (acc, m, l), base 2: S = Q K^T and P @ V by wgmma."""
+        s = gl.zeros([BLOCK_M, BLOCK_N], gl.float32, layout=s_layout)
+        s = warpgroup_mma(q_smem, k_buf.permute((1, 0)), s, use_acc=False, is_async=True)
+        s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
         if end - start < BLOCK_N:  # a tail or an always-range tile: mask keys past end
             cols = start + gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, s_layout))
             s = gl.where(gl.expand_dims(cols < end, 0), s, float("-inf"))
@@ -200,6 +208,21 @@ if GLUON_IMPORT_ERROR is None:
         acc = warpgroup_mma(p_op, v_buf, acc, is_async=True)
         acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
         return acc, m_new, l_i
+
+    @gluon.jit
+    def _fresh_state(BLOCK_M: gl.constexpr, HEAD_DIM: gl.constexpr, s_layout: gl.constexpr, o_layout: gl.constexpr):
+        """Running max (-inf), sum (0) and output accumulator (0) of one query block."""
+        m_i = gl.full([BLOCK_M], float("-inf"), gl.float32, layout=gl.SliceLayout(1, s_layout))
+        l_i = gl.full([BLOCK_M], 0.0, gl.float32, layout=gl.SliceLayout(1, s_layout))
+        acc = gl.zeros([BLOCK_M, HEAD_DIM], gl.float32, layout=o_layout)
+        return m_i, l_i, acc
+
+    @gluon.jit
+    def _load_kv(k_desc, v_desc, bar, k_buf, v_buf, row, col, nbytes: gl.constexpr, pred):
+        """One key tile's K and V into a ring slot by TMA, completing on its barrier (skipped when not pred)."""
+        mbarrier.expect(bar, nbytes, pred=pred)
+        _tma_load(k_desc, [row, col], bar, k_buf, pred=pred)
+        _tma_load(v_desc, [row, col], bar, v_buf, pred=pred)
 
     @gluon.jit
     def _epilogue(acc, m_i, l_i, O, LSE, b, h, row0, row1, H, SEQ_Q, stride_ob, stride_os, stride_oh,
@@ -247,10 +270,9 @@ if GLUON_IMPORT_ERROR is None:
         done = 0  # key tiles consumed by this program: slot = done % STAGES, phase = (done // STAGES) & 1
         n_items = 0
         for t in range(gl.program_id(0), n_work, gl.num_programs(0)):
-            b, h, qb, row0, row1, n_lut, use_lut = _item(t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, BLOCK_M)
-            n_tiles = n_lut + gl.load(ACNT + b * stride_acnt)
-            lut_row = LUT + h * stride_lut_h + qb * stride_lut_q
-            a_row = ATILES + b * stride_ab
+            b, h, row0, row1, n_lut, n_tiles, use_lut, lut_row, a_row = _item(
+                t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, LUT, ATILES, ACNT, stride_lut_h, stride_lut_q,
+                stride_ab, stride_acnt, BLOCK_M)
             kv_row = b * SEQ_KV
             _cta_barrier()  # every warp is done with the previous item's Q and ring slots
             mbarrier.expect(q_bar, q_bytes)
@@ -259,13 +281,10 @@ if GLUON_IMPORT_ERROR is None:
                 ok = jj < n_tiles
                 start, end = _tile(jj, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
                 slot = (done + jj) % STAGES
-                mbarrier.expect(ready.index(slot), kv_bytes, pred=ok)
-                _tma_load(k_desc, [kv_row + start, h * HEAD_DIM], ready.index(slot), k_smem.index(slot), pred=ok)
-                _tma_load(v_desc, [kv_row + start, h * HEAD_DIM], ready.index(slot), v_smem.index(slot), pred=ok)
+                _load_kv(k_desc, v_desc, ready.index(slot), k_smem.index(slot), v_smem.index(slot), kv_row + start,
+                         h * HEAD_DIM, kv_bytes, ok)
 
-            m_i = gl.full([BLOCK_M], float("-inf"), gl.float32, layout=gl.SliceLayout(1, s_layout))
-            l_i = gl.full([BLOCK_M], 0.0, gl.float32, layout=gl.SliceLayout(1, s_layout))
-            acc = gl.zeros([BLOCK_M, HEAD_DIM], gl.float32, layout=o_layout)
+            m_i, l_i, acc = _fresh_state(BLOCK_M, HEAD_DIM, s_layout, o_layout)
             mbarrier.wait(q_bar, n_items & 1)
             for j in range(n_tiles):
                 # tile j + STAGES - 1 goes into the slot tile j - 1 used: every warp finished it
@@ -274,18 +293,14 @@ if GLUON_IMPORT_ERROR is None:
                 ok = nj < n_tiles
                 nstart, nend = _tile(nj, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
                 nslot = (done + nj) % STAGES
-                mbarrier.expect(ready.index(nslot), kv_bytes, pred=ok)
-                _tma_load(k_desc, [kv_row + nstart, h * HEAD_DIM], ready.index(nslot), k_smem.index(nslot), pred=ok)
-                _tma_load(v_desc, [kv_row + nstart, h * HEAD_DIM], ready.index(nslot), v_smem.index(nslot), pred=ok)
+                _load_kv(k_desc, v_desc, ready.index(nslot), k_smem.index(nslot), v_smem.index(nslot), kv_row + nstart,
+                         h * HEAD_DIM, kv_bytes, ok)
 
                 start, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
                 slot = (done + j) % STAGES
                 mbarrier.wait(ready.index(slot), ((done + j) // STAGES) & 1)
-                s = gl.zeros([BLOCK_M, BLOCK_N], gl.float32, layout=s_layout)
-                s = warpgroup_mma(q_smem, k_smem.index(slot).permute((1, 0)), s, use_acc=False, is_async=True)
-                s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
-                acc, m_i, l_i = _softmax_step(s, acc, m_i, l_i, start, end, v_smem.index(slot), qk_scale,
-                                              BLOCK_N, s_layout, o_layout)
+                acc, m_i, l_i = _attend_tile(q_smem, k_smem.index(slot), v_smem.index(slot), acc, m_i, l_i, start, end,
+                                             qk_scale, BLOCK_M, BLOCK_N, s_layout, o_layout)
             done += n_tiles
             n_items += 1
             _epilogue(acc, m_i, l_i, O, LSE, b, h, row0, row1, H, SEQ_Q, stride_ob, stride_os, stride_oh,
@@ -308,10 +323,9 @@ if GLUON_IMPORT_ERROR is None:
         done = 0
         n_items = 0
         for t in range(gl.program_id(0), n_work, gl.num_programs(0)):
-            b, h, qb, row0, row1, n_lut, use_lut = _item(t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, BLOCK_M)
-            n_tiles = n_lut + gl.load(ACNT + b * stride_acnt)
-            lut_row = LUT + h * stride_lut_h + qb * stride_lut_q
-            a_row = ATILES + b * stride_ab
+            b, h, row0, row1, n_lut, n_tiles, use_lut, lut_row, a_row = _item(
+                t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, LUT, ATILES, ACNT, stride_lut_h, stride_lut_q,
+                stride_ab, stride_acnt, BLOCK_M)
             mbarrier.wait(q_empty, (n_items & 1) ^ 1)  # a fresh barrier passes parity 1 at once
             mbarrier.expect(q_ready, q_bytes)
             _tma_load(q_desc, [b * SEQ_Q + row0, h * HEAD_DIM], q_ready, q_smem)
@@ -320,9 +334,8 @@ if GLUON_IMPORT_ERROR is None:
                 slot = g % STAGES
                 start, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
                 mbarrier.wait(empty.index(slot), ((g // STAGES) & 1) ^ 1)
-                mbarrier.expect(ready.index(slot), kv_bytes)
-                _tma_load(k_desc, [b * SEQ_KV + start, h * HEAD_DIM], ready.index(slot), k_smem.index(slot))
-                _tma_load(v_desc, [b * SEQ_KV + start, h * HEAD_DIM], ready.index(slot), v_smem.index(slot))
+                _load_kv(k_desc, v_desc, ready.index(slot), k_smem.index(slot), v_smem.index(slot), b * SEQ_KV + start,
+                         h * HEAD_DIM, kv_bytes, True)
             done += n_tiles
             n_items += 1
 
@@ -343,24 +356,18 @@ if GLUON_IMPORT_ERROR is None:
         done = 0
         n_items = 0
         for t in range(gl.program_id(0), n_work, gl.num_programs(0)):
-            b, h, qb, row0, row1, n_lut, use_lut = _item(t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, BLOCK_M)
-            n_tiles = n_lut + gl.load(ACNT + b * stride_acnt)
-            lut_row = LUT + h * stride_lut_h + qb * stride_lut_q
-            a_row = ATILES + b * stride_ab
-            m_i = gl.full([BLOCK_M], float("-inf"), gl.float32, layout=gl.SliceLayout(1, s_layout))
-            l_i = gl.full([BLOCK_M], 0.0, gl.float32, layout=gl.SliceLayout(1, s_layout))
-            acc = gl.zeros([BLOCK_M, HEAD_DIM], gl.float32, layout=o_layout)
+            b, h, row0, row1, n_lut, n_tiles, use_lut, lut_row, a_row = _item(
+                t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, LUT, ATILES, ACNT, stride_lut_h, stride_lut_q,
+                stride_ab, stride_acnt, BLOCK_M)
+            m_i, l_i, acc = _fresh_state(BLOCK_M, HEAD_DIM, s_layout, o_layout)
             mbarrier.wait(q_ready, n_items & 1)
             for j in range(n_tiles):
                 g = done + j
                 slot = g % STAGES
                 start, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
                 mbarrier.wait(ready.index(slot), (g // STAGES) & 1)
-                s = gl.zeros([BLOCK_M, BLOCK_N], gl.float32, layout=s_layout)
-                s = warpgroup_mma(q_smem, k_smem.index(slot).permute((1, 0)), s, use_acc=False, is_async=True)
-                s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
-                acc, m_i, l_i = _softmax_step(s, acc, m_i, l_i, start, end, v_smem.index(slot), qk_scale,
-                                              BLOCK_N, s_layout, o_layout)
+                acc, m_i, l_i = _attend_tile(q_smem, k_smem.index(slot), v_smem.index(slot), acc, m_i, l_i, start, end,
+                                             qk_scale, BLOCK_M, BLOCK_N, s_layout, o_layout)
                 _cta_barrier()  # both warpgroups are past this slot (and Q, on the last tile)
                 mbarrier.arrive(empty.index(slot))
             if n_tiles == 0:
