@@ -51,12 +51,18 @@ def choose_kernel(backend: str, *, env: str | None, gluon_reason: str | None, fp
         return "gluon", None
     if backend == "triton":
         return "triton", None
-    want = (env or "").strip().lower() or ("gluon" if GLUON_DEFAULT else "triton")
-    if want not in ("gluon", "triton"):
-        raise ValueError(f"{KERNEL_ENV}={env!r} is not a kernel: set it to 'gluon' or 'triton' (or unset it)")
+    want = auto_kernel(env)
     if want == "gluon" and why:
         return "triton", why
     return want, None
+
+
+def auto_kernel(env: str | None) -> str:
+    """The kernel ``backend="auto"`` wants: ``VIDEOACCEL_KERNEL`` when set, else ``GLUON_DEFAULT``."""
+    want = (env or "").strip().lower() or ("gluon" if GLUON_DEFAULT else "triton")
+    if want not in ("gluon", "triton"):
+        raise ValueError(f"{KERNEL_ENV}={env!r} is not a kernel: set it to 'gluon' or 'triton' (or unset it)")
+    return want
 
 
 def _fallback(reason: str) -> None:
@@ -102,7 +108,7 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: 
             raise ValueError("fp8 needs the Triton kernel (a CUDA GPU, or TRITON_INTERPRET=1 with backend='triton')")
         return torch_block_sparse_attention(q, k, v, layout, scale, return_lse, out=out)
     env = os.environ.get(KERNEL_ENV)
-    wants_gluon = backend == "gluon" or (backend == "auto" and ((env or "").strip().lower() or ("gluon" if GLUON_DEFAULT else "")) == "gluon")
+    wants_gluon = backend == "gluon" or (backend == "auto" and auto_kernel(env) == "gluon")  # only then ask what Gluon cannot take
     kernel, reason = choose_kernel(backend, env=env, fp8=fp8, gluon_reason=gluon_unsupported(q, k, v, layout) if wants_gluon else None)
     if reason:
         _fallback(reason)
