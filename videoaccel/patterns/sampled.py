@@ -53,17 +53,20 @@ def sample_rows(geometry: VideoGeometry, rows: int, device: torch.device | str =
 
 
 def sampled_block_mass(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, rows: int,
-                       scale: float | None = None, max_elements: int = 1 << 27) -> torch.Tensor:
+                       scale: float | None = None, max_elements: int = 1 << 27, fused: bool | None = None) -> torch.Tensor:
     """float32 [H, NB, NB]: softmax mass from the sampled rows of query block i to video key block j,
-    summed over those rows and the batch. q/k [B, S, H, D], the full joint sequence. On a GPU one fused
-    kernel (kernels/sampled_mass.py, tested under the interpreter); on a CPU in chunks of heads."""
+    summed over those rows and the batch. q/k [B, S, H, D], the full joint sequence. ``fused`` (default:
+    on a GPU, where the kernel takes the shape) runs one fused kernel (kernels/sampled_mass.py, tested
+    under the interpreter); otherwise float32 PyTorch in chunks of heads (the GPU check's reference)."""
     B, S, H, D = q.shape
     scale = D ** -0.5 if scale is None else scale
     lo, hi = geometry.video_range
     nb, bs = geometry.num_blocks, geometry.block
     idx = sample_rows(geometry, rows, q.device)  # [NB, r]
     r = idx.shape[1]
-    if q.is_cuda and r & (r - 1) == 0 and D in (64, 128) and bs % 16 == 0:
+    if fused is None:
+        fused = q.is_cuda and r & (r - 1) == 0 and D in (64, 128) and bs % 16 == 0
+    if fused:
         return sampled_mass_triton(q, k, idx, (lo, hi), bs, scale).sum(0)
     key_block = torch.full((S,), nb, dtype=torch.long, device=q.device)  # text keys: a dropped bin
     key_block[lo:hi] = torch.arange(hi - lo, device=q.device) // bs
