@@ -99,3 +99,20 @@ def test_kernel_matches_float64_reference(D, block, rows, text):
     ref = ref.reshape(2, 2, nb, idx.shape[1], nb).sum(3)
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out.double(), ref, rtol=2e-4, atol=2e-5)
+
+
+def test_unreachable_density_is_said_once_and_counted(caplog):
+    """Coarse blocks: a row keeps round(density * NB) whole blocks, which can exceed the density asked."""
+    from videoaccel.patterns.oracle import top_k_density
+
+    model, kwargs = TINY["wan"]()
+    videoaccel.accelerate(model, Profile("s", default=Plan("sampled", (("density", 0.03),)), block=16))  # 20 blocks a row
+    with caplog.at_level("WARNING", logger="videoaccel"), torch.no_grad():
+        model(**kwargs)
+        model(**kwargs)
+    rep = videoaccel.report(model).transformers["transformer"]
+    videoaccel.restore(model)
+    said = [r for r in caplog.records if "sampled cannot reach density 0.03" in r.getMessage()]
+    assert len(said) == 1 and rep.density_misses > 0
+    g = VideoGeometry(4, 8, 8, text=0, text_position="none", block=16, order="tile")
+    assert top_k_density(g, 0.05) == pytest.approx(16 / 256)  # one whole block of 16 a row

@@ -44,6 +44,13 @@ def oracle_masks(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, dens
     return top_k_blocks(block_mass(q, k, geometry, scale), density)
 
 
+def top_k_density(geometry: VideoGeometry, density: float) -> float:
+    """Computed density of a per-row top-k block mask (``top_k_blocks``) on this geometry, kept blocks counted
+    full: ``round(density * NB)`` blocks a row can exceed ``density`` when blocks are coarse."""
+    keep = min(geometry.num_blocks, max(1, round(density * geometry.num_blocks)))
+    return min(1.0, keep * geometry.block / geometry.video_tokens)
+
+
 def top_k_blocks(mass: torch.Tensor, density: float) -> torch.Tensor:
     """bool like ``mass`` [..., NB, NB]: each row's ``max(1, round(density * NB))`` heaviest entries."""
     nb = mass.shape[-1]

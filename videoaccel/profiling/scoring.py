@@ -13,7 +13,7 @@ import torch
 
 from ..patterns import PATTERNS, VideoGeometry, fit_density, mask_density
 from ..patterns.measure import evaluate, fp8_error, sample_head
-from ..patterns.oracle import top_k_blocks
+from ..patterns.oracle import top_k_blocks, top_k_density
 from ..patterns.sampled import default_rows, estimate_share, sampled_block_mass
 from ..plans import Plan
 
@@ -36,13 +36,11 @@ def build(patterns: tuple[str, ...], densities: tuple[float, ...], g: VideoGeome
             plans.append(Plan(name, (("density", d),)))
             masks.append(fit_density(name, g, d)[1])
     cost = [mask_density(m, g) for m in masks]
-    gen = torch.Generator().manual_seed(0)
     for name in (n for n in patterns if PATTERNS[n].scored):
         for d in densities:
             plans.append(Plan(name, (("density", d),)))
             scored.append(d)
-            example = top_k_blocks(torch.rand(g.num_blocks, g.num_blocks, generator=gen), d)  # same count per row as any call
-            cost.append(mask_density(example, g) + estimate_share(name, {}, g.block))
+            cost.append(top_k_density(g, d) + estimate_share(name, {}, g.block))
     return Candidates(plans, torch.stack(masks), torch.tensor(cost), scored)
 
 

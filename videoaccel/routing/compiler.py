@@ -18,6 +18,7 @@ import torch
 from ..kernels import BlockLayout
 from ..patterns import (VideoGeometry, block_mask, build_layout, draft_masks, estimate_levels, fit_density, mask_density, oracle_masks,
                         sampled_masks)
+from ..patterns.oracle import top_k_density
 from ..patterns.pyramid import THRESHOLDS
 from ..patterns.sampled import EVERY as SAMPLED_EVERY, estimate_share
 from ..plans import Plan
@@ -94,6 +95,7 @@ class PlanCompiler:
                 g = replace(g, density=(0.0,) * len(heads))
             elif any(p.pattern in ("pyramid", *_INPUT_MASKS) for p in sub):
                 g = replace(g, dynamic=True)
+                misses += [m for m in (self._miss(p, geometry) for p in sub) if m]
             else:
                 masks = []
                 for p in sub:
@@ -112,6 +114,25 @@ class PlanCompiler:
             groups.append(g)
         return Route(tuple(groups), tuple(p.label for p in plans), tuple(dict.fromkeys(fallbacks)), tuple(dict.fromkeys(misses)))
 
+    def _miss(self, plan: Plan, geometry: VideoGeometry) -> str | None:
+        """The density miss of one plan of a dynamic group: a static plan's from its fitted mask, a top-k
+        one's (sampled, oracle) from the blocks a row keeps; none for draft / pyramid (no density asked)."""
+        if plan.pattern in _INPUT_MASKS or plan.pattern == "pyramid":
+            asked = plan.kwargs.get("density")
+            return None if asked is None else self._warn_miss(plan, asked, top_k_density(geometry, asked), geometry)
+        return self._static_mask(plan, geometry)[1]
+
+    def _warn_miss(self, plan: Plan, asked: float, got: float, geometry: VideoGeometry) -> str | None:
+        """A miss (said once, counted per call by the router) when ``got`` exceeds ``asked`` beyond MISS_TOLERANCE."""
+        if got <= asked * MISS_TOLERANCE:
+            return None
+        miss = (f"{plan.pattern} cannot reach density {asked:g} on {geometry.frames}x{geometry.height}x"
+                f"{geometry.width} tokens, block {geometry.block}: runs {got:.3f}")
+        if miss not in self._warned:
+            self._warned.add(miss)
+            log.warning("videoaccel: %s (counted in videoaccel.report())", miss)
+        return miss
+
     def _static_mask(self, plan: Plan, geometry: VideoGeometry) -> tuple[torch.Tensor, str | None]:
         """Block mask of a static plan; a ``density`` parameter is fitted on this geometry (a miss
         when the pattern cannot get that sparse here: warned once)."""
@@ -122,13 +143,7 @@ class PlanCompiler:
             if "density" in kw:
                 asked = kw.pop("density")
                 mask = fit_density(plan.pattern, geometry, asked, **kw)[1]
-                got = mask_density(mask, geometry)
-                if got > asked * MISS_TOLERANCE:
-                    miss = (f"{plan.pattern} cannot reach density {asked:g} on {geometry.frames}x{geometry.height}x"
-                            f"{geometry.width} tokens, block {geometry.block}: runs {got:.3f}")
-                    if miss not in self._warned:
-                        self._warned.add(miss)
-                        log.warning("videoaccel: %s (counted in videoaccel.report())", miss)
+                miss = self._warn_miss(plan, asked, mask_density(mask, geometry), geometry)
             else:
                 mask = block_mask(plan.pattern, geometry, **kw)
             self._masks[key] = (mask, miss)
