@@ -21,10 +21,13 @@ def step_budget(profile: Profile) -> str:
     steps = f"{profile.steps} steps" if profile.steps else "any number of steps"
     cells = [f"b{b}: {d:.3f}" + (f" x {split[b]} steps" if split and b < len(split) else "") for b, d in enumerate(dens)]
     total = profile.total_density()
+    exact = profile.budget.get("expected_density")
     asked = {k: profile.budget[k] for k in ("target_density", "error_budget") if profile.budget.get(k) is not None}
     cost = profile.cost_model.get("source", "analytic") + (f" ({profile.cost_model['device']})" if profile.cost_model.get("device") else "")
     return (f"step budget ({steps}): dense warm-up steps {profile.dense_steps}; per-bucket density {', '.join(cells)}; "
-            f"total density {'n/a' if total is None else f'{total:.3f}'}" + (f"; asked {asked}" if asked else "") + f"; cost model {cost}")
+            f"total density {'n/a' if total is None else f'{total:.3f}'}" + (f" (nominal; {exact:.3f} at the calibration geometry, "
+                                                                                 "whole blocks and mask estimates counted)" if exact else "")
+            + (f"; asked {asked}" if asked else "") + f"; cost model {cost}")
 
 
 def summary(profile: Profile, num_layers: int | None = None) -> str:
