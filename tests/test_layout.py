@@ -17,15 +17,20 @@ def test_from_block_mask_round_trip_and_key_mask():
                 assert km[h, i, j] == mask[h, i // 32, j // 32]
 
 
-def test_lut_sorted_and_schedule_heaviest_first():
+def test_lut_sorted_and_schedule_head_major_heaviest_first():
     lay = random_layout(4, 200, 200, gen=torch.Generator().manual_seed(2))
     c = lay.counts
     for h in range(4):
         for qb in range(c.shape[1]):
             row = lay.lut[h, qb, : c[h, qb]]
             assert torch.all(row[1:] > row[:-1])
-    work = c.flatten()[lay.schedule.long()]
-    assert torch.all(work[1:] <= work[:-1])
+    sched = lay.schedule.long()
+    assert sorted(sched.tolist()) == list(range(c.numel()))  # every work item once
+    heads = sched // c.shape[1]
+    assert torch.all(heads[1:] >= heads[:-1])  # head-major: one head's K/V in flight (L2)
+    for h in range(4):
+        work = c.flatten()[sched[heads == h]]
+        assert torch.all(work[1:] <= work[:-1])  # heaviest first inside a head
 
 
 def test_density_counts_tails_text_and_dense_rows():

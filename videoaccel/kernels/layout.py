@@ -74,12 +74,22 @@ class BlockLayout:
         return torch.tensor(spans, dtype=torch.int32, device=self.device).reshape(-1, 2)
 
     @cached_property
-    def schedule(self) -> torch.Tensor:
-        """int32 work items ``h * (NQB + ND) + qb``, heaviest first (longest rows start early)."""
+    def item_weights(self) -> torch.Tensor:
+        """int32 [H, NQB + ND]: key blocks each work item ``h * (NQB + ND) + qb`` visits (dense rows: all + 1)."""
         nd = self.dense_row_blocks.shape[0]
-        work = torch.cat([self.counts, self.counts.new_full((self.heads, nd), self.num_kv_blocks + 1)], 1)
-        order = torch.argsort(work.flatten(), descending=True, stable=True)
-        return order.to(torch.int32)
+        return torch.cat([self.counts, self.counts.new_full((self.heads, nd), self.num_kv_blocks + 1)], 1)
+
+    @cached_property
+    def schedule(self) -> torch.Tensor:
+        """int32 work items ``h * (NQB + ND) + qb``: head-major, heaviest first inside each head.
+
+        Head-major keeps the blocks in flight on one head, whose K/V (17-60 MB at video lengths)
+        then stays in L2 (measured on H100 at density 0.05: 0.82 vs 0.99 ms for the classic kernel
+        against a global heaviest-first order); heaviest first inside a head starts long rows early.
+        """
+        w = self.item_weights
+        within = torch.argsort(w, dim=1, descending=True, stable=True)
+        return (within + torch.arange(w.shape[0], device=w.device)[:, None] * w.shape[1]).flatten().to(torch.int32)
 
     @cached_property
     def density(self) -> float:
