@@ -8,9 +8,10 @@ the same block layouts. Prints a table; writes bench-format JSON to $OUT (or --o
     python scripts/gpu_check.py --cases wan1.3b-480p81f --densities 0.25
     python scripts/gpu_check.py --quick              # 2 shapes, random layouts, 3 densities (< 2 min)
 
-The Gluon kernel (sm90) runs as impls ``videoaccel-gluon-v1`` / ``-v2`` next to the classic one.
-Each version first passes scripts/gluon_smoke.py in a subprocess with a timeout (a barrier bug
-hangs rather than fails); a version that fails or hangs there is recorded and left out. In the
+The Gluon kernel (sm90) runs as impl ``videoaccel-gluon`` next to the classic one (v3 on 128-row
+blocks, v2 on 64: its ``config`` field says which). It first passes scripts/gluon_smoke.py in a
+subprocess with a timeout (a barrier bug hangs rather than fails); if that fails or hangs, it is
+recorded and left out. In the
 main run every Gluon call has a watchdog that ends the process on a hang (rows so far are already
 printed as JSON lines), and any error is recorded as a row and the run goes on.
 """
@@ -44,37 +45,33 @@ GLUON_HANG_S = 120  # one Gluon call (compile included) taking longer is a hang:
 SMOKE_TIMEOUT_S = 300
 
 
-def gluon_smoke(versions, rec):
-    """Run scripts/gluon_smoke.py per version in a subprocess; return the versions that passed."""
-    ok = []
+def gluon_smoke(rec) -> bool:
+    """Run scripts/gluon_smoke.py in a subprocess; True when it passed."""
     script = os.path.join(os.path.dirname(__file__), "gluon_smoke.py")
-    for v in versions:
-        try:
-            p = subprocess.run([sys.executable, script, "--versions", str(v)], capture_output=True, text=True, timeout=SMOKE_TIMEOUT_S)
-            passed, tail = p.returncode == 0, (p.stdout + p.stderr)[-3000:]
-        except subprocess.TimeoutExpired as e:
-            passed, tail = False, f"TIMEOUT after {SMOKE_TIMEOUT_S}s (hang?): {str(e.stdout or '')[-2000:]}"
-        rec(case="gluon-smoke", impl=f"videoaccel-gluon-v{v}", passed=passed, log=tail)
-        print(tail, flush=True)
-        if passed:
-            ok.append(v)
-    return ok
+    try:
+        p = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=SMOKE_TIMEOUT_S)
+        passed, tail = p.returncode == 0, (p.stdout + p.stderr)[-3000:]
+    except subprocess.TimeoutExpired as e:
+        passed, tail = False, f"TIMEOUT after {SMOKE_TIMEOUT_S}s (hang?): {str(e.stdout or '')[-2000:]}"
+    rec(case="gluon-smoke", impl="videoaccel-gluon", passed=passed, log=tail)
+    print(tail, flush=True)
+    return passed
 
 
-def run_gluon(q, k, v, lay, version, rows):
+def run_gluon(q, k, v, lay, rows):
     """One Gluon call into a NaN-poisoned output under a hang watchdog, then its error and time."""
     why = gluon_unsupported(q, k, v, lay)
     if why:
         raise ValueError(f"unsupported: {why}")
     out = torch.full_like(q, math.nan)
     faulthandler.dump_traceback_later(GLUON_HANG_S, exit=True)
-    gluon_block_sparse_attention(q, k, v, lay, q.shape[-1] ** -0.5, out=out, version=version)
+    gluon_block_sparse_attention(q, k, v, lay, q.shape[-1] ** -0.5, out=out)
     torch.cuda.synchronize()
     faulthandler.cancel_dump_traceback_later()
     unwritten = int(torch.isnan(out).sum())
     err = sampled_error(out, q, k, v, lay, rows)
     faulthandler.dump_traceback_later(GLUON_HANG_S, exit=True)
-    ms = bench(lambda: gluon_block_sparse_attention(q, k, v, lay, q.shape[-1] ** -0.5, out=out, version=version))
+    ms = bench(lambda: gluon_block_sparse_attention(q, k, v, lay, q.shape[-1] ** -0.5, out=out))
     faulthandler.cancel_dump_traceback_later()
     return ms, err, unwritten
 
@@ -134,7 +131,7 @@ def main():
     ap.add_argument("--no-flex", action="store_true")
     ap.add_argument("--block", type=int, default=BLOCK, choices=[64, 128])
     ap.add_argument("--quick", action="store_true", help="2 shapes, random layouts, densities 1/0.25/0.05")
-    ap.add_argument("--gluon", type=int, nargs="*", default=[1, 2], help="Gluon kernel versions to check (none: skip)")
+    ap.add_argument("--no-gluon", action="store_true", help="skip the sm90 Gluon kernel")
     ap.add_argument("--no-fp8", action="store_true")
     args = ap.parse_args()
     if args.quick:
@@ -152,24 +149,26 @@ def main():
         res.append(kw)
         print(json.dumps(kw), flush=True)
 
-    gluon_versions = gluon_smoke(args.gluon, rec) if args.gluon else []
-    failures += [f"gluon v{v}: smoke failed (see the gluon-smoke row)" for v in args.gluon if v not in gluon_versions]
+    gluon_ok = not args.no_gluon and gluon_smoke(rec)
+    if not args.no_gluon and not gluon_ok:
+        failures.append("gluon: smoke failed (see the gluon-smoke row)")
 
     def gluon_rows(row, q, k, v, lay, rows, batch=1):
-        for ver in gluon_versions:
-            impl = f"videoaccel-gluon-v{ver}"
-            try:
-                ms, err, unwritten = run_gluon(q, k, v, lay, ver, rows)
-            except Exception as e:  # noqa: BLE001 - a compile, launch or support error is a row, not a stop
-                rec(**row, impl=impl, error=f"{type(e).__name__}: {str(e)[:500]}")
-                failures.append(f"{row['case']} {row['layout']} d={row.get('target_density')} {impl}: {type(e).__name__}")
-                continue
-            S, H, D = row["seq_len"], row["heads"], row["head_dim"]
-            rec(**row, impl=impl, ms=ms, eff_tflops=batch * tflops(S, H, D, ms, row["density"]),
-                speedup_vs_cudnn=row.get("dense_ms", math.nan) / ms, rel_l2=err[0], max_abs_err=err[1], unwritten=unwritten,
-                config=str(pick_gluon_config(D, lay.block_m, lay.block_n, q.dtype, ver)))
-            if unwritten or not err[0] <= 0.012:
-                failures.append(f"{row['case']} {row['layout']} d={row.get('target_density')} {impl}: rel_l2={err[0]:.3g} unwritten={unwritten}")
+        if not gluon_ok:
+            return
+        impl = "videoaccel-gluon"
+        try:
+            ms, err, unwritten = run_gluon(q, k, v, lay, rows)
+        except Exception as e:  # noqa: BLE001 - a compile, launch or support error is a row, not a stop
+            rec(**row, impl=impl, error=f"{type(e).__name__}: {str(e)[:500]}")
+            failures.append(f"{row['case']} {row['layout']} d={row.get('target_density')} {impl}: {type(e).__name__}")
+            return
+        S, H, D = row["seq_len"], row["heads"], row["head_dim"]
+        rec(**row, impl=impl, ms=ms, eff_tflops=batch * tflops(S, H, D, ms, row["density"]),
+            speedup_vs_cudnn=row.get("dense_ms", math.nan) / ms, rel_l2=err[0], max_abs_err=err[1], unwritten=unwritten,
+            config=str(pick_gluon_config(D, lay.block_m, lay.block_n, q.dtype)))
+        if unwritten or not err[0] <= 0.012:
+            failures.append(f"{row['case']} {row['layout']} d={row.get('target_density')} {impl}: rel_l2={err[0]:.3g} unwritten={unwritten}")
 
     for case in args.cases:
         S, H, D = CASES[case].seq_len, CASES[case].heads, CASES[case].head_dim

@@ -7,7 +7,8 @@ Triton interpreter when asked, which is how CI tests the kernel).
 Choosing the GPU kernel (``choose_kernel``): ``backend="triton"`` / ``"gluon"`` force one (a
 forced Gluon call on inputs it cannot take raises, naming why). ``backend="auto"`` follows the
 environment variable ``VIDEOACCEL_KERNEL=gluon|triton`` when set (whole pipelines), else
-``GLUON_DEFAULT``. An automatic Gluon choice the inputs do not fit (fp8, a head dim, strides, not
+``GLUON_DEFAULT`` (True), except where the classic kernel measured faster (``gluon_preferred``:
+64-row layouts at head dim 64). An automatic Gluon choice the inputs do not fit (fp8, a head dim, strides, not
 sm90, the interpreter) runs the classic kernel instead: counted in ``GLUON_FALLBACKS`` and
 warned once per reason, never silently wrong.
 """
@@ -23,24 +24,26 @@ import torch
 from ._triton_utils import INTERPRET
 from .checks import check_qkv, check_triton_device
 from .fp8 import quantize_fp8
-from .gluon_attention import gluon_block_sparse_attention, gluon_unsupported
+from .gluon_attention import gluon_block_sparse_attention, gluon_preferred, gluon_unsupported
 from .layout import BlockLayout
 from .torch_attention import torch_block_sparse_attention
 from .triton_attention import triton_block_sparse_attention
 
 Backend = Literal["auto", "triton", "gluon", "torch"]
-GLUON_DEFAULT = False  # "auto" picks the Gluon kernel on sm90 once it is verified on an H100 (the lead flips this)
+GLUON_DEFAULT = True  # "auto" picks the Gluon kernel on sm90 (H100: 1.3-1.5x Flex, bench/kernels-h100.json)
 KERNEL_ENV = "VIDEOACCEL_KERNEL"
 GLUON_FALLBACKS: Counter = Counter()  # reason -> calls that wanted Gluon automatically and ran the classic kernel
 
 
 def choose_kernel(backend: str, *, env: str | None, gluon_reason: str | None, fp8: bool,
-                  interpret: bool = INTERPRET) -> tuple[str, str | None]:
+                  interpret: bool = INTERPRET, gluon_faster: bool = True) -> tuple[str, str | None]:
     """(kernel, fallback reason) for a CUDA (or interpreter) call: kernel is "triton" or "gluon".
 
     Pure, so the policy is tested without a GPU. ``gluon_reason`` is gluon_unsupported()'s answer
-    (None: Gluon can run these inputs). Raises ValueError for a forced Gluon call it cannot honour
-    and for an unknown backend or environment value.
+    (None: Gluon can run these inputs); ``gluon_faster`` is gluon_preferred()'s (False: the default
+    choice keeps the classic kernel, which measured faster there; an explicit request still gets
+    Gluon). Raises ValueError for a forced Gluon call it cannot honour and for an unknown backend or
+    environment value.
     """
     if backend not in ("auto", "triton", "gluon"):
         raise ValueError(f"unknown backend {backend!r}: use 'auto', 'triton', 'gluon' or 'torch'")
@@ -52,6 +55,8 @@ def choose_kernel(backend: str, *, env: str | None, gluon_reason: str | None, fp
     if backend == "triton":
         return "triton", None
     want = auto_kernel(env)
+    if want == "gluon" and not (env or "").strip() and not gluon_faster:
+        return "triton", None
     if want == "gluon" and why:
         return "triton", why
     return want, None
@@ -109,7 +114,8 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: 
         return torch_block_sparse_attention(q, k, v, layout, scale, return_lse, out=out)
     env = os.environ.get(KERNEL_ENV)
     wants_gluon = backend == "gluon" or (backend == "auto" and auto_kernel(env) == "gluon")  # only then ask what Gluon cannot take
-    kernel, reason = choose_kernel(backend, env=env, fp8=fp8, gluon_reason=gluon_unsupported(q, k, v, layout) if wants_gluon else None)
+    kernel, reason = choose_kernel(backend, env=env, fp8=fp8, gluon_reason=gluon_unsupported(q, k, v, layout) if wants_gluon else None,
+                                   gluon_faster=gluon_preferred(q.shape[-1], layout.block_m))
     if reason:
         _fallback(reason)
     if kernel == "gluon":

@@ -13,15 +13,16 @@ block, then the always-visited ranges cut into tiles on the host) is one entry o
 stream, so one pipelined loop handles them all and the ring's phases stay a pure function of a
 running tile counter.
 
-Kernels:
-- ``_fwd_v1`` (``VERSION=1``): one partition of 2 warpgroups (128 query rows, 64 each; 1 for
-  block_m 64). Persistent over (sample, schedule item). K/V arrive through a STAGES-deep ring: the
-  load for tile j+STAGES-1 is issued while tile j is computed. A CTA barrier per tile guards slot
-  reuse (both warpgroups read each slot).
-- ``_fwd_v2`` (``VERSION=2``): warp-specialised. A 1-warp producer partition issues Q and K/V TMA
-  loads through ready/empty barrier pairs; the default partition (2 consumer warpgroups) runs
-  wgmma + online softmax and releases each slot with one arrive per warpgroup. The producer runs
-  up to STAGES tiles ahead, across work items.
+Kernels (each warp-specialised: a 1-warp TMA producer feeding a STAGES-deep K/V ring through
+ready/empty mbarrier pairs, running ahead across work items):
+- ``_fwd_v3`` (128-row query blocks; the default): two consumer partitions of one warpgroup each,
+  each owning 64 rows of the block. Per tile, QK^T of tile j and PV of tile j-1 are issued back to
+  back and the softmax of tile j runs under the PV MMA (FA3's intra-warpgroup overlap); the two
+  warpgroups release ring slots independently, so one's MMAs fill the tensor cores during the
+  other's softmax without explicit ping-pong (measured: turn-taking barriers gained nothing).
+  Work items come from a global atomic counter over the head-major schedule: no static
+  imbalance, and the CTAs in flight share one head's K/V in L2.
+- ``_fwd_v2`` (64-row blocks): one consumer partition of 4 warps; persistent round-robin.
 """
 from __future__ import annotations
 
@@ -52,33 +53,37 @@ class GluonConfig:
     block_m: int
     block_n: int
     stages: int
-    version: int = 1
+    version: int = 3
     dtype: str = "bf16"
 
     @property
     def num_warps(self) -> int:
-        return 8 if self.block_m == 128 else 4
+        """Launch warps: the default partition, one warpgroup (the worker partitions add the rest)."""
+        return 4
 
     @property
     def smem_bytes(self) -> int:
-        """Q tile + K/V ring + the epilogue's layout-conversion scratch (the output tile, 16-bit)."""
-        return 2 * (2 * self.block_m * self.head_dim + 2 * self.stages * self.block_n * self.head_dim)
+        """Q tile + K/V ring (+ v2: the epilogue's layout-conversion scratch, the output tile)."""
+        scratch = 0 if self.version == 3 else self.block_m * self.head_dim
+        return 2 * (self.block_m * self.head_dim + scratch + 2 * self.stages * self.block_n * self.head_dim)
 
 
-def pick_gluon_config(head_dim: int, block_m: int, block_n: int, dtype: torch.dtype = torch.bfloat16,
-                      version: int = 1) -> GluonConfig:
-    """The deepest ring (<= 3) that fits shared memory next to Q and the epilogue scratch."""
+def pick_gluon_config(head_dim: int, block_m: int, block_n: int, dtype: torch.dtype = torch.bfloat16) -> GluonConfig:
+    """v3 for 128-row blocks (v2 for 64), with the deepest ring (v3 <= 4, v2 <= 3) that fits shared
+    memory next to Q (and v2's epilogue scratch)."""
     name = {torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
-    for stages in (3, 2):
+    version = 3 if block_m == 128 else 2
+    margin = 1024 if version == 3 else 8 * 1024
+    for stages in ((4, 3, 2) if version == 3 else (3, 2)):
         cfg = GluonConfig(head_dim, block_m, block_n, stages, version, name)
-        if cfg.smem_bytes <= SMEM_LIMIT - 8 * 1024:
+        if cfg.smem_bytes <= SMEM_LIMIT - margin:
             return cfg
     return GluonConfig(head_dim, block_m, block_n, 2, version, name)
 
 
 # Every variant the launcher can pick (compiled offline in tests/test_gluon_attention.py).
-SHIPPED = [pick_gluon_config(d, bm, bn, dt, ver) for ver in (1, 2) for dt in (torch.bfloat16, torch.float16)
-           for d in (64, 128) for bm in (64, 128) for bn in (64, 128)]
+SHIPPED = [pick_gluon_config(d, bm, bn, dt) for dt in (torch.bfloat16, torch.float16) for d in (64, 128)
+           for bm in (64, 128) for bn in (64, 128)]
 
 
 def gluon_unsupported(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout) -> str | None:
@@ -99,6 +104,13 @@ def gluon_unsupported(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout:
         if _as_rows(t) is None:
             return f"{name} is not viewable as 16-byte aligned [B*S, H*D] rows (strides {tuple(t.stride())})"
     return None
+
+
+def gluon_preferred(head_dim: int, block_m: int) -> bool:
+    """Whether the automatic choice takes Gluon where it can run. H100, bench/kernels-h100.json and
+    bench/kernels-block64-h100.json: v3 (128-row blocks) 1.3-1.5x Flex and faster than the classic
+    kernel everywhere; v2 (64-row blocks) 1.8x the classic kernel at head dim 128, 0.6x at 64."""
+    return block_m == 128 or head_dim == 128
 
 
 def _as_rows(t: torch.Tensor) -> torch.Tensor | None:
@@ -136,6 +148,21 @@ def always_tiles(layout: BlockLayout, tile: int) -> tuple[torch.Tensor, torch.Te
     return per[key]
 
 
+_WORK: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def work_order(layout: BlockLayout, batch: int) -> torch.Tensor:
+    """int32 work list ``item * B + b``: one sample at a time, in the layout's head-major schedule.
+
+    Built on the device (no host sync), cached per layout and batch.
+    """
+    per = _WORK.setdefault(layout, {})
+    if batch not in per:
+        samples = torch.arange(batch, device=layout.device, dtype=torch.int32)
+        per[batch] = (layout.schedule[None, :] * batch + samples[:, None]).flatten().contiguous()
+    return per[batch]
+
+
 # ---- device code --------------------------------------------------------------------------
 if GLUON_IMPORT_ERROR is None:
     # the barrier over the current warps (a partition's, inside warp_specialize): triton 3.6 calls it
@@ -150,12 +177,13 @@ if GLUON_IMPORT_ERROR is None:
         return gl.BlockedLayout([1, 8], [32 // tpw_d, tpw_d], [num_warps, 1], [1, 0])
 
     @gluon.jit
-    def _item(t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, LUT, ATILES, ACNT, stride_lut_h, stride_lut_q,
+    def _item(t, B, WORK, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, LUT, ATILES, ACNT, stride_lut_h, stride_lut_q,
               stride_ab, stride_acnt, BLOCK_M: gl.constexpr):
         """Work item t -> (b, h, first row, row end, LUT/region tiles, all tiles (+ always-ranges), LUT used,
         its LUT row, its always-range row)."""
-        b = t % B
-        item = gl.load(SCHED + t // B)
+        w = gl.load(WORK + t)
+        b = w % B
+        item = w // B
         h = item // NQT
         qb = item % NQT
         use_lut = qb < NQB
@@ -190,22 +218,36 @@ if GLUON_IMPORT_ERROR is None:
         return start, end
 
     @gluon.jit
-    def _attend_tile(q_smem, k_buf, v_buf, acc, m_i, l_i, start, end, qk_scale, BLOCK_M: gl.constexpr,
-                     BLOCK_N: gl.constexpr, s_layout: gl.constexpr, o_layout: gl.constexpr):
-        """Fold one key tile into (acc, m, l), base 2: S = Q K^T and P @ V by wgmma."""
-        s = gl.zeros([BLOCK_M, BLOCK_N], gl.float32, layout=s_layout)
-        s = warpgroup_mma(q_smem, k_buf.permute((1, 0)), s, use_acc=False, is_async=True)
-        s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
+    def _online_softmax(s, m_i, l_i, start, end, qk_scale, BLOCK_N: gl.constexpr, s_layout: gl.constexpr):
+        """Scores of one key tile -> (P, new max, new sum, alpha = the old accumulator's rescale), base 2."""
         if end - start < BLOCK_N:  # a tail or an always-range tile: mask keys past end
-            cols = start + gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, s_layout))
-            s = gl.where(gl.expand_dims(cols < end, 0), s, float("-inf"))
+            cols = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, s_layout))  # tile-relative: immediates
+            s = gl.where(gl.expand_dims(cols < end - start, 0), s, float("-inf"))
         m_new = gl.maximum(m_i, gl.max(s, axis=1) * qk_scale)
         p = gl.exp2(s * qk_scale - gl.expand_dims(m_new, 1))
         alpha = gl.exp2(m_i - m_new)
         l_i = l_i * alpha + gl.sum(p, axis=1)
-        acc = acc * gl.expand_dims(gl.convert_layout(alpha, gl.SliceLayout(1, o_layout)), 1)
-        p_op = gl.convert_layout(p.to(v_buf.dtype), gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2))
-        acc = warpgroup_mma(p_op, v_buf, acc, is_async=True)
+        return p, m_new, l_i, alpha
+
+    @gluon.jit
+    def _p_operand(p, dtype: gl.constexpr, o_layout: gl.constexpr):
+        """P as wgmma's register A operand (no shared-memory round trip)."""
+        return gl.convert_layout(p.to(dtype), gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2))
+
+    @gluon.jit
+    def _rescale(acc, alpha, o_layout: gl.constexpr):
+        return acc * gl.expand_dims(gl.convert_layout(alpha, gl.SliceLayout(1, o_layout)), 1)
+
+    @gluon.jit
+    def _attend_tile(q_smem, k_buf, v_buf, acc, m_i, l_i, start, end, qk_scale, BLOCK_M: gl.constexpr,
+                     BLOCK_N: gl.constexpr, s_layout: gl.constexpr, o_layout: gl.constexpr):
+        """Fold one key tile into (acc, m, l): S = Q K^T, softmax, P @ V, each MMA waited (v2)."""
+        s = gl.zeros([BLOCK_M, BLOCK_N], gl.float32, layout=s_layout)
+        s = warpgroup_mma(q_smem, k_buf.permute((1, 0)), s, use_acc=False, is_async=True)
+        s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
+        p, m_new, l_i, alpha = _online_softmax(s, m_i, l_i, start, end, qk_scale, BLOCK_N, s_layout)
+        acc = _rescale(acc, alpha, o_layout)
+        acc = warpgroup_mma(_p_operand(p, v_buf.dtype, o_layout), v_buf, acc, is_async=True)
         acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
         return acc, m_new, l_i
 
@@ -227,11 +269,10 @@ if GLUON_IMPORT_ERROR is None:
     @gluon.jit
     def _epilogue(acc, m_i, l_i, O, LSE, b, h, row0, row1, H, SEQ_Q, stride_ob, stride_os, stride_oh,
                   RETURN_LSE: gl.constexpr, HEAD_DIM: gl.constexpr, BLOCK_M: gl.constexpr,
-                  s_layout: gl.constexpr, o_layout: gl.constexpr, num_warps: gl.constexpr):
-        """out = acc / l for rows [row0, row1); rows that saw no key: 0 and lse -inf."""
+                  s_layout: gl.constexpr, o_layout: gl.constexpr, st: gl.constexpr):
+        """out = acc / l for rows [row0, row1) (stored from layout st); rows that saw no key: 0 and lse -inf."""
         l_safe = gl.where(l_i == 0.0, 1.0, l_i)
         out = acc / gl.expand_dims(gl.convert_layout(l_safe, gl.SliceLayout(1, o_layout)), 1)
-        st: gl.constexpr = _store_layout(HEAD_DIM, num_warps)
         out = gl.convert_layout(out.to(O.dtype.element_ty), st)
         rows = row0 + gl.arange(0, BLOCK_M, layout=gl.SliceLayout(1, st))
         offs_d = gl.arange(0, HEAD_DIM, layout=gl.SliceLayout(0, st))
@@ -243,76 +284,10 @@ if GLUON_IMPORT_ERROR is None:
             lrows = row0 + gl.arange(0, BLOCK_M, layout=gl.SliceLayout(1, s_layout))
             gl.store(LSE + (b64 * H + h) * SEQ_Q + lrows, lse, mask=lrows < row1)
 
-    @gluon.jit
-    def _fwd_v1(q_desc, k_desc, v_desc, O, LSE, LUT, CNT, SCHED, DROWS, ATILES, ACNT,
-                stride_ob, stride_os, stride_oh, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
-                B, H, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
-                HEAD_DIM: gl.constexpr, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr,
-                RETURN_LSE: gl.constexpr):
-        num_warps: gl.constexpr = gl.num_warps()
-        dtype: gl.constexpr = q_desc.dtype
-        s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
-                                                          instr_shape=[16, BLOCK_N, 16])
-        o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
-                                                          instr_shape=[16, HEAD_DIM, 16])
-        q_smem = gl.allocate_shared_memory(dtype, [BLOCK_M, HEAD_DIM], q_desc.layout)
-        k_smem = gl.allocate_shared_memory(dtype, [STAGES, BLOCK_N, HEAD_DIM], k_desc.layout)
-        v_smem = gl.allocate_shared_memory(dtype, [STAGES, BLOCK_N, HEAD_DIM], v_desc.layout)
-        q_bar = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
-        ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
-        mbarrier.init(q_bar, count=1)
-        for i in gl.static_range(STAGES):
-            mbarrier.init(ready.index(i), count=1)
-        fence_async_shared()
-        kv_bytes: gl.constexpr = 2 * BLOCK_N * HEAD_DIM * dtype.primitive_bitwidth // 8
-        q_bytes: gl.constexpr = BLOCK_M * HEAD_DIM * dtype.primitive_bitwidth // 8
-
-        done = 0  # key tiles consumed by this program: slot = done % STAGES, phase = (done // STAGES) & 1
-        n_items = 0
-        for t in range(gl.program_id(0), n_work, gl.num_programs(0)):
-            b, h, row0, row1, n_lut, n_tiles, use_lut, lut_row, a_row = _item(
-                t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, LUT, ATILES, ACNT, stride_lut_h, stride_lut_q,
-                stride_ab, stride_acnt, BLOCK_M)
-            kv_row = b * SEQ_KV
-            _cta_barrier()  # every warp is done with the previous item's Q and ring slots
-            mbarrier.expect(q_bar, q_bytes)
-            _tma_load(q_desc, [b * SEQ_Q + row0, h * HEAD_DIM], q_bar, q_smem)
-            for jj in gl.static_range(STAGES - 1):  # prologue: fill the ring
-                ok = jj < n_tiles
-                start, end = _tile(jj, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
-                slot = (done + jj) % STAGES
-                _load_kv(k_desc, v_desc, ready.index(slot), k_smem.index(slot), v_smem.index(slot), kv_row + start,
-                         h * HEAD_DIM, kv_bytes, ok)
-
-            m_i, l_i, acc = _fresh_state(BLOCK_M, HEAD_DIM, s_layout, o_layout)
-            mbarrier.wait(q_bar, n_items & 1)
-            for j in range(n_tiles):
-                # tile j + STAGES - 1 goes into the slot tile j - 1 used: every warp finished it
-                _cta_barrier()
-                nj = j + STAGES - 1
-                ok = nj < n_tiles
-                nstart, nend = _tile(nj, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
-                nslot = (done + nj) % STAGES
-                _load_kv(k_desc, v_desc, ready.index(nslot), k_smem.index(nslot), v_smem.index(nslot), kv_row + nstart,
-                         h * HEAD_DIM, kv_bytes, ok)
-
-                start, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
-                slot = (done + j) % STAGES
-                mbarrier.wait(ready.index(slot), ((done + j) // STAGES) & 1)
-                acc, m_i, l_i = _attend_tile(q_smem, k_smem.index(slot), v_smem.index(slot), acc, m_i, l_i, start, end,
-                                             qk_scale, BLOCK_M, BLOCK_N, s_layout, o_layout)
-            done += n_tiles
-            n_items += 1
-            _epilogue(acc, m_i, l_i, O, LSE, b, h, row0, row1, H, SEQ_Q, stride_ob, stride_os, stride_oh,
-                      RETURN_LSE, HEAD_DIM, BLOCK_M, s_layout, o_layout, num_warps)
-        mbarrier.invalidate(q_bar)
-        for i in gl.static_range(STAGES):
-            mbarrier.invalidate(ready.index(i))
-
-    # ---- v2: warp-specialised (1 producer warp, 2 consumer warpgroups) -------------------
+    # ---- v2 (64-row blocks): 1 producer warp, 1 consumer warpgroup, persistent round-robin ----
     @gluon.jit
     def _v2_producer(q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, q_ready, q_empty, ready, empty,
-                     LUT, CNT, SCHED, DROWS, ATILES, ACNT, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                     LUT, CNT, WORK, DROWS, ATILES, ACNT, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
                      B, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi,
                      HEAD_DIM: gl.constexpr, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr):
         """TMA issue only: Q once per item (after the consumers released the last one), then the item's
@@ -324,7 +299,7 @@ if GLUON_IMPORT_ERROR is None:
         n_items = 0
         for t in range(gl.program_id(0), n_work, gl.num_programs(0)):
             b, h, row0, row1, n_lut, n_tiles, use_lut, lut_row, a_row = _item(
-                t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, LUT, ATILES, ACNT, stride_lut_h, stride_lut_q,
+                t, B, WORK, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, LUT, ATILES, ACNT, stride_lut_h, stride_lut_q,
                 stride_ab, stride_acnt, BLOCK_M)
             mbarrier.wait(q_empty, (n_items & 1) ^ 1)  # a fresh barrier passes parity 1 at once
             mbarrier.expect(q_ready, q_bytes)
@@ -341,13 +316,13 @@ if GLUON_IMPORT_ERROR is None:
 
     @gluon.jit
     def _v2_consumer(q_smem, k_smem, v_smem, q_ready, q_empty, ready, empty, O, LSE,
-                     LUT, CNT, SCHED, DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh,
+                     LUT, CNT, WORK, DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh,
                      stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
                      B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
                      HEAD_DIM: gl.constexpr, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr,
                      RETURN_LSE: gl.constexpr):
         """wgmma + online softmax over the ring; a slot (and, after the item's last tile, Q) is released
-        by one arrive once both warpgroups are past it (a partition barrier first)."""
+        by one arrive once every warp of the partition is past it (a partition barrier first)."""
         num_warps: gl.constexpr = gl.num_warps()
         s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[num_warps, 1],
                                                           instr_shape=[16, BLOCK_N, 16])
@@ -357,7 +332,7 @@ if GLUON_IMPORT_ERROR is None:
         n_items = 0
         for t in range(gl.program_id(0), n_work, gl.num_programs(0)):
             b, h, row0, row1, n_lut, n_tiles, use_lut, lut_row, a_row = _item(
-                t, B, SCHED, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, LUT, ATILES, ACNT, stride_lut_h, stride_lut_q,
+                t, B, WORK, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, LUT, ATILES, ACNT, stride_lut_h, stride_lut_q,
                 stride_ab, stride_acnt, BLOCK_M)
             m_i, l_i, acc = _fresh_state(BLOCK_M, HEAD_DIM, s_layout, o_layout)
             mbarrier.wait(q_ready, n_items & 1)
@@ -376,10 +351,10 @@ if GLUON_IMPORT_ERROR is None:
             done += n_tiles
             n_items += 1
             _epilogue(acc, m_i, l_i, O, LSE, b, h, row0, row1, H, SEQ_Q, stride_ob, stride_os, stride_oh,
-                      RETURN_LSE, HEAD_DIM, BLOCK_M, s_layout, o_layout, num_warps)
+                      RETURN_LSE, HEAD_DIM, BLOCK_M, s_layout, o_layout, _store_layout(HEAD_DIM, num_warps))
 
     @gluon.jit
-    def _fwd_v2(q_desc, k_desc, v_desc, O, LSE, LUT, CNT, SCHED, DROWS, ATILES, ACNT,
+    def _fwd_v2(q_desc, k_desc, v_desc, O, LSE, LUT, CNT, WORK, DROWS, ATILES, ACNT,
                 stride_ob, stride_os, stride_oh, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
                 B, H, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
                 HEAD_DIM: gl.constexpr, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr,
@@ -400,12 +375,12 @@ if GLUON_IMPORT_ERROR is None:
         fence_async_shared()
         gl.warp_specialize([
             (_v2_consumer, (q_smem, k_smem, v_smem, q_ready, q_empty, ready, empty, O, LSE,
-                            LUT, CNT, SCHED, DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh,
+                            LUT, CNT, WORK, DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh,
                             stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
                             B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
                             HEAD_DIM, BLOCK_M, BLOCK_N, STAGES, RETURN_LSE)),
             (_v2_producer, (q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, q_ready, q_empty, ready, empty,
-                            LUT, CNT, SCHED, DROWS, ATILES, ACNT, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                            LUT, CNT, WORK, DROWS, ATILES, ACNT, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
                             B, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi,
                             HEAD_DIM, BLOCK_M, BLOCK_N, STAGES)),
         ], [1], [40])  # the TMA warp needs few registers (setmaxnreg); the consumers get the rest
@@ -416,6 +391,181 @@ if GLUON_IMPORT_ERROR is None:
             mbarrier.invalidate(empty.index(i))
 
 
+    # ---- v3: one query half per consumer warpgroup, QK^T(j+1) issued before softmax(j) ---------
+    @gluon.jit
+    def _next_item(item_smem, q_ready, n_items):
+        """The work index the producer published with this item's Q (>= n_work: no more work)."""
+        mbarrier.wait(q_ready, n_items & 1)
+        return gl.max(item_smem.load(gl.BlockedLayout([1], [32], [gl.num_warps()], [0])), axis=0)
+
+    @gluon.jit
+    def _v3_consumer(WG: gl.constexpr, q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty, O, LSE,
+                     LUT, CNT, WORK, DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh,
+                     stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                     B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                     HEAD_DIM: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr,
+                     RETURN_LSE: gl.constexpr):
+        """Rows [64*WG, 64*WG + 64) of every 128-row work item, over the shared K/V ring.
+
+        Per tile j: issue S(j) = Q K(j)^T and O += P(j-1) V(j-1) back to back, wait for S(j) only,
+        softmax(j) while the PV MMA runs, then wait PV, release slot j-1 (one arrive of the two the
+        slot needs) and rescale O. Q is released after the item's last QK^T, so the next item's Q
+        loads under the last PV and the epilogue. No barrier with the other warpgroup.
+        """
+        HALF: gl.constexpr = 64
+        s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                          instr_shape=[16, BLOCK_N, 16])
+        o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                          instr_shape=[16, HEAD_DIM, 16])
+        dtype: gl.constexpr = q_smem.dtype
+        q_buf = q_smem.index(WG)
+        done = 0
+        n_items = 0
+        t = _next_item(item_smem, q_ready, n_items)
+        while t < n_work:
+            b, h, row0, row1, n_lut, n_tiles, use_lut, lut_row, a_row = _item(
+                t, B, WORK, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, LUT, ATILES, ACNT, stride_lut_h, stride_lut_q,
+                stride_ab, stride_acnt, 2 * HALF)
+            m_i, l_i, acc = _fresh_state(HALF, HEAD_DIM, s_layout, o_layout)
+            if n_tiles > 0:
+                slot = done % STAGES
+                mbarrier.wait(ready.index(slot), (done // STAGES) & 1)
+                s = warpgroup_mma(q_buf, k_smem.index(slot).permute((1, 0)),
+                                  gl.zeros([HALF, BLOCK_N], gl.float32, layout=s_layout), use_acc=False, is_async=True)
+                s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
+                mbarrier.arrive(q_empty, pred=n_tiles == 1)
+                start, end = _tile(0, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
+                p, m_i, l_i, alpha = _online_softmax(s, m_i, l_i, start, end, qk_scale, BLOCK_N, s_layout)
+                for j in range(1, n_tiles):
+                    g = done + j
+                    pslot = slot
+                    slot = g % STAGES
+                    mbarrier.wait(ready.index(slot), (g // STAGES) & 1)
+                    s = warpgroup_mma(q_buf, k_smem.index(slot).permute((1, 0)),
+                                      gl.zeros([HALF, BLOCK_N], gl.float32, layout=s_layout), use_acc=False,
+                                      is_async=True)
+                    acc = warpgroup_mma(_p_operand(p, dtype, o_layout), v_smem.index(pslot), acc, is_async=True)
+                    s = warpgroup_mma_wait(num_outstanding=1, deps=(s,))
+                    mbarrier.arrive(q_empty, pred=j == n_tiles - 1)
+                    start, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
+                    p, m_i, l_i, alpha = _online_softmax(s, m_i, l_i, start, end, qk_scale, BLOCK_N, s_layout)
+                    acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+                    mbarrier.arrive(empty.index(pslot))
+                    acc = _rescale(acc, alpha, o_layout)
+                acc = warpgroup_mma(_p_operand(p, dtype, o_layout), v_smem.index(slot), acc, is_async=True)
+                acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+                mbarrier.arrive(empty.index(slot))
+            else:
+                mbarrier.arrive(q_empty)
+            done += n_tiles
+            n_items += 1
+            half0 = row0 + WG * HALF
+            _epilogue(acc, m_i, l_i, O, LSE, b, h, half0, gl.minimum(half0 + HALF, row1), H, SEQ_Q,
+                      stride_ob, stride_os, stride_oh, RETURN_LSE, HEAD_DIM, HALF, s_layout, o_layout, o_layout)
+            t = _next_item(item_smem, q_ready, n_items)
+
+    @gluon.jit
+    def _v3_wg0(q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty, O, LSE, LUT, CNT, WORK, DROWS,
+                ATILES, ACNT, stride_ob, stride_os, stride_oh, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                HEAD_DIM: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr, RETURN_LSE: gl.constexpr):
+        _v3_consumer(0, q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty, O, LSE, LUT, CNT, WORK,
+                     DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh, stride_lut_h, stride_lut_q, stride_ab,
+                     stride_acnt, B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                     HEAD_DIM, BLOCK_N, STAGES, RETURN_LSE)
+
+    @gluon.jit
+    def _v3_wg1(q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty, O, LSE, LUT, CNT, WORK, DROWS,
+                ATILES, ACNT, stride_ob, stride_os, stride_oh, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                HEAD_DIM: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr, RETURN_LSE: gl.constexpr):
+        _v3_consumer(1, q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty, O, LSE, LUT, CNT, WORK,
+                     DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh, stride_lut_h, stride_lut_q, stride_ab,
+                     stride_acnt, B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                     HEAD_DIM, BLOCK_N, STAGES, RETURN_LSE)
+
+    @gluon.jit
+    def _v3_producer(q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty,
+                     LUT, CNT, WORK, DROWS, ATILES, ACNT, COUNTER, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                     B, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi,
+                     HEAD_DIM: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr):
+        """Takes the next work index from a global atomic counter (a CTA that finishes early takes
+        more: no static imbalance, and CTAs in flight stay on the same heads of the head-major
+        schedule), publishes it to the consumers with its Q (two 64-row halves), then streams its key
+        tiles into the ring. A final index >= n_work ends them."""
+        dtype: gl.constexpr = q_desc.dtype
+        kv_bytes: gl.constexpr = 2 * BLOCK_N * HEAD_DIM * dtype.primitive_bitwidth // 8
+        q_bytes: gl.constexpr = 128 * HEAD_DIM * dtype.primitive_bitwidth // 8
+        done = 0
+        n_items = 0
+        t = 0
+        while t < n_work:
+            mbarrier.wait(q_empty, (n_items & 1) ^ 1)  # both consumers are past the last Q (and its index)
+            t = gl.atomic_add(COUNTER, 1)
+            item_smem.store(gl.full([1], t, gl.int32, layout=gl.BlockedLayout([1], [32], [gl.num_warps()], [0])))
+            if t < n_work:
+                b, h, row0, row1, n_lut, n_tiles, use_lut, lut_row, a_row = _item(
+                    t, B, WORK, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, LUT, ATILES, ACNT, stride_lut_h, stride_lut_q,
+                    stride_ab, stride_acnt, 128)
+                mbarrier.expect(q_ready, q_bytes)
+                _tma_load(q_desc, [b * SEQ_Q + row0, h * HEAD_DIM], q_ready, q_smem.index(0))
+                _tma_load(q_desc, [b * SEQ_Q + row0 + 64, h * HEAD_DIM], q_ready, q_smem.index(1))
+                for j in range(n_tiles):
+                    g = done + j
+                    slot = g % STAGES
+                    start, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
+                    mbarrier.wait(empty.index(slot), ((g // STAGES) & 1) ^ 1)
+                    _load_kv(k_desc, v_desc, ready.index(slot), k_smem.index(slot), v_smem.index(slot),
+                             b * SEQ_KV + start, h * HEAD_DIM, kv_bytes, True)
+                done += n_tiles
+            else:
+                mbarrier.arrive(q_ready)
+            n_items += 1
+
+    @gluon.jit
+    def _fwd_v3(q_desc, k_desc, v_desc, O, LSE, LUT, CNT, WORK, DROWS, ATILES, ACNT, COUNTER,
+                stride_ob, stride_os, stride_oh, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                B, H, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                HEAD_DIM: gl.constexpr, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr,
+                RETURN_LSE: gl.constexpr):
+        dtype: gl.constexpr = q_desc.dtype
+        gl.static_assert(BLOCK_M == 128, "v3 splits 128-row query blocks over two warpgroups")
+        q_smem = gl.allocate_shared_memory(dtype, [2, 64, HEAD_DIM], q_desc.layout)
+        k_smem = gl.allocate_shared_memory(dtype, [STAGES, BLOCK_N, HEAD_DIM], k_desc.layout)
+        v_smem = gl.allocate_shared_memory(dtype, [STAGES, BLOCK_N, HEAD_DIM], v_desc.layout)
+        item_smem = gl.allocate_shared_memory(gl.int32, [1], gl.SwizzledSharedLayout(1, 1, 1, [0]))
+        q_ready = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
+        q_empty = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
+        ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        mbarrier.init(q_ready, count=1)
+        mbarrier.init(q_empty, count=2)  # both warpgroups release Q and every slot
+        for i in gl.static_range(STAGES):
+            mbarrier.init(ready.index(i), count=1)
+            mbarrier.init(empty.index(i), count=2)
+        fence_async_shared()
+        gl.warp_specialize([
+            (_v3_wg0, (q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty, O, LSE,
+                      LUT, CNT, WORK, DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh,
+                      stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                      B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                      HEAD_DIM, BLOCK_N, STAGES, RETURN_LSE)),
+            (_v3_wg1, (q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty, O, LSE,
+                      LUT, CNT, WORK, DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh,
+                      stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                      B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                      HEAD_DIM, BLOCK_N, STAGES, RETURN_LSE)),
+            (_v3_producer, (q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty,
+                            LUT, CNT, WORK, DROWS, ATILES, ACNT, COUNTER, stride_lut_h, stride_lut_q, stride_ab,
+                            stride_acnt, B, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi,
+                            HEAD_DIM, BLOCK_N, STAGES)),
+        ], [4, 1], [240, 24])
+        mbarrier.invalidate(q_ready)
+        mbarrier.invalidate(q_empty)
+        for i in gl.static_range(STAGES):
+            mbarrier.invalidate(ready.index(i))
+            mbarrier.invalidate(empty.index(i))
+
 # ---- host side ----------------------------------------------------------------------------
 _SCALARS = ("stride_ob", "stride_os", "stride_oh", "stride_lut_h", "stride_lut_q", "stride_ab", "stride_acnt",
             "B", "H", "SEQ_Q", "SEQ_KV", "NQB", "NQT", "NKB", "n_work", "q_lo", "q_hi", "kv_lo", "kv_hi")
@@ -423,35 +573,44 @@ _TORCH = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def _descriptors(rows_q: torch.Tensor, rows_k: torch.Tensor, rows_v: torch.Tensor, cfg: GluonConfig) -> tuple:
-    """TMA descriptors over the 2-D row views: Q boxes [BM, D], K/V boxes [BN, D]."""
+    """TMA descriptors over the 2-D row views: Q boxes [BM, D] (v3: [64, D]), K/V boxes [BN, D]."""
     dt = gl.bfloat16 if cfg.dtype == "bf16" else gl.float16
     out = []
-    for t, rows in ((rows_q, cfg.block_m), (rows_k, cfg.block_n), (rows_v, cfg.block_n)):
+    q_box = 64 if cfg.version == 3 else cfg.block_m  # v3: one 64-row half per consumer warpgroup
+    for t, rows in ((rows_q, q_box), (rows_k, cfg.block_n), (rows_v, cfg.block_n)):
         box = [rows, cfg.head_dim]
         out.append(GluonDescriptor(t, list(t.shape), list(t.stride()), box, gl.NVMMASharedLayout.get_default_for(box, dt)))
     return tuple(out)
 
 
 def _kernel(cfg: GluonConfig):
-    if cfg.version not in (1, 2):
-        raise ValueError(f"Gluon kernel version {cfg.version} is not built (have: 1, 2)")
-    return _fwd_v1 if cfg.version == 1 else _fwd_v2
+    kernels = {2: _fwd_v2, 3: _fwd_v3}
+    if cfg.version not in kernels:
+        raise ValueError(f"Gluon kernel version {cfg.version} is not built (have: {sorted(kernels)})")
+    return kernels[cfg.version]
+
+
+def _constexprs(cfg: GluonConfig, return_lse: bool) -> dict:
+    out = {"HEAD_DIM": cfg.head_dim, "BLOCK_M": cfg.block_m, "BLOCK_N": cfg.block_n, "STAGES": cfg.stages,
+           "RETURN_LSE": return_lse}
+    return out
 
 
 def _ctas_per_sm(cfg: GluonConfig) -> int:
-    """Resident CTAs per SM for the persistent grid: 8-warp variants use ~230 registers per thread (one
-    CTA); 4-warp ones fit two when shared memory allows."""
-    return 1 if cfg.num_warps == 8 else max(1, min(2, SMEM_LIMIT // cfg.smem_bytes))
+    """Resident CTAs per SM for the persistent grid: v3 uses 240 registers per consumer thread (one
+    CTA); v2 (4 warps) fits two when shared memory allows."""
+    return 1 if cfg.version == 3 else max(1, min(2, SMEM_LIMIT // cfg.smem_bytes))
 
 
 def gluon_block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout, scale: float,
                                  return_lse: bool = False, fp8: object = None, out: torch.Tensor | None = None,
-                                 version: int = 1, config: GluonConfig | None = None,
+                                 config: GluonConfig | None = None,
                                  ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Launch the sm90 Gluon kernel; same contract as triton_block_sparse_attention (q/k/v [B, S, H, D]).
 
-    Raises ValueError when gluon_unsupported() names a reason (the dispatcher asks first and falls
-    back to the classic kernel), so a wrong shape never runs silently.
+    ``config``: a GluonConfig (default: pick_gluon_config's). Raises ValueError when
+    gluon_unsupported() names a reason (the dispatcher asks first and falls back to the classic
+    kernel), so a wrong shape never runs silently.
     """
     if fp8 is not None:
         raise ValueError("the Gluon kernel has no FP8 variant yet: use backend='triton' for fp8=True")
@@ -462,23 +621,22 @@ def gluon_block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     Skv = k.shape[1]
     out = torch.empty_like(q) if out is None else out
     lse = torch.empty(B, H, Sq, dtype=torch.float32, device=q.device) if return_lse else out
-    cfg = config or pick_gluon_config(D, layout.block_m, layout.block_n, q.dtype, version)
+    cfg = config or pick_gluon_config(D, layout.block_m, layout.block_n, q.dtype)
     qd, kd, vd = _descriptors(_as_rows(q), _as_rows(k), _as_rows(v), cfg)
     atiles, acnt = always_tiles(layout, cfg.block_n)
-    sched = layout.schedule
     drows = layout.dense_row_blocks if layout.dense_row_blocks.numel() else layout.counts
-    n_work = sched.numel() * B
+    n_work = layout.schedule.numel() * B
     n_sm = torch.cuda.get_device_properties(q.device).multi_processor_count
-    grid = (max(1, min(n_work, n_sm * _ctas_per_sm(cfg))),)
+    grid = max(1, min(n_work, n_sm * _ctas_per_sm(cfg)))
+    work = work_order(layout, B)
     many = atiles.shape[0] > 1
-    _kernel(cfg)[grid](
-        qd, kd, vd, out, lse, layout.lut, layout.counts, sched, drows, atiles, acnt,
+    extra = (torch.zeros(1, dtype=torch.int32, device=q.device),) if cfg.version == 3 else ()  # the work counter
+    _kernel(cfg)[(grid,)](
+        qd, kd, vd, out, lse, layout.lut, layout.counts, work, drows, atiles, acnt, *extra,
         out.stride(0), out.stride(1), out.stride(2), layout.lut.stride(0), layout.lut.stride(1),
         atiles.stride(0) if many else 0, 1 if many else 0,
         B, H, Sq, Skv, layout.num_q_blocks, layout.num_q_blocks + layout.dense_row_blocks.shape[0], layout.num_kv_blocks,
-        n_work, *layout.q_range, *layout.kv_range, scale * LOG2E,
-        HEAD_DIM=D, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, STAGES=cfg.stages, RETURN_LSE=return_lse,
-        num_warps=cfg.num_warps,
+        n_work, *layout.q_range, *layout.kv_range, scale * LOG2E, num_warps=cfg.num_warps, **_constexprs(cfg, return_lse),
     )
     return (out, lse) if return_lse else out
 
@@ -497,12 +655,11 @@ def compile_sm90(cfg: GluonConfig, return_lse: bool = True):
     fake = torch.zeros(256, cfg.head_dim * 2, dtype=dt)
     descs = _descriptors(fake, fake, fake, cfg)
     sig = {n: native_specialize_impl(BaseBackend, d, False, True, True)[0] for n, d in zip(("q_desc", "k_desc", "v_desc"), descs)}
-    sig.update({"O": "*" + cfg.dtype, "LSE": "*fp32", "LUT": "*i32", "CNT": "*i32", "SCHED": "*i32", "DROWS": "*i32",
-                "ATILES": "*i32", "ACNT": "*i32"})
+    sig.update({"O": "*" + cfg.dtype, "LSE": "*fp32", "LUT": "*i32", "CNT": "*i32", "WORK": "*i32", "DROWS": "*i32",
+                "ATILES": "*i32", "ACNT": "*i32", **({"COUNTER": "*i32"} if cfg.version == 3 else {})})
     sig.update({n: "i32" for n in _SCALARS})
     sig["qk_scale"] = "fp32"
-    consts = {"HEAD_DIM": cfg.head_dim, "BLOCK_M": cfg.block_m, "BLOCK_N": cfg.block_n, "STAGES": cfg.stages,
-              "RETURN_LSE": return_lse}
+    consts = _constexprs(cfg, return_lse)
     sig.update({n: "constexpr" for n in consts})
     src = gluon._runtime.GluonASTSource(_kernel(cfg), signature=sig, constexprs=consts)
     return triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": cfg.num_warps})
