@@ -37,21 +37,23 @@ def kernels_table(doc: dict) -> str:
     rows = doc["results"]
     lines = [provenance(doc) + f"Command: `{doc['command']}`. Effective TF/s count computed blocks only; "
              "x = speed ratio, same run.", "",
-             "| case | layout | density | cuDNN dense ms | Flex ms | bf16 ms (x Flex) | Gluon v2 ms (x Flex) | FP8 ms (x Flex) | bf16 x cuDNN | "
-             "FP8 x cuDNN |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| case | layout | density | cuDNN dense ms | Flex ms | bf16 ms (x Flex) | Gluon ms (x Flex) | FP8 ms (x Flex) | bf16 x cuDNN | "
+             "Gluon x cuDNN | FP8 x cuDNN |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     cudnn = {r["case"]: r["ms"] for r in rows if r.get("impl") == "cudnn"}
     by = {}
     for r in rows:
-        if r.get("impl") in ("flex", "videoaccel-bf16", "videoaccel-fp8", "videoaccel-gluon-v2") and "target_density" in r:
+        if r.get("impl") in ("flex", "videoaccel-bf16", "videoaccel-fp8", "videoaccel-gluon") and "target_density" in r:
             by.setdefault((r["case"], r["layout"], r["target_density"]), {})[r["impl"]] = r
     for (case, layout, _), g in by.items():
         f, b, e = g.get("flex"), g.get("videoaccel-bf16"), g.get("videoaccel-fp8")
         if not (f and b and e):
             continue
-        c, gl = cudnn[case], g.get("videoaccel-gluon-v2")
-        gcol = f"{gl['ms']:.2f} ({f['ms'] / gl['ms']:.2f})" if gl and "ms" in gl else "-"
+        c, gl = cudnn[case], g.get("videoaccel-gluon")
+        has = gl and "ms" in gl
+        gcol, gx = (f"{gl['ms']:.2f} ({f['ms'] / gl['ms']:.2f})", f"{c / gl['ms']:.2f}") if has else ("-", "-")
         lines.append(f"| {case} | {layout} | {b['density']:.3f} | {c:.2f} | {f['ms']:.2f} | {b['ms']:.2f} ({f['ms'] / b['ms']:.2f}) | "
-                     f"{gcol} | {e['ms']:.2f} ({f['ms'] / e['ms']:.2f}) | {c / b['ms']:.2f} | {c / e['ms']:.2f} |")
+                     f"{gcol} | {e['ms']:.2f} ({f['ms'] / e['ms']:.2f}) | {c / b['ms']:.2f} | {gx} | {c / e['ms']:.2f} |")
+    lines += ["", gluon_summary(rows, cudnn)]
     extra = [r for r in rows if "share_of_dense" in r]
     lines += ["", "| case | step | ms | share of cuDNN dense |", "|---|---|---|---|"]
     lines += [f"| {r['case']} | {r['impl']} | {r['ms']:.3f} | {100 * r['share_of_dense']:.2f}% |" for r in extra]
@@ -60,6 +62,25 @@ def kernels_table(doc: dict) -> str:
     lines += ["", f"Relative L2 error vs float64 on sampled rows: bf16 {min(errb):.1e} to {max(errb):.1e}, "
               f"FP8 {min(errs):.1e} to {max(errs):.1e} (random N(0,1) inputs)."]
     return "\n".join(lines)
+
+
+def gluon_summary(rows: list, cudnn: dict) -> str:
+    """The Gluon kernel against the issue's goals, from the same rows (ranges over cases and densities)."""
+    flex = {(r["case"], r["layout"], r["target_density"]): r["ms"] for r in rows if r.get("impl") == "flex" and "target_density" in r}
+    gl = [r for r in rows if r.get("impl") == "videoaccel-gluon" and "ms" in r and "target_density" in r]
+    if not gl:
+        return "No Gluon rows in this run."
+    dense_tf = {r["case"]: r["eff_tflops"] for r in rows if r.get("impl") == "cudnn"}
+
+    def span(xs):
+        return f"{min(xs):.2f}-{max(xs):.2f}x" if xs else "-"
+    sparse = [r for r in gl if r["layout"] != "dense"]
+    vs_flex = {d: [flex[(r["case"], r["layout"], r["target_density"])] / r["ms"] for r in sparse if r["head_dim"] == d] for d in (64, 128)}
+    per_block = [r["eff_tflops"] / dense_tf[r["case"]] for r in sparse if r["head_dim"] == 128]
+    dense = [cudnn[r["case"]] / r["ms"] for r in gl if r["layout"] == "dense"]
+    return (f"Gluon kernel, sparse layouts: {span(vs_flex[128])} Flex at D=128, {span(vs_flex[64])} at D=64; per computed "
+            f"block {span(per_block)} cuDNN dense's TF/s at D=128; dense layout {span(dense)} cuDNN. Goals: 1.35x / 1.3x Flex, "
+            "0.9x per block, 0.95x dense.")
 
 
 def patterns_table(doc: dict) -> str:
