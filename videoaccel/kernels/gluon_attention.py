@@ -1,7 +1,7 @@
 """Block-sparse flash-attention forward for Hopper (sm90) in Gluon: TMA, mbarrier ring, wgmma.
 
 The same ``BlockLayout`` semantics as triton_attention.py (LUT + counts, kv_always ranges, dense
-row blocks, the heaviest-first schedule, masked tails, zero rows with lse -inf for rows that see
+row blocks, the layout's schedule, masked tails, zero rows with lse -inf for rows that see
 no key), written at the level Triton does not expose: explicit shared-memory rings, barriers and
 warpgroup MMAs.
 
@@ -465,26 +465,6 @@ if GLUON_IMPORT_ERROR is None:
             t = _next_item(item_smem, q_ready, n_items)
 
     @gluon.jit
-    def _v3_wg0(q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty, O, LSE, LUT, CNT, WORK, DROWS,
-                ATILES, ACNT, stride_ob, stride_os, stride_oh, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
-                B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
-                HEAD_DIM: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr, RETURN_LSE: gl.constexpr):
-        _v3_consumer(0, q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty, O, LSE, LUT, CNT, WORK,
-                     DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh, stride_lut_h, stride_lut_q, stride_ab,
-                     stride_acnt, B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
-                     HEAD_DIM, BLOCK_N, STAGES, RETURN_LSE)
-
-    @gluon.jit
-    def _v3_wg1(q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty, O, LSE, LUT, CNT, WORK, DROWS,
-                ATILES, ACNT, stride_ob, stride_os, stride_oh, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
-                B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
-                HEAD_DIM: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr, RETURN_LSE: gl.constexpr):
-        _v3_consumer(1, q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty, O, LSE, LUT, CNT, WORK,
-                     DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh, stride_lut_h, stride_lut_q, stride_ab,
-                     stride_acnt, B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
-                     HEAD_DIM, BLOCK_N, STAGES, RETURN_LSE)
-
-    @gluon.jit
     def _v3_producer(q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty,
                      LUT, CNT, WORK, DROWS, ATILES, ACNT, COUNTER, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
                      B, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi,
@@ -545,16 +525,16 @@ if GLUON_IMPORT_ERROR is None:
             mbarrier.init(empty.index(i), count=2)
         fence_async_shared()
         gl.warp_specialize([
-            (_v3_wg0, (q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty, O, LSE,
-                      LUT, CNT, WORK, DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh,
-                      stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
-                      B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
-                      HEAD_DIM, BLOCK_N, STAGES, RETURN_LSE)),
-            (_v3_wg1, (q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty, O, LSE,
-                      LUT, CNT, WORK, DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh,
-                      stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
-                      B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
-                      HEAD_DIM, BLOCK_N, STAGES, RETURN_LSE)),
+            (_v3_consumer, (0, q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty, O, LSE,
+                            LUT, CNT, WORK, DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh,
+                            stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                            B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                            HEAD_DIM, BLOCK_N, STAGES, RETURN_LSE)),
+            (_v3_consumer, (1, q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty, O, LSE,
+                            LUT, CNT, WORK, DROWS, ATILES, ACNT, stride_ob, stride_os, stride_oh,
+                            stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
+                            B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
+                            HEAD_DIM, BLOCK_N, STAGES, RETURN_LSE)),
             (_v3_producer, (q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty,
                             LUT, CNT, WORK, DROWS, ATILES, ACNT, COUNTER, stride_lut_h, stride_lut_q, stride_ab,
                             stride_acnt, B, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi,
