@@ -74,12 +74,6 @@ class BlockLayout:
         return torch.tensor(spans, dtype=torch.int32, device=self.device).reshape(-1, 2)
 
     @cached_property
-    def item_weights(self) -> torch.Tensor:
-        """int32 [H, NQB + ND]: key blocks each work item ``h * (NQB + ND) + qb`` visits (dense rows: all + 1)."""
-        nd = self.dense_row_blocks.shape[0]
-        return torch.cat([self.counts, self.counts.new_full((self.heads, nd), self.num_kv_blocks + 1)], 1)
-
-    @cached_property
     def schedule(self) -> torch.Tensor:
         """int32 work items ``h * (NQB + ND) + qb``: head-major, heaviest first inside each head.
 
@@ -87,7 +81,8 @@ class BlockLayout:
         then stays in L2 (measured on H100 at density 0.05: 0.82 vs 0.99 ms for the classic kernel
         against a global heaviest-first order); heaviest first inside a head starts long rows early.
         """
-        w = self.item_weights
+        nd = self.dense_row_blocks.shape[0]  # dense row blocks weigh all key blocks + 1
+        w = torch.cat([self.counts, self.counts.new_full((self.heads, nd), self.num_kv_blocks + 1)], 1)
         within = torch.argsort(w, dim=1, descending=True, stable=True)
         return (within + torch.arange(w.shape[0], device=w.device)[:, None] * w.shape[1]).flatten().to(torch.int32)
 

@@ -1,8 +1,8 @@
 """Block-sparse flash-attention forward in Triton: one kernel, bf16/fp16/fp32 or FP8.
 
 One program computes one (query block, head, sample) work item taken from the layout's
-heaviest-first schedule, so heads of different densities share one launch and the long rows
-start first. It visits the LUT's key blocks, then the always-visited ranges, with an online
+schedule (head-major, heaviest first inside a head), so heads of different densities share one
+launch, one head's K/V stays in L2 while its blocks run, and the long rows start first. It visits the LUT's key blocks, then the always-visited ranges, with an online
 softmax in base 2. ``FP8`` switches the same loop to e4m3 operands with per-token Q/K scales
 and per-channel V scales (see fp8.py); P is cast to e4m3 with a fixed scale of 448.
 
