@@ -35,9 +35,10 @@ from videoaccel.benchmarks.record import write_record  # noqa: E402
 from videoaccel.benchmarks.timing import bench_ms as bench, compiled_flex, flex_block_mask  # noqa: E402
 from videoaccel.kernels import BlockLayout, block_scores, dense_attention, quantize_fp8, sparse_attention  # noqa: E402
 from videoaccel.kernels.layout import num_blocks  # noqa: E402
+from videoaccel.kernels.fp8 import fp8_stats  # noqa: E402
 from videoaccel.kernels.reference import masked_attention  # noqa: E402
 from videoaccel.kernels.triton_attention import pick_config, triton_block_sparse_attention  # noqa: E402
-from videoaccel.kernels.gluon_attention import gluon_block_sparse_attention, gluon_unsupported, pick_gluon_config  # noqa: E402
+from videoaccel.kernels.gluon_attention import fp8_v_pad, gluon_block_sparse_attention, gluon_unsupported, pick_gluon_config  # noqa: E402
 
 BLOCK = 128  # --block 64 checks the 64-token layouts (short sequences, finer per-head masks)
 QUICK = dict(cases=["wan1.3b-480p81f", "cogvideox5b-480p49f"], densities=[1.0, 0.25, 0.05], layouts=["random"])
@@ -58,22 +59,25 @@ def gluon_smoke(rec) -> bool:
     return passed
 
 
-def run_gluon(q, k, v, lay, rows):
-    """One Gluon call into a NaN-poisoned output under a hang watchdog, then its error and time."""
-    why = gluon_unsupported(q, k, v, lay)
+def run_gluon(q, k, v, lay, rows, fp8=False):
+    """One Gluon call into a NaN-poisoned output under a hang watchdog, then its error and times:
+    (ms of the whole call, FP8: quantisation included; ms of the kernel alone; error; unwritten)."""
+    why = gluon_unsupported(q, k, v, lay, fp8=fp8)
     if why:
         raise ValueError(f"unsupported: {why}")
     out = torch.full_like(q, math.nan)
     faulthandler.dump_traceback_later(GLUON_HANG_S, exit=True)
-    gluon_block_sparse_attention(q, k, v, lay, q.shape[-1] ** -0.5, out=out)
+    sparse_attention(q, k, v, lay, fp8=fp8, out=out, backend="gluon")
     torch.cuda.synchronize()
     faulthandler.cancel_dump_traceback_later()
     unwritten = int(torch.isnan(out).sum())
     err = sampled_error(out, q, k, v, lay, rows)
     faulthandler.dump_traceback_later(GLUON_HANG_S, exit=True)
-    ms = bench(lambda: gluon_block_sparse_attention(q, k, v, lay, q.shape[-1] ** -0.5, out=out))
+    ms = bench(lambda: sparse_attention(q, k, v, lay, fp8=fp8, out=out, backend="gluon"))
+    f8 = quantize_fp8(q, k, v, v_pad=fp8_v_pad(lay)) if fp8 else None
+    kernel_ms = bench(lambda: gluon_block_sparse_attention(q, k, v, lay, q.shape[-1] ** -0.5, fp8=f8, out=out))
     faulthandler.cancel_dump_traceback_later()
-    return ms, err, unwritten
+    return ms, kernel_ms, err, unwritten
 
 
 def tflops(S, H, D, ms, density=1.0):
@@ -156,19 +160,23 @@ def main():
     def gluon_rows(row, q, k, v, lay, rows, batch=1):
         if not gluon_ok:
             return
-        impl = "videoaccel-gluon"
-        try:
-            ms, err, unwritten = run_gluon(q, k, v, lay, rows)
-        except Exception as e:  # noqa: BLE001 - a compile, launch or support error is a row, not a stop
-            rec(**row, impl=impl, error=f"{type(e).__name__}: {str(e)[:500]}")
-            failures.append(f"{row['case']} {row['layout']} d={row.get('target_density')} {impl}: {type(e).__name__}")
-            return
-        S, H, D = row["seq_len"], row["heads"], row["head_dim"]
-        rec(**row, impl=impl, ms=ms, eff_tflops=batch * tflops(S, H, D, ms, row["density"]),
-            speedup_vs_cudnn=row.get("dense_ms", math.nan) / ms, rel_l2=err[0], max_abs_err=err[1], unwritten=unwritten,
-            config=str(pick_gluon_config(D, lay.block_m, lay.block_n, q.dtype)))
-        if unwritten or not err[0] <= 0.012:
-            failures.append(f"{row['case']} {row['layout']} d={row.get('target_density')} {impl}: rel_l2={err[0]:.3g} unwritten={unwritten}")
+        for fp8 in (False,) if args.no_fp8 else (False, True):
+            impl = "videoaccel-gluon-fp8" if fp8 else "videoaccel-gluon"
+            if fp8 and lay.block_m != 128:
+                continue  # FP8 is v3 only (128-row blocks)
+            try:
+                ms, kernel_ms, err, unwritten = run_gluon(q, k, v, lay, rows, fp8)
+            except Exception as e:  # noqa: BLE001 - a compile, launch or support error is a row, not a stop
+                rec(**row, impl=impl, error=f"{type(e).__name__}: {str(e)[:500]}")
+                failures.append(f"{row['case']} {row['layout']} d={row.get('target_density')} {impl}: {type(e).__name__}")
+                continue
+            S, H, D = row["seq_len"], row["heads"], row["head_dim"]
+            extra = dict(kernel_ms=kernel_ms, kernel_eff_tflops=batch * tflops(S, H, D, kernel_ms, row["density"])) if fp8 else {}
+            rec(**row, impl=impl, ms=ms, eff_tflops=batch * tflops(S, H, D, ms, row["density"]),
+                speedup_vs_cudnn=row.get("dense_ms", math.nan) / ms, rel_l2=err[0], max_abs_err=err[1], unwritten=unwritten,
+                config=str(pick_gluon_config(D, lay.block_m, lay.block_n, torch.float8_e4m3fn if fp8 else q.dtype)), **extra)
+            if unwritten or not err[0] <= (0.08 if fp8 else 0.012):
+                failures.append(f"{row['case']} {row['layout']} d={row.get('target_density')} {impl}: rel_l2={err[0]:.3g} unwritten={unwritten}")
 
     for case in args.cases:
         S, H, D = CASES[case].seq_len, CASES[case].heads, CASES[case].head_dim
@@ -194,7 +202,8 @@ def main():
         ms = bench(lambda: block_scores(q, k, BLOCK, BLOCK))
         rec(**common, impl="videoaccel-block-scores", layout="dense", density=1.0, ms=ms, share_of_dense=ms / dense_ms)
         ms = bench(lambda: quantize_fp8(q, k, v))
-        rec(**common, impl="videoaccel-fp8-quantize", layout="dense", density=1.0, ms=ms, share_of_dense=ms / dense_ms)
+        rec(**common, impl="videoaccel-fp8-quantize", layout="dense", density=1.0, ms=ms, share_of_dense=ms / dense_ms,
+            stats_ms=bench(lambda: fp8_stats(k, v)), bytes_floor_ms=(3 * 2 + 3 + 2 * 2) * q.numel() / 3.35e9)
         try:
             sampled_check(q, k, CASES[case], rec, failures, dense_ms, common)
         except Exception as e:  # recorded, the kernel rows still run

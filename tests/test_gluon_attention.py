@@ -22,25 +22,24 @@ from videoaccel.kernels.gluon_attention import GLUON_IMPORT_ERROR, SHIPPED, SMEM
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("env,default,reason,fp8,want", [
-    (None, False, None, False, ("triton", None)),  # GLUON_DEFAULT off: classic
-    (None, True, None, False, ("gluon", None)),
-    (None, True, "not sm90", False, ("triton", "not sm90")),  # wanted Gluon, cannot: classic, said
-    (None, True, None, True, ("triton", "no FP8 Gluon kernel yet")),
-    ("gluon", False, None, False, ("gluon", None)),  # the environment overrides the default
-    (" Triton ", True, None, False, ("triton", None)),
-    ("", True, None, False, ("gluon", None)),  # empty: unset
+@pytest.mark.parametrize("env,default,reason,want", [
+    (None, False, None, ("triton", None)),  # GLUON_DEFAULT off: classic
+    (None, True, None, ("gluon", None)),
+    (None, True, "not sm90", ("triton", "not sm90")),  # wanted Gluon, cannot: classic, said
+    ("gluon", False, None, ("gluon", None)),  # the environment overrides the default
+    (" Triton ", True, None, ("triton", None)),
+    ("", True, None, ("gluon", None)),  # empty: unset
 ])
-def test_auto_choice(monkeypatch, env, default, reason, fp8, want):
+def test_auto_choice(monkeypatch, env, default, reason, want):
     monkeypatch.setattr(attn, "GLUON_DEFAULT", default)
-    assert choose_kernel("auto", env=env, gluon_reason=reason, fp8=fp8, interpret=False) == want
+    assert choose_kernel("auto", env=env, gluon_reason=reason, interpret=False) == want
 
 
 def test_default_keeps_the_classic_kernel_where_it_measured_faster():
     from videoaccel.kernels.gluon_attention import gluon_preferred
     assert attn.GLUON_DEFAULT
     assert gluon_preferred(64, 128) and gluon_preferred(128, 64) and not gluon_preferred(64, 64)
-    slow = dict(gluon_reason=None, fp8=False, interpret=False, gluon_faster=False)
+    slow = dict(gluon_reason=None, interpret=False, gluon_faster=False)
     assert choose_kernel("auto", env=None, **slow) == ("triton", None)  # a preference, not a fallback
     assert choose_kernel("auto", env="gluon", **slow) == ("gluon", None)  # asked for explicitly
     assert choose_kernel("gluon", env=None, **slow) == ("gluon", None)
@@ -48,21 +47,21 @@ def test_default_keeps_the_classic_kernel_where_it_measured_faster():
 
 def test_interpreter_always_runs_the_classic_kernel(monkeypatch):
     monkeypatch.setattr(attn, "GLUON_DEFAULT", True)
-    kernel, why = choose_kernel("auto", env="gluon", gluon_reason=None, fp8=False, interpret=True)
+    kernel, why = choose_kernel("auto", env="gluon", gluon_reason=None, interpret=True)
     assert kernel == "triton" and "interpreter" in why
 
 
 def test_forced_backends():
-    assert choose_kernel("triton", env="gluon", gluon_reason="x", fp8=True, interpret=False) == ("triton", None)
-    assert choose_kernel("gluon", env="triton", gluon_reason=None, fp8=False, interpret=False) == ("gluon", None)
-    for reason, fp8, interp, match in (("not sm90", False, False, "not sm90"), (None, True, False, "FP8"),
-                                       (None, False, True, "interpreter")):
+    assert choose_kernel("triton", env="gluon", gluon_reason="x", interpret=False) == ("triton", None)
+    assert choose_kernel("gluon", env="triton", gluon_reason=None, interpret=False) == ("gluon", None)
+    for reason, interp, match in (("not sm90", False, "not sm90"), ("the Gluon FP8 kernel (v3) takes 128-row blocks", False, "FP8"),
+                                  (None, True, "interpreter")):
         with pytest.raises(ValueError, match=match):
-            choose_kernel("gluon", env=None, gluon_reason=reason, fp8=fp8, interpret=interp)
+            choose_kernel("gluon", env=None, gluon_reason=reason, interpret=interp)
     with pytest.raises(ValueError, match="VIDEOACCEL_KERNEL"):
-        choose_kernel("auto", env="cudnn", gluon_reason=None, fp8=False, interpret=False)
+        choose_kernel("auto", env="cudnn", gluon_reason=None, interpret=False)
     with pytest.raises(ValueError, match="unknown backend"):
-        choose_kernel("flash", env=None, gluon_reason=None, fp8=False, interpret=False)
+        choose_kernel("flash", env=None, gluon_reason=None, interpret=False)
 
 
 def test_forced_gluon_on_cpu_raises_naming_why():
@@ -102,8 +101,15 @@ def test_always_tiles_cut_ranges_per_sample():
                                       kv_always=torch.tensor([[[100, 230]], [[100, 164]]], dtype=torch.int32))
     tiles, counts = always_tiles(lay, 64)
     assert counts.tolist() == [3, 1]
-    assert tiles[0].tolist() == [[100, 230], [164, 230], [228, 230]] and tiles[1, 0].tolist() == [100, 164]
+    assert tiles[0].tolist() == [[100, 100, 230], [164, 164, 230], [228, 228, 230]] and tiles[1, 0].tolist() == [100, 100, 164]
     assert always_tiles(lay, 64)[0] is tiles  # cached per layout
+    # FP8: V^T column start + pad 16-byte aligned; the first tile loads from before the range and masks up to it
+    tiles, counts = always_tiles(lay, 64, pad=3, align=16)
+    assert counts.tolist() == [3, 2]
+    assert tiles[0].tolist() == [[93, 100, 230], [157, 157, 230], [221, 221, 230]]
+    assert tiles[1, :2].tolist() == [[93, 100, 164], [157, 157, 164]]
+    covered = {j for g, lo, hi in tiles[0].tolist() for j in range(max(lo, g), min(hi, g + 64))}
+    assert covered == set(range(100, 230)) and all((g + 3) % 16 == 0 for g, _, _ in tiles[0].tolist())
 
 
 def _can_compile_gluon(tmp: Path) -> str | None:
@@ -139,7 +145,7 @@ def test_every_shipped_variant_builds_for_sm90(tmp_path):
     assert len(rows) == len(SHIPPED), err[-2000:]
     for r in rows:
         assert "error" not in r, r
-        assert r["hgmma"] > 0 and 0 < r["smem"] <= SMEM_LIMIT, r
+        assert (r["qgmma"] if "-fp8-" in r["name"] else r["hgmma"]) > 0 and 0 < r["smem"] <= SMEM_LIMIT, r
         # no spill inside a tile loop. Known gap: v3 d128/n128 built by triton 3.9 (CI's) spills 37 ops
         # per tile; triton 3.6 (the GPU image's, where its speed is measured) spills none there
         known = triton.__version__ != "3.6.0" and "-d128-m128-n128-" in r["name"] and r["name"].startswith("v3")

@@ -8,8 +8,8 @@ Choosing the GPU kernel (``choose_kernel``): ``backend="triton"`` / ``"gluon"`` 
 forced Gluon call on inputs it cannot take raises, naming why). ``backend="auto"`` follows the
 environment variable ``VIDEOACCEL_KERNEL=gluon|triton`` when set (whole pipelines), else
 ``GLUON_DEFAULT`` (True), except where the classic kernel measured faster (``gluon_preferred``:
-64-row layouts at head dim 64). An automatic Gluon choice the inputs do not fit (fp8, a head dim, strides, not
-sm90, the interpreter) runs the classic kernel instead: counted in ``GLUON_FALLBACKS`` and
+64-row layouts at head dim 64). An automatic Gluon choice the inputs do not fit (a head dim, strides,
+FP8 on 64-row blocks, not sm90, the interpreter) runs the classic kernel instead: counted in ``GLUON_FALLBACKS`` and
 warned once per reason, never silently wrong.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 from ._triton_utils import INTERPRET
 from .checks import check_qkv, check_triton_device
 from .fp8 import quantize_fp8
-from .gluon_attention import gluon_block_sparse_attention, gluon_preferred, gluon_unsupported
+from .gluon_attention import fp8_v_pad, gluon_block_sparse_attention, gluon_preferred, gluon_unsupported
 from .layout import BlockLayout
 from .torch_attention import torch_block_sparse_attention
 from .triton_attention import triton_block_sparse_attention
@@ -35,7 +35,7 @@ KERNEL_ENV = "VIDEOACCEL_KERNEL"
 GLUON_FALLBACKS: Counter = Counter()  # reason -> calls that wanted Gluon automatically and ran the classic kernel
 
 
-def choose_kernel(backend: str, *, env: str | None, gluon_reason: str | None, fp8: bool,
+def choose_kernel(backend: str, *, env: str | None, gluon_reason: str | None,
                   interpret: bool = INTERPRET, gluon_faster: bool = True) -> tuple[str, str | None]:
     """(kernel, fallback reason) for a CUDA (or interpreter) call: kernel is "triton" or "gluon".
 
@@ -47,7 +47,7 @@ def choose_kernel(backend: str, *, env: str | None, gluon_reason: str | None, fp
     """
     if backend not in ("auto", "triton", "gluon"):
         raise ValueError(f"unknown backend {backend!r}: use 'auto', 'triton', 'gluon' or 'torch'")
-    why = "the Triton interpreter runs the classic kernel" if interpret else ("no FP8 Gluon kernel yet" if fp8 else gluon_reason)
+    why = "the Triton interpreter runs the classic kernel" if interpret else gluon_reason
     if backend == "gluon":
         if why:
             raise ValueError(f"backend='gluon' cannot run this call: {why}; use backend='triton' or 'auto'")
@@ -114,12 +114,12 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: 
         return torch_block_sparse_attention(q, k, v, layout, scale, return_lse, out=out)
     env = os.environ.get(KERNEL_ENV)
     wants_gluon = backend == "gluon" or (backend == "auto" and auto_kernel(env) == "gluon")  # only then ask what Gluon cannot take
-    kernel, reason = choose_kernel(backend, env=env, fp8=fp8, gluon_reason=gluon_unsupported(q, k, v, layout) if wants_gluon else None,
-                                   gluon_faster=gluon_preferred(q.shape[-1], layout.block_m))
+    reason = gluon_unsupported(q, k, v, layout, fp8=fp8) if wants_gluon else None
+    kernel, reason = choose_kernel(backend, env=env, gluon_reason=reason, gluon_faster=gluon_preferred(q.shape[-1], layout.block_m))
     if reason:
         _fallback(reason)
-    if kernel == "gluon":
-        return gluon_block_sparse_attention(q, k, v, layout, scale, return_lse, out=out)
     check_triton_device(q.device)
-    f8 = quantize_fp8(q, k, v) if fp8 else None
+    f8 = quantize_fp8(q, k, v, v_pad=fp8_v_pad(layout) if kernel == "gluon" else 0) if fp8 else None
+    if kernel == "gluon":
+        return gluon_block_sparse_attention(q, k, v, layout, scale, return_lse, fp8=f8, out=out)
     return triton_block_sparse_attention(q, k, v, layout, scale, return_lse, fp8=f8, out=out)

@@ -1,4 +1,4 @@
-"""FP8 (e4m3) inputs for the attention kernel, SageAttention-style.
+"""FP8 (e4m3) inputs for the attention kernels (classic Triton and Gluon), SageAttention-style.
 
 K is smoothed first (minus its mean over tokens, per head and channel: softmax is invariant to
 that shift, and it removes the channel offsets that dominate K's range), then scaled per
@@ -6,7 +6,9 @@ channel. That channel scale is folded into Q (q.k = (q * ks) . (k / ks)), so the
 multiplies scores by one per-row scale only, exactly like bf16: no per-column work. Q (times ks) is
 scaled per token, V per channel. The statistics are one reduction pass (torch); the scaling and
 casting of Q, K and V is one fused Triton kernel, which also writes V transposed ([B, H, D, S]),
-the K-major layout the FP8 P @ V product wants on Hopper.
+the K-major layout the FP8 P @ V product wants on Hopper. The statistics are two Triton passes
+too: per-chunk partials over tokens (sum, min and max of K, max |V|), then one program per head
+that folds them into the mean and the scales (deterministic: no atomics).
 Error versus float32 attention: see README (rel. L2 about 2-3% on random inputs).
 """
 from __future__ import annotations
@@ -27,9 +29,10 @@ class Fp8Inputs:
     q_scale: torch.Tensor  # float32 [B, H, Sq]
     k: torch.Tensor  # float8_e4m3fn [B, H, Skv, D]: (K - k_mean) / k_scale
     k_scale: torch.Tensor  # float32 [B, H, D]
-    v_t: torch.Tensor  # float8_e4m3fn [B, H, D, Skv_pad]
+    v_t: torch.Tensor  # float8_e4m3fn [B, H, D, an odd multiple of 16 >= v_pad + Skv]: token j in column v_pad + j
     v_scale: torch.Tensor  # float32 [B, H, D]
     k_mean: torch.Tensor  # float32 [B, H, D]
+    v_pad: int = 0  # zero columns before token 0 of v_t (TMA boxes must start 16-byte aligned)
 
 
 @triton.jit
@@ -42,62 +45,141 @@ def _load_rows(X, b, h, rows, ok, stride_b, stride_s, stride_h, HEAD_DIM: tl.con
 @triton.jit
 def _quantize_fp8_kernel(Q, K, V, Q8, K8, V8T, QS, KS, VS, KMEAN,
                          stride_qb, stride_qs, stride_qh, stride_kb, stride_ks, stride_kh,
-                         stride_vb, stride_vs, stride_vh, H, SEQ_Q, SEQ_KV, SEQ_KV_PAD,
+                         stride_vb, stride_vs, stride_vh, H, SEQ_Q, SEQ_KV, SEQ_KV_PAD, V_PAD,
                          BLOCK: tl.constexpr, HEAD_DIM: tl.constexpr, EMULATE: tl.constexpr):
+    """One [BLOCK, D] tile of Q, K or V (grid axis 2): one tile in registers per program keeps
+    occupancy, and so memory parallelism, high."""
     row0 = tl.program_id(0) * BLOCK
     bh = tl.program_id(1)
+    which = tl.program_id(2)
     b = (bh // H).to(tl.int64)
     h = bh % H
     rows = row0 + tl.arange(0, BLOCK)
     offs_d = tl.arange(0, HEAD_DIM)
-    k_scale = tl.load(KS + bh * HEAD_DIM + offs_d)
-    if row0 < SEQ_Q:  # Q * ks, then per token
-        ok = rows < SEQ_Q
-        x = _load_rows(Q, b, h, rows, ok, stride_qb, stride_qs, stride_qh, HEAD_DIM) * k_scale[None, :]
-        scale = tl.maximum(tl.max(tl.abs(x), 1), 1e-12) / E4M3_MAX_C
-        x8 = to_fp8(tl.math.div_rn(x, scale[:, None]), EMULATE)
-        tl.store(Q8 + bh * SEQ_Q * HEAD_DIM + rows[:, None] * HEAD_DIM + offs_d[None, :], x8, mask=ok[:, None])
-        tl.store(QS + bh * SEQ_Q + rows, scale, mask=ok)
-    if row0 < SEQ_KV:  # (K - mean) / ks; V / vs, stored transposed
-        ok = rows < SEQ_KV
-        x = _load_rows(K, b, h, rows, ok, stride_kb, stride_ks, stride_kh, HEAD_DIM) - tl.load(KMEAN + bh * HEAD_DIM + offs_d)[None, :]
-        x8 = to_fp8(tl.math.div_rn(x, k_scale[None, :]), EMULATE)
-        tl.store(K8 + bh * SEQ_KV * HEAD_DIM + rows[:, None] * HEAD_DIM + offs_d[None, :], x8, mask=ok[:, None])
-        v = _load_rows(V, b, h, rows, ok, stride_vb, stride_vs, stride_vh, HEAD_DIM)
-        v8 = to_fp8(tl.math.div_rn(v, tl.load(VS + bh * HEAD_DIM + offs_d)[None, :]), EMULATE)
-        tl.store(V8T + bh * HEAD_DIM * SEQ_KV_PAD + offs_d[None, :] * SEQ_KV_PAD + rows[:, None], v8, mask=ok[:, None])
+    if which == 0:  # Q * ks, then per token
+        if row0 < SEQ_Q:
+            ok = rows < SEQ_Q
+            x = _load_rows(Q, b, h, rows, ok, stride_qb, stride_qs, stride_qh, HEAD_DIM) * tl.load(KS + bh * HEAD_DIM + offs_d)[None, :]
+            scale = tl.maximum(tl.max(tl.abs(x), 1), 1e-12) / E4M3_MAX_C
+            x8 = to_fp8(x * tl.math.div_rn(1.0, scale)[:, None], EMULATE)  # times the reciprocal: one division per row
+            tl.store(Q8 + bh * SEQ_Q * HEAD_DIM + rows[:, None] * HEAD_DIM + offs_d[None, :], x8, mask=ok[:, None])
+            tl.store(QS + bh * SEQ_Q + rows, scale, mask=ok)
+    elif which == 1:  # (K - mean) / ks
+        if row0 < SEQ_KV:
+            ok = rows < SEQ_KV
+            x = _load_rows(K, b, h, rows, ok, stride_kb, stride_ks, stride_kh, HEAD_DIM) - tl.load(KMEAN + bh * HEAD_DIM + offs_d)[None, :]
+            x8 = to_fp8(x * tl.math.div_rn(1.0, tl.load(KS + bh * HEAD_DIM + offs_d))[None, :], EMULATE)
+            tl.store(K8 + bh * SEQ_KV * HEAD_DIM + rows[:, None] * HEAD_DIM + offs_d[None, :], x8, mask=ok[:, None])
+    else:  # V / vs, stored transposed
+        if row0 < SEQ_KV:
+            ok = rows < SEQ_KV
+            v = _load_rows(V, b, h, rows, ok, stride_vb, stride_vs, stride_vh, HEAD_DIM)
+            v8 = to_fp8(v * tl.math.div_rn(1.0, tl.load(VS + bh * HEAD_DIM + offs_d))[None, :], EMULATE)
+            # transposed in registers first, so the store runs along tokens (coalesced), not along channels
+            tl.store(V8T + bh * HEAD_DIM * SEQ_KV_PAD + offs_d[:, None] * SEQ_KV_PAD + V_PAD + rows[None, :], tl.trans(v8),
+                     mask=ok[None, :])
 
 
-def fp8_stats(k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+@triton.jit
+def _stats_partial_kernel(K, V, PART, stride_kb, stride_ks, stride_kh, stride_vb, stride_vs, stride_vh, H, SEQ_KV,
+                          ROWS: tl.constexpr, BLOCK: tl.constexpr, HEAD_DIM: tl.constexpr):
+    """Tokens [c*ROWS, (c+1)*ROWS) of one (sample, head) -> PART[bh, c] = (sum K, min K, max K, max |V|)
+    per channel: K on grid axis 2 = 0, V on 1. Accumulated elementwise, reduced over rows once at the end."""
+    c = tl.program_id(0)
+    bh = tl.program_id(1)
+    b = (bh // H).to(tl.int64)
+    h = bh % H
+    offs_d = tl.arange(0, HEAD_DIM)
+    out = PART + (bh * tl.num_programs(0) + c) * 4 * HEAD_DIM + offs_d
+    hi = tl.minimum((c + 1) * ROWS, SEQ_KV)
+    if tl.program_id(2) == 0:
+        k_sum = tl.zeros([BLOCK, HEAD_DIM], tl.float32)
+        k_min = tl.full([BLOCK, HEAD_DIM], float("inf"), tl.float32)
+        k_max = tl.full([BLOCK, HEAD_DIM], float("-inf"), tl.float32)
+        for r0 in range(c * ROWS, hi, BLOCK):
+            rows = r0 + tl.arange(0, BLOCK)
+            ok = (rows < hi)[:, None]
+            k = _load_rows(K, b, h, rows, rows < hi, stride_kb, stride_ks, stride_kh, HEAD_DIM)
+            k_sum += k
+            k_min = tl.minimum(k_min, tl.where(ok, k, float("inf")))
+            k_max = tl.maximum(k_max, tl.where(ok, k, float("-inf")))
+        tl.store(out, tl.sum(k_sum, 0))
+        tl.store(out + HEAD_DIM, tl.min(k_min, 0))
+        tl.store(out + 2 * HEAD_DIM, tl.max(k_max, 0))
+    else:
+        v_max = tl.zeros([BLOCK, HEAD_DIM], tl.float32)
+        for r0 in range(c * ROWS, hi, BLOCK):
+            rows = r0 + tl.arange(0, BLOCK)
+            v_max = tl.maximum(v_max, tl.abs(_load_rows(V, b, h, rows, rows < hi, stride_vb, stride_vs, stride_vh, HEAD_DIM)))
+        tl.store(out + 3 * HEAD_DIM, tl.max(v_max, 0))
+
+
+@triton.jit
+def _stats_final_kernel(PART, KMEAN, KS, VS, NCHUNK, SEQ_KV, CHUNKS: tl.constexpr, HEAD_DIM: tl.constexpr):
+    """One (sample, head): the partials (CHUNKS at a time) -> K's mean, max |K - mean| / 448, max |V| / 448."""
+    bh = tl.program_id(0)
+    offs_d = tl.arange(0, HEAD_DIM)
+    k_sum = tl.zeros([HEAD_DIM], tl.float32)
+    k_min = tl.full([HEAD_DIM], float("inf"), tl.float32)
+    k_max = tl.full([HEAD_DIM], float("-inf"), tl.float32)
+    v_max = tl.zeros([HEAD_DIM], tl.float32)
+    for c0 in range(0, NCHUNK, CHUNKS):
+        c = c0 + tl.arange(0, CHUNKS)
+        ok = (c < NCHUNK)[:, None]
+        part = PART + ((bh * NCHUNK + c) * 4 * HEAD_DIM)[:, None] + offs_d[None, :]
+        k_sum += tl.sum(tl.load(part, mask=ok, other=0.0), 0)
+        k_min = tl.minimum(k_min, tl.min(tl.load(part + HEAD_DIM, mask=ok, other=float("inf")), 0))
+        k_max = tl.maximum(k_max, tl.max(tl.load(part + 2 * HEAD_DIM, mask=ok, other=float("-inf")), 0))
+        v_max = tl.maximum(v_max, tl.max(tl.load(part + 3 * HEAD_DIM, mask=ok, other=0.0), 0))
+    mean = k_sum / SEQ_KV
+    tl.store(KMEAN + bh * HEAD_DIM + offs_d, mean)
+    tl.store(KS + bh * HEAD_DIM + offs_d, tl.maximum(tl.maximum(k_max - mean, mean - k_min), 1e-12) / E4M3_MAX_C)
+    tl.store(VS + bh * HEAD_DIM + offs_d, tl.maximum(v_max, 1e-12) / E4M3_MAX_C)
+
+
+def fp8_stats(k: torch.Tensor, v: torch.Tensor, rows: int = 1024) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per (sample, head, channel) over tokens: K's mean, max |K - mean| / 448, max |V| / 448 -> [B, H, D] each.
 
-    One pass over K (mean, and min/max together) and one over V; max |K - mean| is taken from the
-    extremes, which is exact because the kernel subtracts the same fp32 numbers.
+    Two Triton passes (partials per ``rows`` tokens, then per head); max |K - mean| is taken from
+    the extremes, which is exact because the kernel subtracts the same fp32 numbers.
     """
-    k_mean = k.mean(dim=1, dtype=torch.float32)
-    k_min, k_max = torch.aminmax(k, dim=1)
-    k_scale = torch.maximum(k_max.float() - k_mean, k_mean - k_min.float()).clamp_min(1e-12) / E4M3_MAX
-    v_scale = torch.linalg.vector_norm(v, ord=float("inf"), dim=1, dtype=torch.float32).clamp_min(1e-12) / E4M3_MAX
-    return k_mean.contiguous(), k_scale.contiguous(), v_scale.contiguous()
+    B, S, H, D = k.shape
+    nchunk = triton.cdiv(S, rows)
+    part = torch.empty(B * H, nchunk, 4, D, dtype=torch.float32, device=k.device)
+    _stats_partial_kernel[(nchunk, B * H, 2)](k, v, part, k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1),
+                                              v.stride(2), H, S, ROWS=rows, BLOCK=32, HEAD_DIM=D)
+    k_mean, k_scale, v_scale = (torch.empty(B, H, D, dtype=torch.float32, device=k.device) for _ in range(3))
+    _stats_final_kernel[(B * H,)](part, k_mean, k_scale, v_scale, nchunk, S, CHUNKS=16, HEAD_DIM=D)
+    return k_mean, k_scale, v_scale
 
 
-def quantize_fp8(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: int = 64) -> Fp8Inputs:
-    """Quantise [B, S, H, D] q/k/v for the FP8 kernel: one stats pass, one fused Triton pass."""
+def quantize_fp8(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: int = 128, v_pad: int = 0) -> Fp8Inputs:
+    """Quantise [B, S, H, D] q/k/v for the FP8 kernels: the stats passes, then one fused Triton pass.
+
+    ``v_pad`` zero columns go before token 0 of the transposed V, so that a kernel reading V by TMA
+    from token ``kv_lo`` starts on a 16-byte boundary (the Gluon kernel asks for (-kv_lo) % 16).
+    """
+    if not 0 <= v_pad < 16:
+        raise ValueError(f"v_pad must be in [0, 16) (got {v_pad})")
     check_qkv(q, k, v)
     check_triton_device(q.device)
     B, Sq, H, D = q.shape
     Skv = k.shape[1]
     dev = q.device
     k_mean, k_scale, v_scale = fp8_stats(k, v)
-    skv_pad = -(-Skv // 16) * 16
+    skv_pad = -(-(Skv + v_pad) // 16) * 16
+    if skv_pad // 16 % 2 == 0:  # an odd multiple of 16 bytes: V^T's rows a power of two apart (32 KB at Wan 1.3B)
+        skv_pad += 16           # all fall on one memory channel (measured: the transposed store ran 3x slower)
     f8 = torch.float8_e4m3fn
     q8 = torch.empty(B, H, Sq, D, dtype=f8, device=dev)
     k8 = torch.empty(B, H, Skv, D, dtype=f8, device=dev)
-    v8t = torch.zeros(B, H, D, skv_pad, dtype=f8, device=dev) if skv_pad != Skv else torch.empty(B, H, D, Skv, dtype=f8, device=dev)
+    v8t = torch.empty(B, H, D, skv_pad, dtype=f8, device=dev)
+    v8t[..., :v_pad].zero_()  # the columns around the tokens: kernels read them (as keys they mask), so finite
+    v8t[..., v_pad + Skv:].zero_()
     qs = torch.empty(B, H, Sq, dtype=torch.float32, device=dev)
-    grid = (triton.cdiv(max(Sq, Skv), block), B * H)
+    grid = (triton.cdiv(max(Sq, Skv), block), B * H, 3)
     _quantize_fp8_kernel[grid](q, k, v, q8, k8, v8t, qs, k_scale, v_scale, k_mean,
                                q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
-                               v.stride(0), v.stride(1), v.stride(2), H, Sq, Skv, skv_pad,
+                               v.stride(0), v.stride(1), v.stride(2), H, Sq, Skv, skv_pad, v_pad,
                                BLOCK=block, HEAD_DIM=D, EMULATE=INTERPRET)
-    return Fp8Inputs(q=q8, q_scale=qs, k=k8, k_scale=k_scale, v_t=v8t, v_scale=v_scale, k_mean=k_mean)
+    return Fp8Inputs(q=q8, q_scale=qs, k=k8, k_scale=k_scale, v_t=v8t, v_scale=v_scale, k_mean=k_mean, v_pad=v_pad)

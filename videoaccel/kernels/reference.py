@@ -33,23 +33,46 @@ def layout_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: 
 
 
 
-def quantize_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def fp8_stats_reference(k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What fp8.fp8_stats must produce: K's mean, max |K - mean| / 448 and max |V| / 448 over tokens, [B, H, D]."""
+    from .fp8 import E4M3_MAX
+
+    k_mean = k.mean(dim=1, dtype=torch.float32)
+    k_min, k_max = torch.aminmax(k, dim=1)
+    k_scale = torch.maximum(k_max.float() - k_mean, k_mean - k_min.float()).clamp_min(1e-12) / E4M3_MAX
+    v_scale = torch.linalg.vector_norm(v, ord=float("inf"), dim=1, dtype=torch.float32).clamp_min(1e-12) / E4M3_MAX
+    return k_mean, k_scale, v_scale
+
+
+def quantize_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                       stats: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, ...]:
     """What videoaccel.kernels.fp8.quantize_fp8 must produce, written plainly in torch.
 
     K minus its mean over tokens, scaled per channel (ks); Q times ks, scaled per token; V scaled
     per channel. Returns (q8, q_scale [B,H,S], k8, k_scale [B,H,D], v8, v_scale [B,H,D],
     k_mean [B,H,D]) with q8/k8/v8 [B,H,S,D]: q * ks ~= q8 * q_scale, k - mean ~= k8 * ks, v ~= v8 * vs.
+    ``stats`` (k_mean, k_scale, v_scale): quantise with these instead of fp8_stats_reference's (to
+    check the quantisation bit for bit apart from the statistics' summation order).
     """
-    from .fp8 import E4M3_MAX, fp8_stats  # the statistics are plain torch reductions, shared
+    from .fp8 import E4M3_MAX
 
-    k_mean, ks, vs = fp8_stats(k, v)
+    k_mean, ks, vs = stats if stats is not None else fp8_stats_reference(k, v)
     qf, kf, vf = (t.float().transpose(1, 2) for t in (q, k, v))
     qk = qf * ks[:, :, None]
     qs = qk.abs().amax(-1).clamp_min(1e-12) / E4M3_MAX
-    q8 = (qk / qs[..., None]).to(torch.float8_e4m3fn)
-    k8 = ((kf - k_mean[:, :, None]) / ks[:, :, None]).to(torch.float8_e4m3fn)
-    v8 = (vf / vs[:, :, None]).to(torch.float8_e4m3fn)
+    q8 = (qk * (1 / qs)[..., None]).to(torch.float8_e4m3fn)  # times the reciprocal, as the kernel does
+    k8 = ((kf - k_mean[:, :, None]) * (1 / ks)[:, :, None]).to(torch.float8_e4m3fn)
+    v8 = (vf * (1 / vs)[:, :, None]).to(torch.float8_e4m3fn)
     return q8, qs, k8, ks, v8, vs, k_mean
+
+
+def dequantize_fp8(f8, seq_kv: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fp8Inputs -> the float64 q, k, v [B, S, H, D] they stand for (Q * ks / ks, K smoothed back,
+    V unscaled): an FP8 kernel is exact attention of these up to P's e4m3 rounding."""
+    q = f8.q.double() * f8.q_scale[..., None].double() / f8.k_scale[:, :, None].double()
+    k = f8.k.double() * f8.k_scale[:, :, None].double() + f8.k_mean[:, :, None].double()
+    v = f8.v_t[..., f8.v_pad: f8.v_pad + seq_kv].transpose(-1, -2).double() * f8.v_scale[:, :, None].double()
+    return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
 
 
 def pyramid_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, levels: torch.Tensor, block: int,

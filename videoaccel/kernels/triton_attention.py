@@ -276,13 +276,14 @@ def triton_block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Ten
     stride_ab = 0 if layout.kv_always is None or layout.kv_always.shape[0] == 1 else always.stride(0)
     sched = layout.schedule
     if fp8 is not None:
-        qx, kx, vx = fp8.q, fp8.k, fp8.v_t  # [B,H,S,D], [B,H,S,D], [B,H,D,S]
+        qx, kx, vx = fp8.q, fp8.k, fp8.v_t[..., fp8.v_pad:]  # [B,H,S,D], [B,H,S,D], [B,H,D,S]
         q_strides = (qx.stride(0), qx.stride(2), qx.stride(1))
         k_strides = (kx.stride(0), kx.stride(2), kx.stride(1))
         v_strides = (vx.stride(0), vx.stride(3), vx.stride(1), vx.stride(2))
         side = (fp8.q_scale, fp8.k_scale, fp8.v_scale, fp8.k_mean)
         s_strides = (fp8.q_scale.stride(0),)
-        tma = tma and layout.kv_range[0] % 16 == 0  # V^T tiles start at kv_lo + j * TILE_N: 16-byte aligned
+        # V^T tiles start at kv_lo + j * TILE_N: 16-byte aligned, from an aligned base (no pad columns)
+        tma = tma and layout.kv_range[0] % 16 == 0 and fp8.v_pad == 0
         if tma:
             kd, vd = _descriptor(kx.flatten(0, 1)), _descriptor(vx[..., : k.shape[1]].flatten(0, 1))
     else:
