@@ -37,23 +37,23 @@ def kernels_table(doc: dict) -> str:
     rows = doc["results"]
     lines = [provenance(doc) + f"Command: `{doc['command']}`. Effective TF/s count computed blocks only; "
              "x = speed ratio, same run.", "",
-             "| case | layout | density | cuDNN dense ms | Flex ms | bf16 ms (x Flex) | Gluon ms (x Flex) | FP8 ms (x Flex) | bf16 x cuDNN | "
-             "Gluon x cuDNN | FP8 x cuDNN |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| case | layout | density | cuDNN dense ms | Flex ms | bf16 ms (x Flex) | Gluon ms (x Flex) | FP8 ms (x Flex) | "
+             "Gluon FP8 ms (x Flex) | bf16 x cuDNN | Gluon x cuDNN | FP8 x cuDNN | Gluon FP8 x cuDNN |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     cudnn = {r["case"]: r["ms"] for r in rows if r.get("impl") == "cudnn"}
     by = {}
     for r in rows:
-        if r.get("impl") in ("flex", "videoaccel-bf16", "videoaccel-fp8", "videoaccel-gluon") and "target_density" in r:
+        if r.get("impl") in ("flex", "videoaccel-bf16", "videoaccel-fp8", "videoaccel-gluon", "videoaccel-gluon-fp8") and "target_density" in r:
             by.setdefault((r["case"], r["layout"], r["target_density"]), {})[r["impl"]] = r
     for (case, layout, _), g in by.items():
         f, b, e = g.get("flex"), g.get("videoaccel-bf16"), g.get("videoaccel-fp8")
         if not (f and b and e):
             continue
-        c, gl = cudnn[case], g.get("videoaccel-gluon")
-        has = gl and "ms" in gl
-        gcol, gx = (f"{gl['ms']:.2f} ({f['ms'] / gl['ms']:.2f})", f"{c / gl['ms']:.2f}") if has else ("-", "-")
+        c = cudnn[case]
+        (gcol, gx), (g8col, g8x) = (_cols(g.get(impl), f, c) for impl in ("videoaccel-gluon", "videoaccel-gluon-fp8"))
         lines.append(f"| {case} | {layout} | {b['density']:.3f} | {c:.2f} | {f['ms']:.2f} | {b['ms']:.2f} ({f['ms'] / b['ms']:.2f}) | "
-                     f"{gcol} | {e['ms']:.2f} ({f['ms'] / e['ms']:.2f}) | {c / b['ms']:.2f} | {gx} | {c / e['ms']:.2f} |")
-    lines += ["", gluon_summary(rows, cudnn)]
+                     f"{gcol} | {e['ms']:.2f} ({f['ms'] / e['ms']:.2f}) | {g8col} | {c / b['ms']:.2f} | {gx} | {c / e['ms']:.2f} | {g8x} |")
+    lines += ["", gluon_summary(rows, cudnn), "", gluon_fp8_summary(rows, cudnn)]
     extra = [r for r in rows if "share_of_dense" in r]
     lines += ["", "| case | step | ms | share of cuDNN dense |", "|---|---|---|---|"]
     lines += [f"| {r['case']} | {r['impl']} | {r['ms']:.3f} | {100 * r['share_of_dense']:.2f}% |" for r in extra]
@@ -62,6 +62,33 @@ def kernels_table(doc: dict) -> str:
     lines += ["", f"Relative L2 error vs float64 on sampled rows: bf16 {min(errb):.1e} to {max(errb):.1e}, "
               f"FP8 {min(errs):.1e} to {max(errs):.1e} (random N(0,1) inputs)."]
     return "\n".join(lines)
+
+
+def _cols(r: dict | None, flex: dict, cudnn_ms: float) -> tuple[str, str]:
+    """'ms (x Flex)' and 'x cuDNN' cells of one row, or dashes when the run has none."""
+    if not r or "ms" not in r:
+        return "-", "-"
+    return f"{r['ms']:.2f} ({flex['ms'] / r['ms']:.2f})", f"{cudnn_ms / r['ms']:.2f}"
+
+
+def gluon_fp8_summary(rows: list, cudnn: dict) -> str:
+    """The Gluon FP8 rows against the issue's goals: quantisation included (ms) and the kernel alone (kernel_ms)."""
+    g8 = {(r["case"], r["target_density"]): r for r in rows if r.get("impl") == "videoaccel-gluon-fp8" and "ms" in r and "target_density" in r}
+    if not g8:
+        return "No Gluon FP8 rows in this run."
+    gl = {(r["case"], r["target_density"]): r for r in rows if r.get("impl") == "videoaccel-gluon" and "ms" in r and "target_density" in r}
+    flex = {(r["case"], r["target_density"]): r["ms"] for r in rows if r.get("impl") == "flex" and "target_density" in r}
+
+    def span(xs):
+        return f"{min(xs):.2f}-{max(xs):.2f}x" if xs else "-"
+    lines = []
+    for d in (128, 64):
+        keys = [k for k, r in g8.items() if r["head_dim"] == d and k in flex and k in gl]
+        for what, key in (("with its quantisation", "ms"), ("kernel alone", "kernel_ms")):
+            lines.append(f"D={d}, {what}: {span([flex[k] / g8[k][key] for k in keys])} Flex bf16, "
+                         f"{span([gl[k]['ms'] / g8[k][key] for k in keys])} the Gluon bf16 kernel; dense "
+                         f"{span([cudnn[k[0]] / g8[k][key] for k in keys if k[1] >= 1.0])} cuDNN bf16")
+    return ("Gluon FP8 (goals: >= 2x Flex bf16, never slower than bf16, dense >= 1.4x cuDNN bf16): " + "; ".join(lines) + ".")
 
 
 def gluon_summary(rows: list, cudnn: dict) -> str:
