@@ -261,10 +261,7 @@ if GLUON_IMPORT_ERROR is None:
             cols = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, s_layout))  # tile-relative: immediates
             s = gl.where(gl.expand_dims((cols < end - start) & (cols >= lo - start), 0), s, float("-inf"))
         m_new = gl.maximum(m_i, gl.max(s, axis=1) * row_scale)
-        if P_LOG2 == 0.0:
-            p = gl.exp2(s * gl.expand_dims(row_scale, 1) - gl.expand_dims(m_new, 1))
-        else:
-            p = gl.exp2(s * gl.expand_dims(row_scale, 1) - gl.expand_dims(m_new - P_LOG2, 1))
+        p = gl.exp2(s * gl.expand_dims(row_scale, 1) - gl.expand_dims(m_new - P_LOG2, 1))
         alpha = gl.exp2(m_i - m_new)
         l_i = l_i * alpha + gl.sum(p, axis=1)
         return p, m_new, l_i, alpha
@@ -578,26 +575,24 @@ if GLUON_IMPORT_ERROR is None:
                 b, h, row0, row1, n_lut, n_tiles, use_lut, lut_row, a_row = _item(
                     t, B, WORK, NQB, NQT, CNT, DROWS, NKB, q_lo, q_hi, LUT, ATILES, ACNT, stride_lut_h, stride_lut_q,
                     stride_ab, stride_acnt, 128)
-                if FP8:
+                if FP8:  # row = (sample, head, token), column = channel; V^T: row = (sample, head, channel)
                     q_row = (b * H + h) * SEQ_Q + row0
-                    q_col = 0
                     k_row0 = (b * H + h) * SEQ_KV
                     col = 0
                     v_row = (b * H + h) * HEAD_DIM
-                else:
+                else:  # row = (sample, token), column = (head, channel)
                     q_row = b * SEQ_Q + row0
-                    q_col = h * HEAD_DIM
                     k_row0 = b * SEQ_KV
                     col = h * HEAD_DIM
                 mbarrier.expect(q_ready, q_bytes)
-                _tma_load(q_desc, [q_row, q_col], q_ready, q_smem.index(0))
-                _tma_load(q_desc, [q_row + 64, q_col], q_ready, q_smem.index(1))
+                _tma_load(q_desc, [q_row, col], q_ready, q_smem.index(0))
+                _tma_load(q_desc, [q_row + 64, col], q_ready, q_smem.index(1))
                 for j in range(n_tiles):
                     g = done + j
                     slot = g % STAGES
                     start, lo, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
                     mbarrier.wait(empty.index(slot), ((g // STAGES) & 1) ^ 1)
-                    if FP8:
+                    if FP8:  # V^T's column: v_pad + token
                         _load_kv(k_desc, v_desc, ready.index(slot), k_smem.index(slot), v_smem.index(slot),
                                  k_row0 + start, col, v_row, v_pad + start, kv_bytes, True)
                     else:
