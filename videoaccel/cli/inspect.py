@@ -49,7 +49,7 @@ def _dispatch(a) -> int:
     if a.profile:
         return profile_summary(a.profile, a.output)
     if not (a.pattern and a.geometry and a.output):
-        raise SystemExit("videoaccel inspect: give a profile file, or --pattern, --geometry and -o")
+        raise SystemExit("give a profile file, or --pattern, --geometry and -o")
     return pattern_layout(a.pattern, a.geometry, a.output, text=a.text, text_position=a.text_position, block=a.block,
                           order=a.order, params=a.param, density=a.density, qk=a.qk, synthetic=a.synthetic)
 
