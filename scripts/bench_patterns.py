@@ -23,7 +23,7 @@ from videoaccel.benchmarks.cases import CASES  # noqa: E402
 from videoaccel.benchmarks.record import write_record  # noqa: E402
 from videoaccel.benchmarks.timing import bench_ms, compiled_flex, flex_block_mask, wall_ms as wall  # noqa: E402
 from videoaccel.kernels import sparse_attention  # noqa: E402
-from videoaccel.patterns import (BUILDERS, VideoGeometry, block_mask, build_layout, draft_masks, estimate_levels,  # noqa: E402
+from videoaccel.patterns import (VideoGeometry, block_mask, build_layout, draft_masks, estimate_levels,  # noqa: E402
                                  fit_density, pyramid_attention, to_frame_major, to_tile_major)
 from videoaccel.patterns.pyramid import compensation  # noqa: E402
 from videoaccel.patterns.synthetic import planted_qk  # noqa: E402
@@ -76,7 +76,7 @@ def main():
             for order in ("tile", "frame"):
                 g = g_tile.with_order(order)
                 t0 = time.perf_counter()
-                BUILDERS[name](g, **params)  # uncached build time; block_mask caches it per geometry
+                behaviour(name)(g, **params)  # uncached build time; block_mask caches it per geometry
                 build_ms = 1e3 * (time.perf_counter() - t0)
                 masks = block_mask(name, g, **params)[None].expand(H, -1, -1)
                 lay = build_layout(g, masks, device="cuda")

@@ -120,3 +120,29 @@ def test_pointer_and_tma_paths_agree(case, fp8):
     a, la = triton_block_sparse_attention(q, k, v, lay, q.shape[-1] ** -0.5, True, fp8=f8, tma=True)
     b, lb = triton_block_sparse_attention(q, k, v, lay, q.shape[-1] ** -0.5, True, fp8=f8, tma=False)
     assert torch.equal(a, b) and torch.equal(la, lb)
+
+
+@pytest.mark.parametrize("backend", ["triton", "torch"])
+@pytest.mark.parametrize("case", ["text-front", "text-back-per-sample", "b64-d128-text-front"])
+def test_head_roles_dense_and_idle_in_one_launch(case, backend):
+    """Dense heads run every block as dense rows, idle heads get no work (their rows keep the poison),
+    LUT heads follow their rows: one launch, each head checked against the reference of its role."""
+    from dataclasses import replace
+
+    q, k, v, lay = _inputs(case, torch.bfloat16, 11)
+    H = q.shape[2]
+    lay = replace(lay, lut=torch.cat([lay.lut, lay.lut[:1]]), counts=torch.cat([lay.counts, lay.counts[:1]]),
+                  dense_heads=(0,), idle_heads=(H,), validated=False)
+    q, k, v = (torch.cat([t, t[:, :, :1]], 2) for t in (q, k, v))  # one more head: idle
+    out = torch.full_like(q, math.nan)
+    o, lse = sparse_attention(q, k, v, lay, return_lse=True, backend=backend, out=out)
+    assert torch.isnan(o[:, :, H]).all(), "an idle head's rows must stay untouched"
+    assert not torch.isnan(o[:, :, :H]).any(), "unwritten output elements"
+    ref, ref_lse = layout_attention(q, k, v, lay)
+    assert rel_l2(o[:, :, :H], ref[:, :, :H]) < TOL[torch.bfloat16]
+    full = masked_attention(q[:, :, :1], k[:, :, :1], v[:, :, :1], lay.key_mask(q.shape[0])[:, :1])[0]
+    assert torch.equal(lay.key_mask(q.shape[0])[:, 0, lay.q_range[0]:lay.q_range[1], lay.kv_range[0]:lay.kv_range[1]].all(),
+                       torch.tensor(True))  # the dense head sees its whole region
+    assert rel_l2(o[:, :, :1], full) < TOL[torch.bfloat16]
+    assert (lse[:, :H][torch.isfinite(ref_lse[:, :H])].double() - ref_lse[:, :H][torch.isfinite(ref_lse[:, :H])]).abs().max() < 1e-4
+    assert lay.head_density()[0] > lay.head_density()[1] and lay.head_density()[H] == 0.0

@@ -15,8 +15,8 @@ import torch
 import triton
 
 from videoaccel.kernels import BlockLayout, sparse_attention
-from videoaccel.kernels import attention as attn
-from videoaccel.kernels.attention import choose_kernel
+from videoaccel.kernels import attention, backends as attn
+from videoaccel.kernels.backends import choose_kernel
 from videoaccel.kernels.gluon_attention import GLUON_IMPORT_ERROR, SHIPPED, SMEM_LIMIT, _as_rows, always_tiles, gluon_unsupported
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,12 +72,12 @@ def test_forced_gluon_on_cpu_raises_naming_why():
 
 
 def test_fallback_is_counted_and_warned_once(monkeypatch):
-    monkeypatch.setattr(attn, "GLUON_FALLBACKS", attn.Counter())
+    monkeypatch.setattr(attention, "GLUON_FALLBACKS", attention.Counter())
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         for _ in range(3):
-            attn._fallback("head dim 96")
-    assert attn.GLUON_FALLBACKS["head dim 96"] == 3 and len(w) == 1 and "head dim 96" in str(w[0].message)
+            attention._fallback("head dim 96")
+    assert attention.GLUON_FALLBACKS["head dim 96"] == 3 and len(w) == 1 and "head dim 96" in str(w[0].message)
 
 
 def test_unsupported_names_a_reason_and_never_raises():

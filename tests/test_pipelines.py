@@ -59,7 +59,7 @@ def test_sparse_plans_equal_reference_of_the_same_plan(name, plan):
     videoaccel.accelerate(model, Profile(plan, default=SPARSE[plan], block=block, order="tile"))
     out = _run(model, kwargs)
     router = router_of(model)
-    router.executors = REFERENCE
+    router.runner.kernels = REFERENCE
     router.reset()
     ref = _run(model, kwargs)
     rep = videoaccel.report(model).transformers["transformer"]
@@ -108,7 +108,7 @@ def test_pipeline_call_with_cfg_sees_steps_and_resets():
                       max_sequence_length=8, output_type="np").frames
         assert frames.shape == (1, 9, 64, 64, 3)
         router = router_of(pipe.transformer)
-        assert router.step == -1  # reset at the end of the pipeline call
+        assert router.context is None  # reset at the end of the pipeline call
         for layer in range(2):
             assert router.stats[layer].steps[-6:] == [0, 0, 1, 1, 2, 2]  # CFG as two passes per step
         plans = videoaccel.report(pipe).transformers["transformer"].layers[0].plans
@@ -204,7 +204,7 @@ def _router(plans, text_position="back", grid=(5, 8, 8), block=16):
     from videoaccel.routing import AttentionRouter
 
     r = AttentionRouter(Profile("p", layers={0: [plans]}, block=block), 1, len(plans), text_position)
-    r.begin_forward(900.0, grid, 0, torch.device("cpu"))
+    r.begin_forward(0, 900.0, grid, 0, torch.device("cpu"))
     return r
 
 
@@ -220,8 +220,7 @@ def test_dense_heads_of_a_mixed_plan_keep_the_padding_mask():
     assert (out[:, :, 0] - ref[:, :, 0]).abs().max().item() < 1e-5
 
 
-def test_draft_heads_in_different_groups_get_their_own_masks():
-    import videoaccel.routing.compiler as R
+def test_draft_heads_get_their_own_masks_written_in_the_lut():
     from videoaccel.patterns import draft_masks
     from videoaccel.routing.geometry import call_geometry
 
@@ -231,18 +230,15 @@ def test_draft_heads_in_different_groups_get_their_own_masks():
     q[..., 1, :] = torch.randn(1, S, 64) * 3
     draft = (("top_p", 0.5),)
     r = _router([Plan("draft", draft), Plan("draft", draft, compensate=True)], text_position="none")
-    seen = []
-    orig = R.build_layout
-    R.build_layout = lambda g, masks, *a, **kw: (seen.append(masks.clone()), orig(g, masks, *a, **kw))[1]
-    try:
-        r.attend(0, q, k, v)
-    finally:
-        R.build_layout = orig
-    g = call_geometry(r.grid, S, "none", 16, "frame")
-    want0 = draft_masks(q[:, :, :1], k[:, :, :1], g, top_p=0.5)[0]
-    assert torch.equal(seen[0][0], want0)
-    levels_used = r.compiler._drafts  # head 1's draft entry is keyed by head 1, not by its index in its group
-    assert {key[1] for key in levels_used} == {(0,), (1,)}
+    r.attend(0, q, k, v)
+    g = call_geometry(r.context.grid, S, "none", 16, "frame")
+    (table,) = [t for t in r.compiler._tables.values() if t.selections]
+    for h in range(2):
+        want = draft_masks(q[:, :, h:h + 1], k[:, :, h:h + 1], g, top_p=0.5)[0]
+        got = torch.zeros_like(want)
+        for qb in range(g.num_blocks):
+            got[qb, table.layout.lut[h, qb, :table.layout.counts[h, qb]].long()] = True
+        assert torch.equal(got, want), h
 
 
 def test_pyramid_levels_respect_small_blocks():
@@ -262,10 +258,10 @@ def test_step_hook_finds_the_timestep_of_positional_calls(name):
     args = (kw.pop("hidden_states"), kw.pop("encoder_hidden_states"), kw.pop("timestep"))
     with torch.no_grad():
         model(*args, **kw)
-        first = (r.timestep, r.step)
+        first = (r.context.timestep, r.context.step)
         model(args[0], args[1] * 0, args[2], **kw)  # the unconditional pass of the same step
     videoaccel.restore(model)
-    assert first == (float(args[2].max()), 0) and r.step == 0
+    assert first == (float(args[2].max()), 0) and (r.context.step, r.context.passes) == (0, 1)
 
 
 def test_accelerated_model_deepcopies():

@@ -116,3 +116,33 @@ def test_unreachable_density_is_said_once_and_counted(caplog):
     assert len(said) == 1 and rep.density_misses > 0
     g = VideoGeometry(4, 8, 8, text=0, text_position="none", block=16, order="tile")
     assert top_k_density(g, 0.05) == pytest.approx(16 / 256)  # one whole block of 16 a row
+
+
+@pytest.mark.parametrize("text_position", ["front", "back"])
+def test_kernel_reads_the_chosen_heads_in_place(text_position):
+    """``heads`` picks heads of q/k without copies; bf16 inputs; the output poisoned first."""
+    from videoaccel.kernels.sampled_mass import sampled_mass_triton
+
+    g = VideoGeometry(3, 5, 7, text=9, text_position=text_position, block=32, order="frame")
+    gen = torch.Generator().manual_seed(5)
+    q, k = (torch.randn(1, g.seq_len, 4, 64, generator=gen).to(torch.bfloat16) for _ in range(2))
+    idx = sample_rows(g, 2)
+    heads = torch.tensor([3, 1], dtype=torch.int32)
+    out = sampled_mass_triton(q, k, idx, g.video_range, 32, 0.125, heads=heads,
+                              out=torch.full((1, 2, g.num_blocks, g.num_blocks), float("nan")))
+    ref = sampled_block_mass(q.float()[:, :, [3, 1]], k.float()[:, :, [3, 1]], g, rows=2, scale=0.125, fused=False)
+    torch.testing.assert_close(out[0], ref, rtol=2e-2, atol=2e-3)
+
+
+def test_write_rows_puts_each_heads_heaviest_blocks_in_place_ascending():
+    from videoaccel.patterns.oracle import top_k_blocks
+    from videoaccel.patterns.sampled import write_rows
+
+    gen = torch.Generator().manual_seed(2)
+    mass = torch.rand(2, 6, 6, generator=gen)
+    lut = torch.full((3, 6, 5), -7, dtype=torch.int32)
+    write_rows(lut, torch.tensor([2, 0]), torch.tensor([3, 1]), 3, mass)
+    assert (lut[1] == -7).all()  # a head not estimated is untouched
+    for j, (h, keep) in enumerate([(2, 3), (0, 1)]):
+        want = top_k_blocks(mass[j], keep / 6).nonzero()[:, 1].reshape(6, keep)
+        assert torch.equal(lut[h, :, :keep].long(), want)  # ascending, the oracle's choice on this mass

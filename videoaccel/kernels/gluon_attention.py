@@ -176,19 +176,15 @@ def always_tiles(layout: BlockLayout, tile: int, pad: int = 0, align: int = 1) -
     return per[key]
 
 
-_WORK: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def work_order(layout: BlockLayout, batch: int) -> torch.Tensor:
     """int32 work list ``item * B + b``: one sample at a time, in the layout's head-major schedule.
 
-    Built on the device (no host sync), cached per layout and batch.
+    Built on the device (no host sync) per call: a per-call mask reschedules the layout in place.
     """
-    per = _WORK.setdefault(layout, {})
-    if batch not in per:
-        samples = torch.arange(batch, device=layout.device, dtype=torch.int32)
-        per[batch] = (layout.schedule[None, :] * batch + samples[:, None]).flatten().contiguous()
-    return per[batch]
+    if batch == 1:
+        return layout.schedule
+    samples = torch.arange(batch, device=layout.device, dtype=torch.int32)
+    return (layout.schedule[None, :] * batch + samples[:, None]).flatten().contiguous()
 
 
 # ---- device code --------------------------------------------------------------------------

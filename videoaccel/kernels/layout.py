@@ -9,6 +9,12 @@ taken from ``kv_range`` cut into blocks of ``block_n``. Two compact extras avoid
 - query rows outside ``q_range`` are *dense rows* (e.g. text queries): they visit every key
   block of ``kv_range`` plus ``kv_always``.
 
+Heads have roles, so one launch serves every head of a call whatever its plan: a LUT head follows
+its rows; a ``dense_heads`` head runs its ``q_range`` rows as dense rows too (no LUT row spent on
+it, so dense heads cost no LUT memory); an ``idle_heads`` head gets no work item and its output
+rows are left as they were (the caller writes them: FP8 heads from their own launch, skipped heads
+as zeros). The kernels only follow the ``schedule``, so roles need no kernel code.
+
 LUT entries are block indices relative to ``kv_range[0]``; bits 24 and up are reserved for a
 pooled level (pyramid attention), so indices must stay below 2**24.
 """
@@ -37,6 +43,8 @@ class BlockLayout:
     q_range: tuple[int, int] | None = None  # default: (0, seq_q)
     kv_range: tuple[int, int] | None = None  # default: (0, seq_kv)
     kv_always: torch.Tensor | None = None  # int32 [1 or B, R, 2] token ranges [lo, hi)
+    dense_heads: tuple[int, ...] = ()  # heads computed dense (their LUT rows are not read)
+    idle_heads: tuple[int, ...] = ()  # heads given no work (their output rows are not written)
     validated: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -65,40 +73,87 @@ class BlockLayout:
     def device(self) -> torch.device:
         return self.lut.device
 
+    @property
+    def num_text_row_blocks(self) -> int:
+        """Dense row blocks every active head runs: rows outside q_range (joined text queries)."""
+        return sum(num_blocks(lo, hi, self.block_m) for lo, hi in ((0, self.q_range[0]), (self.q_range[1], self.seq_q)))
+
     @cached_property
     def dense_row_blocks(self) -> torch.Tensor:
-        """int32 [N, 2]: row ranges outside q_range, cut into blocks of block_m."""
+        """int32 [N, 2]: row ranges run as dense rows, cut into blocks of block_m: rows outside q_range,
+        then (when some head is dense) the q_range rows, which only dense heads run this way."""
         spans = []
-        for lo, hi in ((0, self.q_range[0]), (self.q_range[1], self.seq_q)):
+        ranges = [(0, self.q_range[0]), (self.q_range[1], self.seq_q)] + ([self.q_range] if self.dense_heads else [])
+        for lo, hi in ranges:
             spans += [(s, min(s + self.block_m, hi)) for s in range(lo, hi, self.block_m)]
         return torch.tensor(spans, dtype=torch.int32, device=self.device).reshape(-1, 2)
 
     @cached_property
     def schedule(self) -> torch.Tensor:
+        return self._build_schedule()
+
+    def reschedule(self) -> None:
+        """The counts changed in place (a per-call mask): the schedule follows, in place, on the device."""
+        if "schedule" in self.__dict__:
+            self.__dict__["schedule"].copy_(self._build_schedule())
+
+    def _build_schedule(self) -> torch.Tensor:
         """int32 work items ``h * (NQB + ND) + qb``: head-major, heaviest first inside each head.
 
         Head-major keeps the blocks in flight on one head, whose K/V (17-60 MB at video lengths)
         then stays in L2 (measured on H100 at density 0.05: 0.82 vs 0.99 ms for the classic kernel
         against a global heaviest-first order); heaviest first inside a head starts long rows early.
+        A LUT head's items are its query blocks and the text row blocks; a dense head's are the text
+        and q_range row blocks as dense rows (as many); an idle head has none. Built on the device.
         """
-        nd = self.dense_row_blocks.shape[0]  # dense row blocks weigh all key blocks + 1
-        w = torch.cat([self.counts, self.counts.new_full((self.heads, nd), self.num_kv_blocks + 1)], 1)
-        within = torch.argsort(w, dim=1, descending=True, stable=True)
-        return (within + torch.arange(w.shape[0], device=w.device)[:, None] * w.shape[1]).flatten().to(torch.int32)
+        H, nqb, nt = self.heads, self.num_q_blocks, self.num_text_row_blocks
+        nd = self.dense_row_blocks.shape[0]
+        full = self.num_kv_blocks + 1  # a dense row block weighs all key blocks + 1
+        w = torch.cat([self.counts, self.counts.new_full((H, nt), full), self.counts.new_full((H, nd - nt), -1)], 1)
+        if self.dense_heads:
+            d = torch.tensor(self.dense_heads, device=self.device)
+            w[d] = torch.cat([w.new_full((len(d), nqb), -1), w.new_full((len(d), nd), full)], 1)
+        active = [h for h in range(H) if h not in set(self.idle_heads)]
+        within = torch.argsort(w, dim=1, descending=True, stable=True)[:, : nqb + nt]  # the -1 items sort last
+        items = within + torch.arange(H, device=w.device)[:, None] * w.shape[1]
+        return items[torch.tensor(active, dtype=torch.long, device=w.device)].flatten().to(torch.int32)
 
-    @cached_property
-    def density(self) -> float:
-        """Fraction of the Sq x Skv score matrix that is computed (sample 0's always-ranges)."""
+    def head_density(self) -> list[float]:
+        """Per head, the fraction of its Sq x Skv score matrix computed (sample 0's always-ranges;
+        one host read: for tables and reports, not per call)."""
         lo, hi = self.kv_range
         blk_tokens = torch.clamp(hi - (lo + torch.arange(self.num_kv_blocks, device=self.device) * self.block_n), max=self.block_n)
         valid = torch.arange(self.lut.shape[-1], device=self.device) < self.counts[..., None]
         per_block = torch.where(valid, blk_tokens[self.lut.clamp(0, max(self.num_kv_blocks - 1, 0)).long()], 0).sum(-1)
         rows = torch.clamp(self.q_range[1] - (self.q_range[0] + torch.arange(self.num_q_blocks, device=self.device) * self.block_m), max=self.block_m)
         always = 0 if self.kv_always is None else int((self.kv_always[0, :, 1] - self.kv_always[0, :, 0]).sum())
-        sparse = float((per_block * rows).sum()) + always * (self.q_range[1] - self.q_range[0]) * self.heads
-        dense_rows = self.seq_q - (self.q_range[1] - self.q_range[0])
-        dense = dense_rows * ((hi - lo) + always) * self.heads
-        return (sparse + dense) / (self.seq_q * self.seq_kv * self.heads)
+        nq = self.q_range[1] - self.q_range[0]
+        sparse = (per_block * rows).sum(-1).double().cpu() + always * nq
+        dense_rows = self.seq_q - nq
+        keys = (hi - lo) + always
+        out = []
+        for h in range(self.heads):
+            if h in self.idle_heads:
+                out.append(0.0)
+                continue
+            computed = (nq * keys if h in self.dense_heads else float(sparse[h])) + dense_rows * keys
+            out.append(computed / (self.seq_q * self.seq_kv))
+        return out
+
+    @cached_property
+    def density(self) -> float:
+        """Fraction of the Sq x Skv score matrix computed over all heads (sample 0's always-ranges)."""
+        d = self.head_density()
+        return sum(d) / len(d)
+
+    def restricted(self, heads: list[int]) -> BlockLayout:
+        """The layout of these heads only, in this order (their roles kept): the layout of a launch over a
+        subset of the call's heads (FP8 heads). Its LUT is a copy."""
+        idx = torch.tensor(heads, dtype=torch.long, device=self.device)
+        new = {h: i for i, h in enumerate(heads)}
+        return replace(self, lut=self.lut.index_select(0, idx), counts=self.counts.index_select(0, idx), validated=True,
+                       dense_heads=tuple(new[h] for h in self.dense_heads if h in new),
+                       idle_heads=tuple(new[h] for h in self.idle_heads if h in new))
 
     def to(self, device: torch.device | str) -> BlockLayout:
         always = None if self.kv_always is None else self.kv_always.to(device)
@@ -126,9 +181,10 @@ class BlockLayout:
     @classmethod
     def dense(cls, heads: int, seq_q: int, seq_kv: int, block_m: int = 128, block_n: int = 128,
               device: torch.device | str = "cpu") -> BlockLayout:
-        """Every block: the all-blocks case (dense FP8 runs through this)."""
-        mask = torch.ones(heads, num_blocks(0, seq_q, block_m), num_blocks(0, seq_kv, block_n), dtype=torch.bool, device=device)
-        return cls.from_block_mask(mask, seq_q, seq_kv, block_m=block_m, block_n=block_n)
+        """Every block of every head, as dense rows (dense FP8 runs through this; no LUT entries)."""
+        lut = torch.zeros(heads, num_blocks(0, seq_q, block_m), 1, dtype=torch.int32, device=device)
+        return cls(lut=lut, counts=lut[..., 0].clone(), seq_q=seq_q, seq_kv=seq_kv, block_m=block_m, block_n=block_n,
+                   dense_heads=tuple(range(heads)))
 
     # ---- checks ------------------------------------------------------------------------
     def validate(self) -> None:
@@ -159,6 +215,12 @@ class BlockLayout:
         pair = valid[..., 1:]
         if bool((lut[..., 1:] <= lut[..., :-1])[pair].any()):
             raise ValueError("each lut row must be strictly ascending (sorted, no duplicates): sort it or use from_block_mask")
+        roles = self.dense_heads + self.idle_heads
+        if len(set(roles)) != len(roles) or any(not 0 <= h < lut.shape[0] for h in roles):
+            raise ValueError(f"dense_heads {self.dense_heads} and idle_heads {self.idle_heads} must be distinct heads in [0, {lut.shape[0]})")
+        roles = self.dense_heads + self.idle_heads
+        if len(set(roles)) != len(roles) or any(not 0 <= h < lut.shape[0] for h in roles):
+            raise ValueError(f"dense_heads {self.dense_heads} and idle_heads {self.idle_heads} must be distinct heads in [0, {lut.shape[0]})")
         if self.kv_always is not None:
             a = self.kv_always
             if a.dtype != torch.int32 or a.dim() != 3 or a.shape[-1] != 2:
@@ -185,7 +247,7 @@ class BlockLayout:
     # ---- views -------------------------------------------------------------------------
     def key_mask(self, batch: int, rows: torch.Tensor | None = None) -> torch.Tensor:
         """bool [B, H, R, Skv]: the token-level mask this layout computes for query ``rows``
-        (default all Sq rows). For references and plots."""
+        (default all Sq rows; an idle head's rows are all False). For references and plots."""
         H, dev = self.heads, self.device
         nqb, nkb = self.num_q_blocks, self.num_kv_blocks
         rows = torch.arange(self.seq_q, device=dev) if rows is None else rows.to(dev)
@@ -200,9 +262,13 @@ class BlockLayout:
         m = blk[:, q_idx.clamp(0, max(nqb - 1, 0))][:, :, k_idx.clamp(0, max(nkb - 1, 0))]
         m = m & in_k[None, None, :]
         m = torch.where(in_q[None, :, None], m, in_k[None, None, :])  # dense rows see the whole kv_range
+        if self.dense_heads:
+            m[list(self.dense_heads)] = in_k[None, None, :].expand(len(self.dense_heads), len(rows), -1)
         m = m[None].expand(batch, -1, -1, -1).clone()
         if self.kv_always is not None:
             a = self.kv_always.expand(batch, -1, -1)
             extra = ((cols[None, None] >= a[..., :1]) & (cols[None, None] < a[..., 1:])).any(1)  # [B, Skv]
             m |= extra[:, None, None, :]
+        if self.idle_heads:
+            m[:, list(self.idle_heads)] = False
         return m

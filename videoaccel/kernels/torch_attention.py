@@ -1,6 +1,7 @@
 """Block-sparse attention in plain PyTorch, for CPU tensors (no GPU, no Triton).
 
-Same API and semantics as the Triton kernel. Keys are cut into blocks once per call (the
+Same API and semantics as the Triton kernel, head roles included (dense heads as dense rows, idle
+heads untouched). Keys are cut into blocks once per call (the
 always-visited ranges become extra blocks); query blocks of every head that keep the same number
 of key blocks form one batch whose kept blocks are gathered as whole rows (``index_select``) and
 go through PyTorch's fused CPU attention in a single call. Cost follows density, and a layer
@@ -97,9 +98,11 @@ def torch_block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     obuf = q.new_empty(B, H * nqb, bm * D)
     lbuf = torch.empty(B, H * nqb, bm, dtype=torch.float32, device=dev)
     counts = layout.counts.long()
+    lut_head = torch.ones(H, dtype=torch.bool, device=dev)
+    lut_head[list(layout.dense_heads + layout.idle_heads)] = False
     lo = -1
-    for hi in _buckets(counts):  # query blocks keeping lo < count <= hi key blocks: one fused call, padded to hi
-        h, qb = ((counts > lo) & (counts <= hi)).nonzero(as_tuple=True)
+    for hi in _buckets(counts[lut_head]):  # query blocks keeping lo < count <= hi key blocks: one fused call, padded to hi
+        h, qb = ((counts > lo) & (counts <= hi) & lut_head[:, None]).nonzero(as_tuple=True)
         g, lo = len(h), hi
         slot_ok = torch.arange(hi, device=dev) < counts[h, qb, None]  # [G, hi]
         ids = torch.cat([torch.where(slot_ok, layout.lut[h, qb, :hi].long(), 0), extra.expand(g, -1)], 1)  # [G, hi + NA]
@@ -111,12 +114,20 @@ def torch_block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
         o, lse = _attend(qflat.index_select(1, qsel).view(B, g, bm, D), kg, vg, ok, scale)
         obuf.index_copy_(1, qsel, o.reshape(B, g, bm * D).to(q.dtype))
         lbuf.index_copy_(1, qsel, lse)
-    out[:, qlo:qhi] = obuf.view(B, H, nqb * bm, D)[:, :, :n].transpose(1, 2)
-    lse_all[:, :, qlo:qhi] = lbuf.view(B, H, nqb * bm)[:, :, :n]
-    dense_rows = torch.cat([torch.arange(0, qlo, device=dev), torch.arange(qhi, Sq, device=dev)])
-    if dense_rows.numel():  # rows outside q_range see the whole kv_range and the always-ranges
-        kd, vd = (t.reshape(B, H, nall * bn, D) for t in (kb, vb))
-        o, lse = _attend(q[:, dense_rows].transpose(1, 2), kd, vd, None if bool(tok_ok.all()) else tok_ok[:, None, None], scale)
-        out[:, dense_rows] = o.transpose(1, 2).to(q.dtype)
-        lse_all[:, :, dense_rows] = lse
+    sparse_heads = lut_head.nonzero().flatten()
+    if sparse_heads.numel():
+        rows = obuf.view(B, H, nqb * bm, D)[:, sparse_heads, :n].transpose(1, 2)
+        out[:, qlo:qhi].index_copy_(2, sparse_heads, rows)
+        lse_all[:, sparse_heads, qlo:qhi] = lbuf.view(B, H, nqb * bm)[:, sparse_heads, :n]
+    active = [h for h in range(H) if h not in layout.idle_heads]
+    text_rows = torch.cat([torch.arange(0, qlo, device=dev), torch.arange(qhi, Sq, device=dev)])
+    kd, vd = (t.reshape(B, H, nall * bn, D) for t in (kb, vb))
+    ok = None if bool(tok_ok.all()) else tok_ok[:, None, None]
+    # dense rows see the whole kv_range and the always-ranges: text rows of every active head, all rows of dense heads
+    for heads, rows in ((active, text_rows), (list(layout.dense_heads), torch.arange(qlo, qhi, device=dev))):
+        if heads and rows.numel():
+            hs = torch.tensor(heads, device=dev)
+            o, lse = _attend(q[:, rows][:, :, hs].transpose(1, 2), kd[:, hs], vd[:, hs], ok, scale)
+            out[:, rows[:, None], hs] = o.transpose(1, 2).to(q.dtype)
+            lse_all[:, hs[:, None], rows] = lse
     return (out, lse_all) if return_lse else out

@@ -1,6 +1,6 @@
 """Attention patterns: geometry and token order -> per-head block masks -> kernel layouts.
 
-The registry (registry.py: every pattern's name, kind, parameters and knob) imports without torch,
+The registry (registry.py: every pattern's name, behaviour, parameters and knob) imports without torch,
 so profile files and the CLI read it cheaply; the rest loads on first use of one of its names.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ import importlib
 
 from .registry import DYNAMIC, PATTERNS, PRESETS, SCORED, STATIC, TUNABLE, PatternSpec
 
-_HOME = {"VideoGeometry": "geometry", "BUILDERS": "library", "block_mask": "library", "build_layout": "library",
+_HOME = {"VideoGeometry": "geometry", "block_mask": "library", "build_layout": "library",
          "fit_density": "library", "mask_density": "library", "draft_masks": "draft", "top_p_mask": "draft",
          "video_block_scores": "draft", "compensation": "pyramid", "estimate_levels": "pyramid", "merge_lse": "pyramid",
          "pyramid_attention": "pyramid", "pyramid_levels": "pyramid", "oracle_masks": "oracle", "sampled_masks": "sampled",

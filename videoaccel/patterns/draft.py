@@ -43,8 +43,11 @@ def video_block_scores(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry
 
 
 def draft_masks(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, top_p: float | None = 0.9,
-                top_k: int | None = None, scale: float | None = None) -> torch.Tensor:
-    """bool [H, NB, NB] block masks over the video region for q/k [B, S, H, D] (union over the batch)."""
+                top_k: int | None = None, scale: float | None = None, heads: torch.Tensor | None = None) -> torch.Tensor:
+    """bool [H, NB, NB] block masks over the video region for q/k [B, S, H, D] (union over the batch);
+    ``heads``: only these heads of q/k (then H = len(heads))."""
+    if heads is not None:
+        q, k = q.index_select(2, heads.long()), k.index_select(2, heads.long())
     probs = video_block_scores(q, k, geometry, scale)
     mask = top_p_mask(probs, top_p=top_p, top_k=top_k).any(0)
     mask |= torch.eye(geometry.num_blocks, dtype=torch.bool, device=mask.device)

@@ -2,35 +2,21 @@
 
 Parameters are fractions of the latent grid (or frame counts), never token counts, so a plan made
 at one resolution or length applies at another. Masks depend only on the geometry and are cached.
-Every pattern but ``skip`` keeps each block's own (diagonal) block. Names, parameters and knobs
-are registry.py's; dynamic patterns (draft-guided, pyramid, oracle) live in draft.py, pyramid.py
-and oracle.py; ``build_layout`` turns per-head masks into a kernel layout with the text tokens handled.
+Every pattern but ``skip`` keeps each block's own (diagonal) block. Names, parameters, knobs and
+which function builds each mask are registry.py's; dynamic patterns (sampled, draft-guided, pyramid,
+oracle) live in sampled.py, draft.py, pyramid.py and oracle.py; ``build_layout`` turns per-head masks
+into a kernel layout with the text tokens handled.
 """
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Callable
 
 import torch
 
 from ..kernels.layout import BlockLayout
 from ..plan_checks import density
 from .geometry import VideoGeometry
-from .registry import PATTERNS, STATIC, TUNABLE
-
-PatternFn = Callable[..., torch.Tensor]
-BUILDERS: dict[str, PatternFn] = {}  # static pattern -> its mask builder (geometry, **params)
-
-
-def register(name: str) -> Callable[[PatternFn], PatternFn]:
-    """Bind the builder of a static pattern of the registry."""
-    if name not in STATIC:
-        raise ValueError(f"{name!r} is not a static pattern of videoaccel.patterns.registry")
-
-    def deco(fn: PatternFn) -> PatternFn:
-        BUILDERS[name] = fn
-        return fn
-    return deco
+from .registry import PATTERNS, TUNABLE, behaviour
 
 
 def _gaps(geometry: VideoGeometry) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -55,18 +41,6 @@ def _check_fraction(**kw: float) -> None:
             raise ValueError(f"{name}={v} must be a fraction in [0, 1] of the latent grid")
 
 
-@register("dense")
-def dense(geometry: VideoGeometry) -> torch.Tensor:
-    return torch.ones(geometry.num_blocks, geometry.num_blocks, dtype=torch.bool)
-
-
-@register("skip")
-def skip(geometry: VideoGeometry) -> torch.Tensor:
-    """No blocks: the head's output is dropped (its text keys still count if the model has text)."""
-    return torch.zeros(geometry.num_blocks, geometry.num_blocks, dtype=torch.bool)
-
-
-@register("diagonal")
 def diagonal(geometry: VideoGeometry, t: float = 0.1, h: float = 0.25, w: float = 0.25) -> torch.Tensor:
     """Local 3D window: keys within t of the frames and h, w of the height and width."""
     _check_fraction(t=t, h=h, w=w)
@@ -75,7 +49,6 @@ def diagonal(geometry: VideoGeometry, t: float = 0.1, h: float = 0.25, w: float 
     return _with_diagonal(keep)
 
 
-@register("multi_diagonal")
 def multi_diagonal(geometry: VideoGeometry, h: float = 0.1, w: float = 0.1) -> torch.Tensor:
     """The same place in every frame ('temporal' heads): small spatial window, all frames."""
     _check_fraction(h=h, w=w)
@@ -83,7 +56,6 @@ def multi_diagonal(geometry: VideoGeometry, h: float = 0.1, w: float = 0.1) -> t
     return _with_diagonal((dh <= h * geometry.height) & (dw <= w * geometry.width))
 
 
-@register("vertical_stripe")
 def vertical_stripe(geometry: VideoGeometry, sink_frames: int = 1, columns: float = 0.0) -> torch.Tensor:
     """Global key columns: every query sees the first ``sink_frames`` frames (text comes via the
     layout's always-visited ranges) plus a ``columns`` fraction of all key blocks, evenly spaced."""
@@ -96,7 +68,6 @@ def vertical_stripe(geometry: VideoGeometry, sink_frames: int = 1, columns: floa
     return _with_diagonal(cols[None, :].expand(nb, nb))
 
 
-@register("radial")
 def radial(geometry: VideoGeometry, decay: float = 1.0, sink_frames: int = 1, keep_every: int = 1) -> torch.Tensor:
     """Radial attention, O(n log n): between frames dt apart keep a spatial band of half-width
     decay * (H, W) / 2**ceil(log2(dt + 1)) (the whole frame at dt = 0 when decay >= 1). Once that
@@ -121,19 +92,19 @@ def radial(geometry: VideoGeometry, decay: float = 1.0, sink_frames: int = 1, ke
     return _with_diagonal(keep | thin | sink)
 
 
-
-if set(BUILDERS) != set(STATIC):  # the registry and its builders agree, checked once at import
-    raise ImportError(f"static patterns without a builder: {sorted(set(STATIC) - set(BUILDERS))}")
-
 @lru_cache(maxsize=256)
 def _cached(name: str, geometry: VideoGeometry, params: tuple) -> torch.Tensor:
-    return BUILDERS[name](geometry, **dict(params))
+    if name in ("dense", "skip"):  # fixed patterns: every block, or none
+        return torch.full((geometry.num_blocks, geometry.num_blocks), name == "dense", dtype=torch.bool)
+    return behaviour(name)(geometry, **dict(params))
 
 
 def block_mask(name: str, geometry: VideoGeometry, **params) -> torch.Tensor:
-    """bool [NB, NB] block mask of a registered static pattern (cached per geometry and parameters)."""
-    if name not in BUILDERS:
-        raise ValueError(f"unknown pattern {name!r}; known: {', '.join(sorted(BUILDERS))}")
+    """bool [NB, NB] block mask of a static (or fixed) pattern of the registry (cached per geometry and parameters)."""
+    spec = PATTERNS.get(name)
+    if spec is None or spec.selection not in ("fixed", "static"):
+        known = sorted(n for n, s in PATTERNS.items() if s.selection in ("fixed", "static"))
+        raise ValueError(f"unknown pattern {name!r}; known: {', '.join(known)}")
     try:
         return _cached(name, geometry, tuple(sorted(params.items())))
     except TypeError as e:

@@ -36,6 +36,15 @@ def block_mass(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, scale:
     return out[:, :nb, :nb]
 
 
+def oracle_scores(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, scale: float | None = None,
+                  heads: torch.Tensor | None = None) -> torch.Tensor:
+    """The oracle's block scores for the router's top-k selection (registry ``impl``): the exact block mass
+    of ``heads`` (default all)."""
+    if heads is not None:
+        q, k = q.index_select(2, heads.long()), k.index_select(2, heads.long())
+    return block_mass(q, k, geometry, scale)
+
+
 def oracle_masks(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, density: float,
                  scale: float | None = None) -> torch.Tensor:
     """bool [H, NB, NB]: per query block, the ``max(1, round(density * NB))`` heaviest key blocks."""

@@ -1,17 +1,18 @@
-"""Intercept diffusers' attention dispatch for the self-attention calls videoaccel routes.
+"""Route the self-attention of models whose stock processors call diffusers' ``dispatch_attention_fn``.
 
-Wan, HunyuanVideo and LTX processors call ``dispatch_attention_fn``; with no backend set on the
-processor it uses the registry's active backend. videoaccel registers one backend function and
-makes it active while any pipeline is accelerated: during a call of a routed processor (marked on a
-module-level holder by ``RoutedProcessor``: plain attributes that torch.compile traces, where a
-thread-local would break the graph) it hands q/k/v to the ``videoaccel::attention`` op with the
-processor's route tensor, under Ulysses context parallelism after diffusers' own all-to-all; every
-other call goes to the backend that was active before, unchanged. This touches diffusers' private
-``_AttentionBackendRegistry``: all of that is in this module, checked against the versions tested.
+Wan, HunyuanVideo and LTX processors pass their own ``_parallel_config`` to ``dispatch_attention_fn``,
+which hands it to the active backend. videoaccel puts a ``RoutedConfig`` there on each routed
+self-attention processor (the layer's route tensor, and the context-parallel config it replaced) and
+registers one backend function, active while any pipeline is accelerated. A call that arrives with a
+``RoutedConfig`` goes to the ``videoaccel::attention`` op (under Ulysses context parallelism after
+diffusers' own all-to-all); every other call (cross-attention, other models) goes to the backend that
+was active before, unchanged. So the route travels as an argument of the call itself, the stock
+processor code runs as it is, and nothing is shared between calls. Registering the backend touches
+diffusers' private ``_AttentionBackendRegistry``: all of that is in this module, checked against the
+versions tested.
 """
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
@@ -19,6 +20,7 @@ from diffusers.models import attention_dispatch as ad
 
 from ..routing import AttentionRouter
 from ..routing.op import attention, route_tensor
+
 
 class _BackendName(str):
     """The registry reads ``backend.value`` (enum members); a str that answers it too."""
@@ -28,37 +30,47 @@ class _BackendName(str):
         return str(self)
 
 
-class _Current:
-    """The routed processor whose stock code is running (None between calls)."""
-    processor: RoutedProcessor | None = None
+class RoutedConfig:
+    """What a routed processor passes as its parallel config: its route, and the config it replaced."""
+
+    def __init__(self, router: AttentionRouter, layer: int, parallel: Any = None):
+        self.router, self.layer, self.parallel = router, layer, parallel
+        self.route = route_tensor(router.id, layer)  # bound before tracing: a tensor, so no guard on the layer
+
+    @property
+    def context_parallel_config(self):
+        return None if self.parallel is None else self.parallel.context_parallel_config
 
 
 NAME = _BackendName("videoaccel")
-_current = _Current()
 _state = {"users": 0, "previous": None}
+
+
+def _previous(**kw) -> torch.Tensor:
+    prev = _state["previous"]
+    names = ad._AttentionBackendRegistry._supported_arg_names[prev]
+    return ad._AttentionBackendRegistry._backends[prev](**{k: v for k, v in kw.items() if k in names})
 
 
 def _videoaccel_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask: torch.Tensor | None = None,
                           dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
                           enable_gqa: bool = False, _parallel_config=None) -> torch.Tensor:
-    proc = _current.processor
-    cp = None if _parallel_config is None else _parallel_config.context_parallel_config
+    routed = _parallel_config if isinstance(_parallel_config, RoutedConfig) else None
+    parallel = routed.parallel if routed is not None else _parallel_config
+    cp = None if parallel is None else parallel.context_parallel_config
     ulysses_only = cp is not None and cp.ring_degree == 1 and cp.ulysses_degree > 1
-    if proc is None or is_causal or dropout_p or enable_gqa or (cp is not None and not ulysses_only):
-        if proc is not None:
-            _current.processor = None  # this processor call's attention is spent either way
-            if cp is not None:
-                proc.router._fallback(proc.layer, "ring context parallelism is not routed (Ulysses only): ran the previous backend")
-        prev = _state["previous"]
-        fn = ad._AttentionBackendRegistry._backends[prev]
-        kw = dict(query=query, key=key, value=value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal,
-                  scale=scale, enable_gqa=enable_gqa, _parallel_config=_parallel_config)
-        names = ad._AttentionBackendRegistry._supported_arg_names[prev]
-        return fn(**{k: v for k, v in kw.items() if k in names})
-    _current.processor = None  # one self-attention call per processor call
+    kw = dict(query=query, key=key, value=value, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale,
+              enable_gqa=enable_gqa, _parallel_config=parallel)
+    if routed is None:
+        return _previous(**kw)
+    if is_causal or dropout_p or enable_gqa or (cp is not None and not ulysses_only):
+        why = "ring context parallelism is not routed (Ulysses only)" if cp is not None and not ulysses_only else \
+            "a causal, dropout or grouped-query call is not routed"
+        routed.router._fallback(routed.layer, f"{why}: ran the previous backend")
+        return _previous(**kw)
     if ulysses_only:
-        return _ulysses(proc.route, query, key, value, attn_mask, scale, _parallel_config)
-    return attention(query, key, value, attn_mask, proc.route, scale)
+        return _ulysses(routed.route, query, key, value, attn_mask, scale, parallel)
+    return attention(query, key, value, attn_mask, routed.route, scale)
 
 
 def _ulysses(route, query, key, value, attn_mask, scale, parallel_config):
@@ -78,7 +90,7 @@ def _ulysses(route, query, key, value, attn_mask, scale, parallel_config):
 
 
 def install() -> None:
-    """Make the interceptor the active backend (reference-counted across accelerated pipelines)."""
+    """Make the router's backend the active one (reference-counted across accelerated pipelines)."""
     reg = ad._AttentionBackendRegistry
     if not all(hasattr(reg, a) for a in ("_backends", "_supported_arg_names", "_active_backend", "register")):
         raise RuntimeError("this diffusers version's attention registry is not the one videoaccel was built for "
@@ -97,39 +109,18 @@ def uninstall() -> None:
         ad._AttentionBackendRegistry._active_backend = _state["previous"]
 
 
-class RoutedProcessor:
-    """Wraps a stock processor: marks its attention call for the router, otherwise runs it as is.
-    Make one with ``routed(inner, router, layer)``: its class shows the stock ``__call__`` signature."""
-
-    def __init__(self, inner: Any, router: AttentionRouter, layer: int):
-        self.inner, self.router, self.layer = inner, router, layer
-        self.route = route_tensor(router.id, layer)  # bound before tracing: a tensor, so no guard on the layer
-
-    def __call__(self, attn: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
-        _current.processor = self
-        try:
-            return self.inner(attn, *args, **kwargs)
-        finally:
-            _current.processor = None
-
-    def __getattr__(self, name):  # _attention_backend, _parallel_config, ... live on the stock processor
-        inner = self.__dict__.get("inner")
-        if inner is None:  # during copy/pickle reconstruction
-            raise AttributeError(name)
-        return getattr(inner, name)
+def route(processor: Any, router: AttentionRouter, layer: int) -> tuple[Any, Any]:
+    """Route a stock processor's attention: returns what to put back on ``restore`` (its backend and parallel config)."""
+    saved = (getattr(processor, "_attention_backend", None), getattr(processor, "_parallel_config", None))
+    processor._attention_backend = None  # use the registry's active backend: the router's
+    processor._parallel_config = RoutedConfig(router, layer, saved[1])
+    return saved
 
 
-_CLASSES: dict[type, type] = {}
+def unroute(processor: Any, saved: tuple[Any, Any]) -> None:
+    processor._attention_backend, processor._parallel_config = saved
 
 
-def routed(inner: Any, router: AttentionRouter, layer: int) -> RoutedProcessor:
-    """diffusers filters a processor's kwargs by ``inspect.signature(processor.__call__)``: a subclass per
-    stock class carries the stock signature (an instance attribute instead would break torch.compile's trace)."""
-    cls = _CLASSES.get(type(inner))
-    if cls is None:
-        def __call__(self, attn, *args, **kwargs):
-            return RoutedProcessor.__call__(self, attn, *args, **kwargs)
-
-        __call__.__signature__ = inspect.signature(type(inner).__call__)
-        cls = _CLASSES[type(inner)] = type(f"Routed{type(inner).__name__}", (RoutedProcessor,), {"__call__": __call__})
-    return cls(inner, router, layer)
+def routed(processor: Any) -> bool:
+    """Whether the processor still carries its route (diffusers' ``enable_parallelism`` after accelerate replaces it)."""
+    return isinstance(getattr(processor, "_parallel_config", None), RoutedConfig)

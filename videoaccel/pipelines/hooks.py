@@ -1,14 +1,16 @@
 """diffusers hooks: step tracking on the transformer, tile-major token order around its blocks.
 
 The step hook runs outside compiled code (``torch.compiler.disable``): under ``torch.compile`` of
-the whole transformer it is one break at its entry, never inside a block. Inside a pipeline call
-it reads the timestep off the scheduler's host-side step index (one device read per pipeline
-call, for the first step), not off the timestep tensor. The tile-order hooks sit on modules
-outside the blocks and only index with tensors the router prepared for the geometry.
+the whole transformer it is one break at its entry, never inside a block. It builds the forward's
+``StepContext`` (routing/context.py) once: inside a pipeline call the step is the scheduler's own
+step index (so a pipeline with two transformers, Wan2.2 A14B, counts pipeline steps, and a new
+schedule starts a new generation even after an interrupted one) and the timestep is read off the
+scheduler's host-side list (one device read per pipeline call), not off the timestep tensor. The
+tile-order hooks sit on modules outside the blocks and only index with tensors the router prepared.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
@@ -22,15 +24,17 @@ ORDER_HOOK = "videoaccel_tile_order"
 
 
 class StepHook(ModelHook):
-    """Reads the timestep and the latent grid of every transformer call; a new timestep is a new step
-    (classifier-free guidance as two passes shares one). Reset at the end of each pipeline call."""
+    """Reads the step, timestep and latent grid of every transformer call (classifier-free guidance as two
+    passes shares one step). Reset at the end of each pipeline call and when a new schedule starts."""
 
     _is_stateful = True
 
-    def __init__(self, router: AttentionRouter, spec: ModelSpec, scheduler: Any = None, pipeline: str | None = None):
+    def __init__(self, router: AttentionRouter, spec: ModelSpec, scheduler: Any = None, pipeline: str | None = None,
+                 check: Callable[[], None] | None = None):
         super().__init__()
-        self.router, self.spec, self.scheduler, self.pipeline = router, spec, scheduler, pipeline
+        self.router, self.spec, self.scheduler, self.pipeline, self.check = router, spec, scheduler, pipeline, check
         self._timesteps: list[float] | None = None  # the scheduler's, on the host, for this pipeline call
+        self._schedule: torch.Tensor | None = None  # the scheduler's timesteps tensor they were read from
         self._cache = None  # the diffusers cache config last checked (caches.py): enabled before or after accelerate
 
     @torch.compiler.disable
@@ -40,14 +44,36 @@ class StepHook(ModelHook):
             caches.check(module, self.pipeline)  # before any block runs
             self._cache = config
             self.router.cache = caches.describe(config)
+        if self.check is not None:
+            self.check()
         x = named_arg(module, args, kwargs, "hidden_states")
-        self.router.begin_forward(self._timestep(named_arg(module, args, kwargs, "timestep")),
-                                  self.spec.grid(module, args, kwargs), self.spec.text(module, args, kwargs), x.device)
+        self._new_schedule()
+        t = self._timestep(named_arg(module, args, kwargs, "timestep"))
+        self.router.begin_forward(self._step(t), t, self.spec.grid(module, args, kwargs), self.spec.text(module, args, kwargs),
+                                  x.device)
         return args, kwargs
+
+    def _scheduled(self) -> bool:
+        return hasattr(self.scheduler, "step_index") and isinstance(getattr(self.scheduler, "timesteps", None), torch.Tensor)
+
+    def _new_schedule(self) -> None:
+        """``set_timesteps`` made a new schedule: a new generation starts (also after one that was interrupted)."""
+        if self._scheduled() and self.scheduler.timesteps is not self._schedule:
+            self._schedule, self._timesteps = self.scheduler.timesteps, None
+            self.router.reset()
+
+    def _step(self, t: float | None) -> int:
+        """The pipeline's step (the scheduler's index from its first step); without a scheduler, timestep changes."""
+        if self._scheduled():
+            index = self.scheduler.step_index
+            begin = getattr(self.scheduler, "begin_index", None) or 0
+            return 0 if index is None else max(0, index - begin)
+        prev = self.router.context
+        return 0 if prev is None else prev.step + int(t != prev.timestep)
 
     def _timestep(self, t) -> float | None:
         index = getattr(self.scheduler, "step_index", None)
-        if index is not None and isinstance(getattr(self.scheduler, "timesteps", None), torch.Tensor):
+        if index is not None and self._scheduled():
             if self._timesteps is None:
                 self._timesteps = [float(x) for x in self.scheduler.timesteps.tolist()]
             if index < len(self._timesteps):
@@ -58,7 +84,7 @@ class StepHook(ModelHook):
 
     def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:
         self.router.reset()
-        self._timesteps = None
+        self._timesteps = self._schedule = None
         return module
 
 

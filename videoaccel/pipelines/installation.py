@@ -28,7 +28,7 @@ class Installation:
     model: torch.nn.Module
     router: AttentionRouter
     processors: list[Any]  # the stock self-attention processors, in layer order
-    backends: list[Any] = field(default_factory=list)  # their attention backends (dispatch models)
+    saved: list[Any] = field(default_factory=list)  # their attention backends and parallel configs (dispatch models)
     cross: list[tuple[torch.nn.Module, Any]] = field(default_factory=list)  # cross-attention modules and their backends
     linear_weights: dict[str, torch.Tensor] = field(default_factory=dict)  # stock weights of FP8 linears
 
@@ -46,10 +46,7 @@ class Installation:
         inst = cls(model, router, [m.processor for m in attn])
         if spec.processor == "dispatch":
             dispatch.install()
-            for i, m in enumerate(attn):
-                inst.backends.append(getattr(m.processor, "_attention_backend", None))
-                m.processor._attention_backend = None  # use the registry's active backend: the interceptor
-                _set_processor(m, dispatch.routed(m.processor, router, i))
+            inst.saved = [dispatch.route(m.processor, router, i) for i, m in enumerate(attn)]
         else:
             for i, m in enumerate(attn):
                 _set_processor(m, REPLACEMENTS[spec.processor](router, i))
@@ -59,7 +56,7 @@ class Installation:
             for m in spec.cross_attention(model):
                 inst.cross.append((m, getattr(m.processor, "_attention_backend", None)))
                 m.processor._attention_backend = AttentionBackendName._NATIVE_CUDNN
-        add_hook(model, StepHook(router, spec, scheduler, pipeline), STEP_HOOK)
+        add_hook(model, StepHook(router, spec, scheduler, pipeline, inst.check), STEP_HOOK)
         if router.order == "tile":
             for name in TILE_MODULES:
                 add_hook(getattr(model, name), TileOrderHook(router, name), ORDER_HOOK)
@@ -73,9 +70,9 @@ class Installation:
             return
         for m, proc in zip(spec_for(model).self_attention(model), self.processors):
             _set_processor(m, proc)
-        for proc, backend in zip(self.processors, self.backends):
-            proc._attention_backend = backend
-        if self.backends:
+        for proc, saved in zip(self.processors, self.saved):
+            dispatch.unroute(proc, saved)
+        if self.saved:
             dispatch.uninstall()
         for m, backend in self.cross:
             m.processor._attention_backend = backend
@@ -85,6 +82,14 @@ class Installation:
             for name in TILE_MODULES:
                 remove_hook(getattr(model, name), ORDER_HOOK)
         delattr(model, ATTR)
+
+
+    def check(self) -> None:
+        """Before each forward: the routed processors still carry their routes (ValueError naming the fix)."""
+        if self.saved and not dispatch.routed(self.processors[0]):
+            raise ValueError(f"{type(self.model).__name__}'s attention processors lost videoaccel's routing (was "
+                             "enable_parallelism or set_attn_processor called after accelerate?): call videoaccel.restore(pipe), "
+                             "set up parallelism or processors, then accelerate again")
 
 
 def installation_of(model: torch.nn.Module) -> Installation | None:

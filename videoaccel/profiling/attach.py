@@ -38,9 +38,5 @@ def dense_forwards(model: torch.nn.Module) -> Iterator[None]:
     from ..pipelines import router_of
 
     router = router_of(model)
-    saved = router.profile
-    router.profile = Profile("shadow", block=saved.block, order=saved.order)
-    try:
+    with router.using(Profile("shadow", block=router.profile.block, order=router.profile.order)):
         yield
-    finally:
-        router.profile = saved

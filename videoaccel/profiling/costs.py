@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..patterns.sampled import estimate_share
+from ..patterns.registry import estimate_share
 from ..plans import Plan
 
 FP8_COST = 0.7  # analytic: FP8 kernel time over bf16 at equal density (bench/kernels-h100.json, densities 0.1-0.5)

@@ -14,7 +14,8 @@ import torch
 from ..patterns import PATTERNS, VideoGeometry, fit_density, mask_density
 from ..patterns.measure import evaluate, fp8_error, sample_head
 from ..patterns.oracle import top_k_blocks, top_k_density
-from ..patterns.sampled import default_rows, estimate_share, sampled_block_mass
+from ..patterns.registry import estimate_share
+from ..patterns.sampled import default_rows, sampled_block_mass
 from ..plans import Plan
 
 

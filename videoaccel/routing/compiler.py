@@ -1,197 +1,226 @@
-"""Plan compilation: per-head plans of one call -> head groups with their kernel layouts.
+"""Plan compilation: the per-head plans of one call -> a ``CallTable``, everything the call runs.
 
-A ``Route`` is what the router runs for one (plans, geometry, text lengths, device): head groups
-by executor (dense, sparse, pyramid, skip) with their layouts and achieved densities. Static
-routes are built once, all in one cache (``prebuild`` does it for every layer and timestep bucket
-before the first step); groups with draft, oracle or pyramid heads are resolved per call from q/k,
-with draft masks reused for ``every`` steps (oracle masks, benchmarks only, are recomputed every call).
+A table serves every head of a call in one kernel launch, whatever mix of patterns and densities
+they have: one ``BlockLayout`` whose LUT holds each head's rows (static masks built once here;
+per-call selections written in place by ``estimate.py``), dense heads as dense rows, and idle heads
+for what runs elsewhere (FP8 heads get one more launch, skipped heads are zeroed, pyramid heads run
+their level passes). Its sizes are fixed at build time: a top-k row keeps a known number of blocks,
+so the counts, the work schedule and the reported density are known before any call and nothing on
+the call path reads the device. What a pattern does comes from its registry entry (``selection``).
+
+Tables without per-call selections depend only on (plans, geometry, text lengths, device) and are
+shared by the layers that have the same plans; tables with them belong to their layer (they carry
+the last estimate). Densities a plan cannot honour on a geometry, above or below the one asked by
+more than ``MISS_TOLERANCE``, are said once and counted per call.
 """
 from __future__ import annotations
 
 import logging
 import math
-from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import torch
 
 from ..kernels import BlockLayout
-from ..patterns import (VideoGeometry, block_mask, build_layout, draft_masks, estimate_levels, fit_density, mask_density, oracle_masks,
-                        sampled_masks)
+from ..patterns import PATTERNS, VideoGeometry, block_mask, build_layout, fit_density, mask_density
 from ..patterns.oracle import top_k_density
-from ..patterns.pyramid import THRESHOLDS
-from ..patterns.sampled import EVERY as SAMPLED_EVERY, estimate_share
+from ..patterns.registry import estimate_share
 from ..plans import Plan
 
 log = logging.getLogger("videoaccel")
-_INPUT_MASKS = {"draft": draft_masks, "oracle": oracle_masks, "sampled": sampled_masks}  # patterns whose masks depend on q/k
-_EVERY = {"draft": 1, "sampled": SAMPLED_EVERY}  # default steps a dynamic mask serves
-MISS_TOLERANCE = 1.1  # achieved / asked density above this is a miss worth a warning
+MISS_TOLERANCE = 0.1  # achieved density off the asked one by more than this share of it (and 0.01): a miss, said once
 CPU_BREAK_EVEN = 0.5  # measured (kernels/torch_attention.py, 2-core CPU): sparse heads above it are slower than dense
 
 
-@dataclass(frozen=True)
-class Group:
-    kind: str  # executor name
-    heads: tuple[int, ...]
-    index: torch.Tensor | None  # the heads on the device; None when the group is every head
+@dataclass
+class Selection:
+    """Heads whose blocks one per-call estimate chooses (one pattern and parameter set)."""
+    pattern: str
+    heads: torch.Tensor  # int32, the call's head numbers, on the device
+    params: dict  # what the estimate takes (density and every removed)
+    every: int  # steps an estimate serves (0: every call)
+    keep: torch.Tensor | None = None  # top-k: blocks per row for each head (int32)
+    kmax: int = 0  # top-k: the largest keep
+    last: int | None = None  # step of the last estimate
+
+
+@dataclass(eq=False)
+class CallTable:
     plans: tuple[Plan, ...]
-    fp8: bool = False
-    compensate: bool = False
-    layout: BlockLayout | None = None  # sparse
-    levels: torch.Tensor | None = None  # pyramid: int8 [heads, NB, NB], -1 = skipped
-    density: tuple[float, ...] = ()
-    dynamic: bool = False  # draft / pyramid heads: resolved per call
-
-
-@dataclass(frozen=True)
-class Route:
-    groups: tuple[Group, ...]
     labels: tuple[str, ...]  # per head, for the report
+    density: tuple[float, ...]  # per head, achieved (nan: decided per call, see Runner)
+    geometry: VideoGeometry | None
+    layout: BlockLayout | None = None  # None: every head dense (one cuDNN call)
+    selections: list[Selection] = field(default_factory=list)
+    fp8: list[int] = field(default_factory=list)  # heads of the FP8 launch (idle in ``layout``)
+    fp8_layout: BlockLayout | None = None
+    pyramid: list[int] = field(default_factory=list)  # heads of the pyramid passes (idle in ``layout``)
+    compensate: torch.Tensor | None = None  # int64 heads whose skipped blocks are compensated
+    skip: torch.Tensor | None = None  # int64 heads whose output is zero
     fallbacks: tuple[str, ...] = ()  # counted per call (e.g. FP8 asked on a CPU)
-    density_misses: tuple[str, ...] = ()
+    misses: tuple[str, ...] = ()
+    kept: torch.Tensor | None = None  # compensation's kept blocks of the compensated heads (rebuilt after estimates)
 
+    @property
+    def dynamic(self) -> bool:
+        return bool(self.selections) or bool(self.pyramid)
 
-def _kind(p: Plan) -> str:
-    if p.pattern in ("dense", "skip"):
-        return p.pattern
-    return "pyramid" if p.pattern == "pyramid" or p.compensate else "sparse"
+    @cached_property
+    def known_density(self) -> tuple[float, ...]:
+        """Per head, the density known before the call (0 where the call decides it: added on the device)."""
+        return tuple(0.0 if math.isnan(d) else d for d in self.density)
+
+    @cached_property
+    def mean_density(self) -> float:
+        return sum(self.known_density) / len(self.known_density)
+
+    @property
+    def has_fp8(self) -> bool:
+        return bool(self.fp8)
 
 
 class PlanCompiler:
     def __init__(self, block: int):
         self.block = block
-        self._routes: dict[tuple, Route] = {}
+        self._tables: dict[tuple, CallTable] = {}
         self._masks: dict[tuple, tuple[torch.Tensor, str | None]] = {}
-        self._drafts: dict[tuple, tuple[int, torch.Tensor]] = {}
         self._warned: set[str] = set()
 
     def reset(self) -> None:
-        """A new pipeline call: draft masks are recomputed."""
-        self._drafts.clear()
+        """A new generation: per-call selections estimate afresh."""
+        for t in self._tables.values():
+            for s in t.selections:
+                s.last = None
 
-    def route(self, plans: tuple[Plan, ...], geometry: VideoGeometry | None, text_lengths: tuple[int, ...] | None,
-              device: torch.device) -> Route:
+    def table(self, layer: int, plans: tuple[Plan, ...], geometry: VideoGeometry | None, text_lengths: tuple[int, ...] | None,
+              device: torch.device) -> CallTable:
         key = (plans, geometry, text_lengths, str(device))
-        if key not in self._routes:
-            self._routes[key] = self._compile(plans, geometry, text_lengths, device)
-        return self._routes[key]
+        table = self._tables.get(key)
+        if table is None:
+            table = self._tables.get((layer, *key))
+        if table is None:
+            table = self._compile(plans, geometry, text_lengths, device)
+            self._tables[(layer, *key) if table.dynamic else key] = table
+        return table
 
-    def _compile(self, plans, geometry, text_lengths, device) -> Route:
-        by_kind: dict[tuple, list[int]] = defaultdict(list)
+    # ---- building ------------------------------------------------------------------------------
+    def _compile(self, plans, geometry, text_lengths, device) -> CallTable:
+        labels = tuple(p.label for p in plans)
+        fallbacks, misses = [], []
+        cuda = device.type == "cuda"
+        if any(p.precision == "fp8" for p in plans) and not cuda:
+            fallbacks.append("fp8 attention needs a CUDA GPU: ran bf16")
+            plans = tuple(replace(p, precision="bf16") for p in plans)
+        if all(p.pattern == "dense" and p.precision == "bf16" for p in plans) or geometry is None:
+            return CallTable(plans, labels, (1.0,) * len(plans), None, fallbacks=tuple(fallbacks))
+        g, nb = geometry, geometry.num_blocks
+        rows: list[torch.Tensor | None] = []  # per LUT head: its bool block mask (None: chosen per call)
+        density, dense, idle, fp8, pyramid, skip = [], [], [], [], [], []
+        groups: dict[tuple, list[int]] = {}
+        caps = [1]
         for h, p in enumerate(plans):
-            by_kind[(_kind(p), p.precision == "fp8", p.compensate)].append(h)
-        groups, fallbacks, misses = [], [], []
-        for (kind, fp8, comp), heads in by_kind.items():
-            if fp8 and device.type != "cuda":
-                fallbacks.append("fp8 attention needs a CUDA GPU: ran bf16")
-                fp8 = False
-            index = None if len(heads) == len(plans) else torch.tensor(heads, device=device)
-            sub = tuple(plans[h] for h in heads)
-            g = Group(kind, tuple(heads), index, sub, fp8, comp)
-            if kind == "dense":
-                g = replace(g, density=(1.0,) * len(heads))
-            elif kind == "skip":
-                g = replace(g, density=(0.0,) * len(heads))
-            elif any(p.pattern in ("pyramid", *_INPUT_MASKS) for p in sub):
-                g = replace(g, dynamic=True)
-                misses += [m for m in (self._miss(p, geometry) for p in sub) if m]
+            spec = PATTERNS[p.pattern]
+            rows.append(None)
+            if p.precision == "fp8" and spec.selection != "levels":  # pyramid heads quantise in their own passes
+                fp8.append(h)
+            if p.pattern == "dense":
+                dense.append(h)
+                density.append(1.0)
+            elif p.pattern == "skip":
+                idle.append(h)
+                skip.append(h)
+                density.append(0.0)
+            elif spec.selection == "static":
+                rows[h], miss = self._static_mask(p, g)
+                misses += [miss] if miss else []
+                density.append(mask_density(rows[h], g))
+                caps.append(int(rows[h].sum(-1).max()))
+            elif spec.selection == "levels":
+                idle.append(h)
+                pyramid.append(h)
+                density.append(math.nan)
             else:
-                masks = []
-                for p in sub:
-                    m, miss = self._static_mask(p, geometry)
-                    masks.append(m)
-                    misses += [miss] if miss else []
-                masks = torch.stack(masks)
-                g = replace(g, density=tuple(mask_density(m, geometry) for m in masks))
-                if kind == "sparse":
-                    g = replace(g, layout=build_layout(geometry, masks, list(text_lengths or ()) or None, device))
-                else:
-                    g = replace(g, levels=torch.where(masks, 0, -1).to(torch.int8).to(device))
-                if device.type != "cuda" and sum(g.density) / len(heads) > CPU_BREAK_EVEN:
-                    fallbacks.append(f"sparse heads above density {CPU_BREAK_EVEN} are not faster than dense on a CPU: "
-                                     "ran sparse (speed figures are GPU figures)")
-            groups.append(g)
-        return Route(tuple(groups), tuple(p.label for p in plans), tuple(dict.fromkeys(fallbacks)), tuple(dict.fromkeys(misses)))
+                kw = dict(p.params)
+                asked = kw.pop("density", None)
+                every = int(kw.pop("every", spec.every))
+                groups.setdefault((p.pattern, tuple(sorted(kw.items())), every), []).append(h)
+                if spec.selection == "top_k":
+                    keep = min(nb, max(1, round(asked * nb)))
+                    caps.append(keep)
+                    got = top_k_density(g, asked)
+                    misses += [m for m in [self._miss(p, asked, got, g)] if m]
+                    density.append(got + estimate_share(p.pattern, p.kwargs, g.block))
+                else:  # a per-call mask: any number of blocks a row
+                    caps.append(nb)
+                    density.append(math.nan)
+        layout = self._layout(plans, rows, g, text_lengths, device, max(caps), dense, [h for h in idle if h not in fp8])
+        selections = [self._selection(pattern, dict(params), every, heads, plans, g, device)
+                      for (pattern, params, every), heads in groups.items()]
+        table = CallTable(plans, labels, tuple(density), g, replace(layout, idle_heads=tuple(sorted(set(layout.idle_heads) | set(fp8)))),
+                          selections, fp8, layout.restricted(fp8) if fp8 else None, pyramid,
+                          _index([h for h, p in enumerate(plans) if p.compensate and h not in skip + dense + pyramid], device),
+                          _index(skip, device), fallbacks=tuple(dict.fromkeys(fallbacks)), misses=tuple(dict.fromkeys(misses)))
+        if not cuda:
+            sparse = [d for d, p in zip(density, plans) if PATTERNS[p.pattern].selection == "static"]
+            if sparse and sum(sparse) / len(sparse) > CPU_BREAK_EVEN:
+                table.fallbacks += (f"sparse heads above density {CPU_BREAK_EVEN} are not faster than dense on a CPU: "
+                                    "ran sparse (speed figures are GPU figures)",)
+        return table
 
-    def _miss(self, plan: Plan, geometry: VideoGeometry) -> str | None:
-        """The density miss of one plan of a dynamic group: a static plan's from its fitted mask, a top-k
-        one's (sampled, oracle) from the blocks a row keeps; none for draft / pyramid (no density asked)."""
-        if plan.pattern in _INPUT_MASKS or plan.pattern == "pyramid":
-            asked = plan.kwargs.get("density")
-            return None if asked is None else self._warn_miss(plan, asked, top_k_density(geometry, asked), geometry)
-        return self._static_mask(plan, geometry)[1]
+    def _layout(self, plans, rows, g: VideoGeometry, text_lengths, device, cap: int, dense: list[int], idle: list[int]) -> BlockLayout:
+        """One layout over every head: static rows from their masks, per-call rows as valid placeholders
+        (ascending, the count they will keep) until their first estimate overwrites them."""
+        nb = g.num_blocks
+        masks = torch.zeros(len(plans), nb, nb, dtype=torch.bool)
+        for h, m in enumerate(rows):
+            if m is not None:
+                masks[h] = m
+            elif plans[h].pattern not in ("dense", "skip"):
+                masks[h, :, : (cap if PATTERNS[plans[h].pattern].selection != "top_k" else
+                               min(nb, max(1, round(plans[h].kwargs["density"] * nb))))] = True
+        lay = build_layout(g, masks, list(text_lengths or ()) or None, device)
+        if lay.lut.shape[-1] < cap:  # per-call rows may keep more blocks than any placeholder: room for them
+            lut = torch.zeros(*lay.lut.shape[:2], cap, dtype=torch.int32, device=device)
+            lut[..., : lay.lut.shape[-1]] = lay.lut
+            lay = replace(lay, lut=lut, validated=True)
+        return replace(lay, dense_heads=tuple(dense), idle_heads=tuple(idle))
 
-    def _warn_miss(self, plan: Plan, asked: float, got: float, geometry: VideoGeometry) -> str | None:
-        """A miss (said once, counted per call by the router) when ``got`` exceeds ``asked`` beyond MISS_TOLERANCE."""
-        if got <= asked * MISS_TOLERANCE:
+    def _selection(self, pattern: str, params: dict, every: int, heads: list[int], plans, g, device) -> Selection:
+        sel = Selection(pattern, torch.tensor(heads, dtype=torch.int32, device=device), params, every)
+        if PATTERNS[pattern].selection == "top_k":
+            keep = [min(g.num_blocks, max(1, round(plans[h].kwargs["density"] * g.num_blocks))) for h in heads]
+            sel.keep, sel.kmax = torch.tensor(keep, dtype=torch.int32, device=device), max(keep)
+        return sel
+
+    # ---- densities -----------------------------------------------------------------------------
+    def _miss(self, plan: Plan, asked: float, got: float, g: VideoGeometry) -> str | None:
+        """A miss (said once, counted per call by the router) when ``got`` is off ``asked`` by more than the tolerance."""
+        if abs(got - asked) <= max(MISS_TOLERANCE * asked, 0.01):
             return None
-        miss = (f"{plan.pattern} cannot reach density {asked:g} on {geometry.frames}x{geometry.height}x"
-                f"{geometry.width} tokens, block {geometry.block}: runs {got:.3f}")
+        how = "cannot reach" if got > asked else "runs below"
+        miss = (f"{plan.pattern} {how} density {asked:g} on {g.frames}x{g.height}x{g.width} tokens, block {g.block}: "
+                f"runs {got:.3f}")
         if miss not in self._warned:
             self._warned.add(miss)
             log.warning("videoaccel: %s (counted in videoaccel.report())", miss)
         return miss
 
-    def _static_mask(self, plan: Plan, geometry: VideoGeometry) -> tuple[torch.Tensor, str | None]:
-        """Block mask of a static plan; a ``density`` parameter is fitted on this geometry (a miss
-        when the pattern cannot get that sparse here: warned once)."""
-        key = (plan.pattern, plan.params, geometry)
+    def _static_mask(self, plan: Plan, g: VideoGeometry) -> tuple[torch.Tensor, str | None]:
+        """Block mask of a static plan; a ``density`` parameter is fitted on this geometry."""
+        key = (plan.pattern, plan.params, g)
         if key not in self._masks:
             kw = plan.kwargs
             miss = None
             if "density" in kw:
                 asked = kw.pop("density")
-                mask = fit_density(plan.pattern, geometry, asked, **kw)[1]
-                miss = self._warn_miss(plan, asked, mask_density(mask, geometry), geometry)
+                mask = fit_density(plan.pattern, g, asked, **kw)[1]
+                miss = self._miss(plan, asked, mask_density(mask, g), g)
             else:
-                mask = block_mask(plan.pattern, geometry, **kw)
+                mask = block_mask(plan.pattern, g, **kw)
             self._masks[key] = (mask, miss)
         return self._masks[key]
 
-    def resolve(self, g: Group, layer: int, step: int, q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry,
-                text_lengths: tuple[int, ...] | None) -> Group:
-        """A dynamic group with this call's layout (sparse) or levels (pyramid) and densities."""
-        sq, sk = (t if g.index is None else t.index_select(2, g.index) for t in (q, k))
-        levels = torch.empty(len(g.heads), geometry.num_blocks, geometry.num_blocks, dtype=torch.int8, device=q.device)
-        pyr = [i for i, p in enumerate(g.plans) if p.pattern == "pyramid"]
-        by_thresholds: dict[tuple, list[int]] = defaultdict(list)
-        for i in pyr:
-            by_thresholds[tuple(g.plans[i].kwargs.get("thresholds", THRESHOLDS))].append(i)
-        top = int(math.log2(geometry.block // 16))  # pooled blocks keep >= 16 keys
-        for thresholds, heads in by_thresholds.items():
-            sel = torch.tensor(heads, device=q.device)
-            levels[heads] = estimate_levels(sq.index_select(2, sel), sk.index_select(2, sel), geometry, thresholds).clamp(max=top)
-        rest = [i for i in range(len(g.heads)) if i not in pyr]
-        if rest:
-            masks = self._binary_masks(g, rest, layer, step, sq, sk, geometry)
-            levels[rest] = torch.where(masks, 0, -1).to(torch.int8)
-        density = tuple(mask_density(lv >= 0, geometry) + estimate_share(p.pattern, p.kwargs, geometry.block) for lv, p in zip(levels.cpu(), g.plans))
-        if g.kind == "sparse":
-            return replace(g, layout=build_layout(geometry, levels >= 0, list(text_lengths or ()) or None, q.device), density=density)
-        return replace(g, levels=levels, density=density)
 
-    def _binary_masks(self, g: Group, idx: list[int], layer: int, step: int, sq, sk, geometry) -> torch.Tensor:
-        """bool [len(idx), NB, NB]: static masks from the cache, draft (and oracle) masks from these
-        heads' q/k (recomputed every ``every`` steps, default each step; the oracle every call)."""
-        dev = sq.device
-        out: dict[int, torch.Tensor] = {}
-        drafts: dict[tuple, list[int]] = defaultdict(list)
-        for i in idx:
-            p = g.plans[i]
-            if p.pattern in _INPUT_MASKS:
-                drafts[(p.pattern, p.params)].append(i)
-            else:
-                out[i] = self._static_mask(p, geometry)[0].to(dev)
-        for (pattern, params), heads in drafts.items():
-            kw = dict(params)
-            every = int(kw.pop("every", _EVERY.get(pattern, 0)))  # the oracle: every call (CFG passes differ)
-            key = (layer, tuple(g.heads[i] for i in heads), pattern, params)  # real head numbers: groups differ per call
-            cached = self._drafts.get(key)
-            if cached is None or step - cached[0] >= every or cached[1].shape[-1] != geometry.num_blocks:
-                sel = torch.tensor(heads, device=dev)
-                cached = (step, _INPUT_MASKS[pattern](sq.index_select(2, sel), sk.index_select(2, sel), geometry, **kw))
-                self._drafts[key] = cached
-            for j, i in enumerate(heads):
-                out[i] = cached[1][j]
-        return torch.stack([out[i] for i in idx])
+def _index(heads: list[int], device: torch.device) -> torch.Tensor | None:
+    return torch.tensor(heads, dtype=torch.long, device=device) if heads else None

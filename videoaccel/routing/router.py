@@ -1,9 +1,10 @@
-"""The router: sends each self-attention call's heads to the executor their plan asks for.
+"""The router: runs each self-attention call by the plans its profile gives (layer, step, timestep).
 
-Per call: the per-head plans of (layer, step, timestep) -> a compiled Route (cached; compiler.py)
--> each head group through its executor (executors.py) -> the stats of the report (stats.py).
-Observers (the profiler, attention statistics) see every call's q/k/v. Anything the kernels cannot
-take runs dense explicitly: logged once per reason and counted in the report.
+Per forward the step hook calls ``begin_forward``, which builds the ``StepContext`` every call of that
+forward runs with. Per call: the heads' plans -> their ``CallTable`` (compiled once, compiler.py) ->
+one run (executors.py) -> the report's statistics (host bookkeeping only: nothing on this path reads
+the device). Observers (the profiler, attention statistics) see every call's q/k/v. Anything the
+kernels cannot take runs dense explicitly: logged once per reason and counted in the report.
 """
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ import torch
 from ..patterns import VideoGeometry
 from ..patterns.token_order import sequence_index
 from ..plans import Plan, Profile
-from .compiler import PlanCompiler, Route
-from .executors import EXECUTORS, Call
+from .compiler import CallTable, PlanCompiler
+from .context import StepContext
+from .executors import Call, Runner
 from .geometry import Fallback, call_geometry, check_head_dim, text_lengths as mask_text_lengths
 from .op import register
 from .stats import LayerStats, TransformerReport
@@ -50,46 +52,63 @@ class AttentionRouter:
         self.profile, self.num_layers, self.heads, self.text_position = profile, num_layers, heads, text_position
         self.order = profile.order if tile_order else "frame"
         self.id = register(self)  # for the custom op's route tensors
-        self.step, self.timestep, self.grid = -1, None, None
+        self.context: StepContext | None = None  # of the forward in progress (begin_forward)
         self.tile_index: tuple[torch.Tensor, torch.Tensor] | None = None  # (to tile-major, back), set per geometry
         self.compiler = PlanCompiler(profile.block)
-        self.executors = dict(EXECUTORS)
+        self.runner = Runner()
         self.observers: list[Observer] = []
         self.timing = False
         self.stats: dict[int, LayerStats] = defaultdict(LayerStats)
         self.cache: str | None = None  # the diffusers step cache seen at the last forward (pipelines/caches.py)
         self.steps = StepLog(num_layers)  # per step: passes, the layers whose attention ran (the rest: cached)
+        self.host_s = 0.0  # host seconds spent in attend() (kernels run asynchronously: this is the path's own cost)
         self._warned: set[str] = set()
-        self._prepared: tuple | None = None
+        self._plans: dict[tuple, tuple[Plan, ...]] = {}
+        self._lengths: tuple | None = None  # (mask identity, its valid text lengths): one read per mask
 
-    # ---- per forward / per pipeline call (the step hook, outside compiled code) ---------------
-    def begin_forward(self, timestep: float | None, grid: tuple[int, int, int], text: int, device: torch.device) -> None:
-        if self.step < 0 or timestep != self.timestep:
-            self.step += 1  # CFG as two passes sees the same timestep twice: one step
-        self.timestep, self.grid = timestep, grid
-        self.steps.begin(self.step, timestep)
-        if self._prepared != (grid, text, str(device)):
-            self._prepared = (grid, text, str(device))
+    # ---- per forward (the step hook, outside compiled code) -----------------------------------
+    def begin_forward(self, step: int, timestep: float | None, grid: tuple[int, int, int], text: int,
+                      device: torch.device) -> StepContext:
+        """The context of the next forward: ``step`` is the pipeline's denoising step (a step seen again is
+        another pass of it, e.g. CFG's second)."""
+        prev = self.context
+        passes = prev.passes + 1 if prev is not None and prev.step == step and prev.timestep == timestep else 0
+        if prev is None or (prev.grid, prev.text, prev.device) != (grid, text, device):
             self._prepare(grid, text, device)
+        self.context = StepContext(step, timestep, passes, grid, text, device)
+        self.steps.begin(step, timestep)
+        return self.context
 
     def _prepare(self, grid, text: int, device: torch.device) -> None:
-        """Tile-order indices and every static route of this geometry, before the first call."""
+        """Tile-order indices and every static table of this geometry, before the first call."""
         g = VideoGeometry(*grid, block=self.profile.block, order="tile")
         self.tile_index = (sequence_index(g, False, str(device)), sequence_index(g, True, str(device))) \
             if self.order == "tile" and text == 0 else None
         try:
-            geometry = call_geometry(grid, grid[0] * grid[1] * grid[2] + text, self.text_position, self.profile.block,
-                                     self.order)
+            geometry = call_geometry(grid, grid[0] * grid[1] * grid[2] + text, self.text_position, self.profile.block, self.order)
         except Fallback:
             return
-        steps = [(self.profile.dense_steps, t) for t in [None] + [e - 1e-6 for e in self.profile.bucket_edges]]
+        phases = [(self.profile.dense_steps, t) for t in [None] + [e - 1e-6 for e in self.profile.bucket_edges]]
         for layer in range(self.num_layers):
-            for step, t in steps:
+            for step, t in phases:
                 plans = tuple(self.profile.plans(layer, self.heads, step, t))
-                self.compiler.route(plans, geometry if any(p.pattern != "dense" for p in plans) else None, None, device)
+                self.compiler.table(layer, plans, geometry if _needs_geometry(plans) else None, None, device)
+
+    @contextmanager
+    def using(self, profile: Profile) -> Iterator[None]:
+        """Run another profile inside the block (same token order and block, so the step and order hooks
+        agree): the probe's dense shadow forwards."""
+        if (profile.block, profile.order) != (self.profile.block, self.profile.order):
+            raise ValueError("a temporary profile must keep the router's block and token order")
+        saved, self.profile, self._plans = self.profile, profile, {}
+        try:
+            yield
+        finally:
+            self.profile, self._plans = saved, {}
 
     def reset(self) -> None:
-        self.step, self.timestep, self.grid = -1, None, None
+        """A new generation (the pipeline call ended, or the step hook saw a new schedule start)."""
+        self.context = None
         self.compiler.reset()
 
     @contextmanager
@@ -105,48 +124,51 @@ class AttentionRouter:
     def attend(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None,
                scale: float | None = None, head_offset: int = 0, total_heads: int | None = None) -> torch.Tensor:
         """q/k/v [B, S, H, D] -> [B, S, H, D]. ``attn_mask``: a boolean key mask [B, N] / [B, 1, 1, N] whose
-        False entries are text padding at the back. Under Ulysses context parallelism q holds heads [head_offset, head_offset + H) of ``total_heads``."""
+        False entries are text padding at the back. Under Ulysses context parallelism q holds heads
+        [head_offset, head_offset + H) of ``total_heads``."""
+        t_host = time.perf_counter()
+        ctx = self.context
+        if ctx is None:
+            raise RuntimeError("videoaccel: an attention call outside a transformer forward (the step hook did not run)")
         st, t0, H = self.stats[layer], self._tick(q), q.shape[2]
-        plans = tuple(self.profile.plans(layer, total_heads or H, self.step, self.timestep)[head_offset:head_offset + H])
-        call = Call(layer, self.step, scale, attn_mask)
-        sparse = any(p.pattern != "dense" for p in plans)
+        plans = self._layer_plans(layer, ctx, total_heads or H)[head_offset:head_offset + H]
+        call = Call(layer, ctx.step, ctx.new_step, scale, attn_mask)
         try:
-            if sparse or self.observers:
-                if sparse:
+            geo = _needs_geometry(plans)
+            if geo or self.observers:
+                if any(p.pattern != "dense" for p in plans):
                     check_head_dim(q.shape[-1])
-                call.geometry = call_geometry(self.grid, q.shape[1], self.text_position, self.profile.block, self.order)
-                call.text_lengths = mask_text_lengths(attn_mask, call.geometry, q.shape[0]) if attn_mask is not None else None
+                call.geometry = call_geometry(ctx.grid, q.shape[1], self.text_position, self.profile.block, self.order)
+                call.text_lengths = self._text_lengths(attn_mask, call.geometry, q.shape[0]) if attn_mask is not None else None
                 for observe in self.observers:
-                    observe(AttentionCall(layer, self.step, self.timestep, q, k, v, call.geometry, call.text_lengths))
-            route = self.compiler.route(plans, call.geometry if sparse else None, call.text_lengths if sparse else None, q.device)
-            out, density = self._execute(route, q, k, v, call)
+                    observe(AttentionCall(layer, ctx.step, ctx.timestep, q, k, v, call.geometry, call.text_lengths))
+            table = self.compiler.table(layer, plans, call.geometry if geo else None, call.text_lengths if geo else None, q.device)
+            out, density = self.runner.run(table, q, k, v, call)
         except Fallback as fb:
             self._fallback(layer, f"{fb}: ran dense")
-            route = self.compiler.route((Plan(),) * H, None, None, q.device)
-            out, density = self._execute(route, q, k, v, Call(layer, self.step, scale, attn_mask))
-        for reason in route.fallbacks:
+            table = self.compiler.table(layer, (Plan(),) * H, None, None, q.device)
+            out, density = self.runner.run(table, q, k, v, Call(layer, ctx.step, ctx.new_step, scale, attn_mask))
+        for reason in table.fallbacks + tuple(self.runner.fallbacks):
             self._fallback(layer, reason)
-        st.density_misses.update(route.density_misses)
-        st.record(self.step, list(route.labels), density, any(g.fp8 for g in route.groups))
-        self.steps.record(self.step, layer, sum(density) / len(density))
+        st.record(ctx.step, table, density)
+        self.steps.record(ctx.step, layer, table, density)
         st.ms += self._tock(q, t0)
+        self.host_s += time.perf_counter() - t_host
         return out
 
-    def _execute(self, route: Route, q, k, v, call: Call) -> tuple[torch.Tensor, tuple[float, ...]]:
-        groups = [self.compiler.resolve(g, call.layer, call.step, q, k, call.geometry, call.text_lengths) if g.dynamic else g
-                  for g in route.groups]
-        if len(groups) == 1 and groups[0].index is None:
-            out = self.executors[groups[0].kind](q, k, v, groups[0], call)
-        else:
-            out = torch.zeros_like(q)
-            for g in groups:
-                sub = tuple(t.index_select(2, g.index) for t in (q, k, v))
-                out.index_copy_(2, g.index, self.executors[g.kind](*sub, g, call))
-        density = [0.0] * q.shape[2]
-        for g in groups:
-            for h, d in zip(g.heads, g.density):
-                density[h] = d
-        return out, tuple(density)
+    def _layer_plans(self, layer: int, ctx: StepContext, heads: int) -> tuple[Plan, ...]:
+        key = (layer, ctx.step < self.profile.dense_steps, self.profile.bucket(ctx.timestep), heads)
+        plans = self._plans.get(key)
+        if plans is None:
+            plans = self._plans[key] = tuple(self.profile.plans(layer, heads, ctx.step, ctx.timestep))
+        return plans
+
+    def _text_lengths(self, attn_mask: torch.Tensor, g: VideoGeometry, batch: int) -> tuple[int, ...]:
+        """Valid text per sample, read from the mask once per mask (every layer of a forward passes the same one)."""
+        key = (attn_mask.data_ptr(), attn_mask._version, tuple(attn_mask.shape), g)
+        if self._lengths is None or self._lengths[0] != key:
+            self._lengths = (key, mask_text_lengths(attn_mask, g, batch))
+        return self._lengths[1]
 
     # ---- bookkeeping ---------------------------------------------------------------------------
     def _fallback(self, layer: int, reason: str) -> None:
@@ -176,3 +198,11 @@ class AttentionRouter:
 
     def report(self) -> TransformerReport:
         return TransformerReport.build(self.profile, self.order, self.stats, self.timing, self.steps.report(), self.cache)
+
+
+def _needs_geometry(plans: tuple[Plan, ...]) -> bool:
+    """Whether a call needs its layout: any head that is not plain bf16 dense."""
+    return any(p.pattern != "dense" or p.precision != "bf16" for p in plans)
+
+
+__all__ = ["AttentionCall", "AttentionRouter", "CallTable", "Observer"]

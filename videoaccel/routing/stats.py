@@ -10,33 +10,54 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+import torch
+
 if TYPE_CHECKING:
     from ..plans import Profile
+    from .compiler import CallTable
 
 from .steps import StepReport, format_steps
 
 
 @dataclass
 class LayerStats:
-    """Running sums of one layer, updated once per call (no device work)."""
+    """Running counts of one layer, updated once per call on the host: which table ran how often (its
+    densities are known on the host), plus a device-side sum for densities a call decides (per-call masks)."""
     calls: int = 0
     steps: list[int] = field(default_factory=list)
     plans: list[str] = field(default_factory=list)  # per head, last call
-    density_sum: list[float] = field(default_factory=list)  # per head
+    tables: dict[int, list] = field(default_factory=dict)  # id(table) -> [table, calls]
+    device_sum: torch.Tensor | None = None  # per head, on the device
     fp8_calls: int = 0
     fallbacks: Counter = field(default_factory=Counter)
     density_misses: Counter = field(default_factory=Counter)
     ms: float = 0.0
 
-    def record(self, step: int, plans: list[str], density: tuple[float, ...], fp8: bool) -> None:
+    def record(self, step: int, table: CallTable, density: torch.Tensor | None) -> None:
         self.calls += 1
         self.steps.append(step)
-        self.plans = plans
-        if len(self.density_sum) != len(density):
-            self.density_sum = [0.0] * len(density)
-        for h, d in enumerate(density):
-            self.density_sum[h] += d
-        self.fp8_calls += int(fp8)
+        self.plans = table.labels
+        seen = self.tables.get(id(table))
+        if seen is None:
+            self.tables[id(table)] = [table, 1]
+        else:
+            seen[1] += 1
+        if density is not None:
+            self.device_sum = density if self.device_sum is None else self.device_sum + density
+        self.fp8_calls += int(table.has_fp8)
+        for miss in table.misses:
+            self.density_misses[miss] += 1
+
+    def head_density(self) -> list[float]:
+        """Per head, the mean achieved density over the calls (reads the device sum once, if any)."""
+        heads = len(self.plans)
+        total = [0.0] * heads
+        for table, n in self.tables.values():
+            if len(table.known_density) == heads:
+                total = [t + n * d for t, d in zip(total, table.known_density)]
+        if self.device_sum is not None and self.device_sum.numel() == heads:
+            total = [t + d for t, d in zip(total, self.device_sum.tolist())]
+        return [t / max(self.calls, 1) for t in total]
 
 
 @dataclass
@@ -80,7 +101,7 @@ class TransformerReport:
     @classmethod
     def build(cls, profile: Profile, order: str, stats: dict[int, LayerStats], timing: bool,
               steps: list[StepReport] | None = None, cache: str | None = None) -> TransformerReport:
-        layers = {i: LayerReport(s.calls, sorted(set(s.steps)), list(s.plans), [d / max(s.calls, 1) for d in s.density_sum],
+        layers = {i: LayerReport(s.calls, sorted(set(s.steps)), list(s.plans), s.head_density(),
                                  s.fp8_calls, dict(s.fallbacks), dict(s.density_misses), s.ms if timing else None)
                   for i, s in sorted(stats.items()) if s.calls}
         return cls(profile.name, profile.calibrated, order, layers, steps or [], cache)

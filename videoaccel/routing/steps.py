@@ -9,6 +9,12 @@ Steps of repeated pipeline calls add up under the same index (as the per-layer s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from .compiler import CallTable
 
 
 @dataclass
@@ -41,6 +47,7 @@ class _Step:
     passes: int = 0
     calls: dict[int, int] = field(default_factory=dict)
     density_sum: float = 0.0
+    device_sum: torch.Tensor | None = None  # densities decided per call (per-call masks), summed on the device
 
 
 class StepLog:
@@ -54,17 +61,21 @@ class StepLog:
         s = self._steps.setdefault(step, _Step())
         s.timestep, s.passes = timestep, s.passes + 1
 
-    def record(self, step: int, layer: int, density: float) -> None:
+    def record(self, step: int, layer: int, table: CallTable, density: torch.Tensor | None) -> None:
         s = self._steps.setdefault(step, _Step())
         s.calls[layer] = s.calls.get(layer, 0) + 1
-        s.density_sum += density
+        s.density_sum += table.mean_density
+        if density is not None:
+            d = density.mean()
+            s.device_sum = d if s.device_sum is None else s.device_sum + d
 
     def report(self) -> list[StepReport]:
         out = []
         for i, s in sorted(self._steps.items()):
             n = sum(s.calls.values())
+            total = s.density_sum + (0.0 if s.device_sum is None else float(s.device_sum))
             out.append(StepReport(i, s.timestep, s.passes, [s.calls.get(layer, 0) for layer in range(self.num_layers)],
-                                  s.density_sum / n if n else None))
+                                  total / n if n else None))
         return out
 
 

@@ -1,0 +1,27 @@
+"""The per-forward context: what one transformer forward's attention calls share, built once by the step hook.
+
+Why an object: every attention call of a forward needs the denoising step, the timestep's bucket, the
+latent grid and the joined text length; the step hook computes them once (outside compiled code) and
+the router hands the context to the compiler and executors of each call as an argument, so nothing on
+the call path reads state written from elsewhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class StepContext:
+    step: int  # pipeline denoising step (0-based); a forward without a scheduler counts timestep changes
+    timestep: float | None
+    passes: int  # forwards of this step before this one (CFG as two passes: 0, then 1)
+    grid: tuple[int, int, int]  # latent (frames, height, width) tokens
+    text: int  # joined text tokens the forward's inputs carry (0: text only through cross-attention)
+    device: torch.device
+
+    @property
+    def new_step(self) -> bool:
+        """The first forward of its step: per-call estimates that serve several steps refresh here."""
+        return self.passes == 0

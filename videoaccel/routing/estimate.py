@@ -1,0 +1,83 @@
+"""Per-call block selections written into a table's LUT on the device, with no host round trip.
+
+Why on the device: the mask of a content-following plan (sampled, the oracle, draft-guided) was
+resolved on the host every call (top-k, layout build, densities copied back): several milliseconds
+and a stream synchronisation per layer call. Here the estimate's scores go through ``topk`` and a
+sort straight into the LUT rows of the table's layout; a top-k row keeps a fixed number of blocks, so
+the counts, the work schedule and the reported density stay what the table was built with. A per-call
+mask (draft) keeps any number: its counts, the schedule and a device-side density change in place.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..patterns import VideoGeometry
+from ..patterns.registry import PATTERNS, behaviour
+from ..patterns.sampled import default_rows, write_rows
+from .compiler import CallTable, Selection
+
+
+def due(sel: Selection, step: int, new_step: bool) -> bool:
+    """Whether this call estimates afresh: the first call, every call for ``every`` 0, else the first
+    forward of a step ``every`` steps after the last estimate (CFG's second pass reuses the first's)."""
+    if sel.last is None or sel.every == 0:
+        return True
+    return new_step and step - sel.last >= sel.every
+
+
+def refresh(table: CallTable, step: int, new_step: bool, q: torch.Tensor, k: torch.Tensor, g: VideoGeometry,
+            scale: float | None, scratch: dict) -> torch.Tensor | None:
+    """Re-estimate the table's due selections into its layout; returns per-head densities [H] on the device
+    for the heads whose density is decided per call (mask selections), else None. ``scratch``: buffers reused
+    across calls (the sampled-mass kernel's)."""
+    layout = table.layout
+    changed = counts = False
+    density = None
+    for sel in table.selections:
+        if not due(sel, step, new_step):
+            continue
+        sel.last, changed = step, True
+        fn = behaviour(sel.pattern)
+        if PATTERNS[sel.pattern].selection == "top_k":
+            extra = {"scratch": _scratch(scratch, q, sel, g)} if sel.pattern == "sampled" and q.is_cuda else {}
+            scores = fn(q, k, g, scale=scale, heads=sel.heads, **sel.params, **extra)
+            write_rows(layout.lut, sel.heads, sel.keep, sel.kmax, scores)
+        else:
+            mask = fn(q, k, g, scale=scale, heads=sel.heads, **sel.params)
+            density = _write_mask(table, sel.heads.long(), mask, g, density)
+            counts = True
+    if counts:
+        layout.reschedule()
+    if changed and table.fp8_layout is not None:
+        idx = torch.tensor(table.fp8, device=q.device)
+        table.fp8_layout.lut.copy_(layout.lut.index_select(0, idx))
+        table.fp8_layout.counts.copy_(layout.counts.index_select(0, idx))
+        table.fp8_layout.reschedule()
+        table.kept = None  # compensation's kept blocks follow the new rows
+    return density
+
+
+def _write_mask(table: CallTable, heads: torch.Tensor, mask: torch.Tensor, g: VideoGeometry,
+                density: torch.Tensor | None) -> torch.Tensor:
+    layout = table.layout
+    cap = layout.lut.shape[-1]
+    order = torch.argsort((~mask).to(torch.int8), dim=-1, stable=True)[..., :cap]  # kept blocks first, ascending
+    layout.lut[heads] = order.to(torch.int32)
+    layout.counts[heads] = mask.sum(-1).to(torch.int32)
+    n = torch.full((g.num_blocks,), g.block, dtype=torch.float32, device=mask.device)
+    n[-1] = g.video_tokens - (g.num_blocks - 1) * g.block
+    got = (mask.float() * n[:, None] * n[None, :]).sum((-1, -2)) / g.video_tokens ** 2
+    if density is None:
+        density = torch.zeros(len(table.labels), device=mask.device)
+    return density.index_copy(0, heads, got)
+
+
+def _scratch(scratch: dict, q: torch.Tensor, sel: Selection, g: VideoGeometry) -> torch.Tensor:
+    """The sampled-mass kernel's scratch (a float per sampled row and key block), one buffer per device
+    shared by every layer's estimates, grown on demand."""
+    rows = min(sel.params.get("rows", default_rows(g.block)), g.block)
+    need = q.shape[0] * sel.heads.numel() * g.num_blocks * rows * g.num_blocks
+    buf = scratch.get(str(q.device))
+    if buf is None or buf.numel() < need:
+        buf = scratch[str(q.device)] = torch.empty(need, dtype=torch.float32, device=q.device)
+    return buf
