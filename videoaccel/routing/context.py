@@ -20,8 +20,5 @@ class StepContext:
     grid: tuple[int, int, int]  # latent (frames, height, width) tokens
     text: int  # joined text tokens the forward's inputs carry (0: text only through cross-attention)
     device: torch.device
-
-    @property
-    def new_step(self) -> bool:
-        """The first forward of its step: per-call estimates that serve several steps refresh here."""
-        return self.passes == 0
+    phase: tuple[bool, int]  # (a dense warm-up step, the timestep bucket): what selects the plans
+    refresh: frozenset[int]  # ``every`` values whose per-call estimates run in this forward (estimate.py)

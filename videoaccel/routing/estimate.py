@@ -15,17 +15,16 @@ from ..patterns import VideoGeometry
 from ..patterns.registry import PATTERNS, behaviour
 from ..patterns.sampled import default_rows, write_rows
 from .compiler import CallTable, Selection
+from .context import StepContext
 
 
-def due(sel: Selection, step: int, new_step: bool) -> bool:
-    """Whether this call estimates afresh: the first call, every call for ``every`` 0, else the first
-    forward of a step ``every`` steps after the last estimate (CFG's second pass reuses the first's)."""
-    if sel.last is None or sel.every == 0:
-        return True
-    return new_step and step - sel.last >= sel.every
+def due(sel: Selection, ctx: StepContext) -> bool:
+    """Whether this call estimates afresh: the forward's context says its period is due (the router decides it
+    once per forward: CFG's second pass reuses the first's estimate), or this selection never estimated."""
+    return sel.last is None or sel.every in ctx.refresh
 
 
-def refresh(table: CallTable, step: int, new_step: bool, q: torch.Tensor, k: torch.Tensor, g: VideoGeometry,
+def refresh(table: CallTable, ctx: StepContext, q: torch.Tensor, k: torch.Tensor, g: VideoGeometry,
             scale: float | None, scratch: dict) -> torch.Tensor | None:
     """Re-estimate the table's due selections into its layout; returns per-head densities [H] on the device
     for the heads whose density is decided per call (mask selections), else None. ``scratch``: buffers reused
@@ -34,9 +33,9 @@ def refresh(table: CallTable, step: int, new_step: bool, q: torch.Tensor, k: tor
     changed = counts = False
     density = None
     for sel in table.selections:
-        if not due(sel, step, new_step):
+        if not due(sel, ctx):
             continue
-        sel.last, changed = step, True
+        sel.last, changed = ctx.step, True
         fn = behaviour(sel.pattern)
         if PATTERNS[sel.pattern].selection == "top_k":
             extra = {"scratch": _scratch(scratch, q, sel, g)} if sel.pattern == "sampled" and q.is_cuda else {}
@@ -53,7 +52,6 @@ def refresh(table: CallTable, step: int, new_step: bool, q: torch.Tensor, k: tor
         table.fp8_layout.lut.copy_(layout.lut.index_select(0, idx))
         table.fp8_layout.counts.copy_(layout.counts.index_select(0, idx))
         table.fp8_layout.reschedule()
-        table.kept = None  # compensation's kept blocks follow the new rows
     return density
 
 

@@ -20,6 +20,7 @@ from ..patterns import VideoGeometry
 from ..patterns.pyramid import THRESHOLDS, pyramid_attention
 from ..patterns.registry import behaviour
 from .compiler import CallTable
+from .context import StepContext
 from .estimate import refresh
 
 
@@ -27,8 +28,7 @@ from .estimate import refresh
 class Call:
     """One attention call as the executors see it."""
     layer: int
-    step: int
-    new_step: bool  # the first forward of its step
+    context: StepContext
     scale: float | None
     attn_mask: torch.Tensor | None = None  # boolean key-padding mask as given by the model
     geometry: VideoGeometry | None = None
@@ -88,7 +88,7 @@ class Runner:
         if table.layout is None:
             return self.kernels.dense(q, k, v, call), None
         scale = q.shape[-1] ** -0.5 if call.scale is None else call.scale
-        density = refresh(table, call.step, call.new_step, q, k, call.geometry, call.scale, self.scratch) if table.selections else None
+        density = refresh(table, call.context, q, k, call.geometry, call.scale, self.scratch) if table.selections else None
         lse_needed = table.compensate is not None
         out = torch.empty_like(q)
         lse = None
@@ -109,9 +109,12 @@ class Runner:
             out.index_copy_(2, idx, self.kernels.pyramid(*sub, call, plans, [p.compensate for p in plans],
                                                          any(p.precision == "fp8" for p in plans)))
         if lse_needed:
-            if table.kept is None:
-                table.kept = kept_blocks(table.layout, table.compensate)
-            self.kernels.compensate(q, k, v, out, lse, table.layout, table.compensate, scale, kept=table.kept)
+            kept = table.kept
+            if kept is None:  # a static table keeps it; per-call rows change it (and a CUDA graph must not cache it)
+                kept = kept_blocks(table.layout, table.compensate)
+                if not table.selections:
+                    table.kept = kept
+            self.kernels.compensate(q, k, v, out, lse, table.layout, table.compensate, scale, kept=kept)
         if table.skip is not None:
             out.index_fill_(2, table.skip, 0.0)
         return out, density

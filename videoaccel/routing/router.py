@@ -64,7 +64,9 @@ class AttentionRouter:
         self.host_s = 0.0  # host seconds spent in attend() (kernels run asynchronously: this is the path's own cost)
         self._warned: set[str] = set()
         self._plans: dict[tuple, tuple[Plan, ...]] = {}
-        self._lengths: tuple | None = None  # (mask identity, its valid text lengths): one read per mask
+        self._lengths: tuple | None = None  # (forward, mask identity, its valid text lengths): one read per mask
+        self._estimated: dict[int, tuple[int, tuple]] = {}  # every -> (step, phase) of its last estimates
+        self._periods = profile.estimate_periods()
 
     # ---- per forward (the step hook, outside compiled code) -----------------------------------
     def begin_forward(self, step: int, timestep: float | None, grid: tuple[int, int, int], text: int,
@@ -75,9 +77,22 @@ class AttentionRouter:
         passes = prev.passes + 1 if prev is not None and prev.step == step and prev.timestep == timestep else 0
         if prev is None or (prev.grid, prev.text, prev.device) != (grid, text, device):
             self._prepare(grid, text, device)
-        self.context = StepContext(step, timestep, passes, grid, text, device)
+        phase = (step < self.profile.dense_steps, self.profile.bucket(timestep))
+        self.context = StepContext(step, timestep, passes, grid, text, device, phase, self._refresh(step, passes, phase))
         self.steps.begin(step, timestep)
         return self.context
+
+    def _refresh(self, step: int, passes: int, phase: tuple) -> frozenset[int]:
+        """The ``every`` values whose estimates run in this forward: every forward for 0; else the first pass of a
+        step ``every`` steps after the last estimates, or of a new phase (its tables have not estimated yet).
+        Decided here, once per forward, so a CUDA graph can be keyed by it."""
+        due = set()
+        for every in self._periods:
+            last = self._estimated.get(every)
+            if every == 0 or last is None or (passes == 0 and (last[1] != phase or step - last[0] >= every)):
+                due.add(every)
+                self._estimated[every] = (step, phase)
+        return frozenset(due)
 
     def _prepare(self, grid, text: int, device: torch.device) -> None:
         """Tile-order indices and every static table of this geometry, before the first call."""
@@ -100,15 +115,16 @@ class AttentionRouter:
         agree): the probe's dense shadow forwards."""
         if (profile.block, profile.order) != (self.profile.block, self.profile.order):
             raise ValueError("a temporary profile must keep the router's block and token order")
-        saved, self.profile, self._plans = self.profile, profile, {}
+        saved, self.profile, self._plans, self._periods = self.profile, profile, {}, profile.estimate_periods()
         try:
             yield
         finally:
-            self.profile, self._plans = saved, {}
+            self.profile, self._plans, self._periods = saved, {}, saved.estimate_periods()
 
     def reset(self) -> None:
         """A new generation (the pipeline call ended, or the step hook saw a new schedule start)."""
         self.context = None
+        self._estimated.clear()
         self.compiler.reset()
 
     @contextmanager
@@ -132,7 +148,7 @@ class AttentionRouter:
             raise RuntimeError("videoaccel: an attention call outside a transformer forward (the step hook did not run)")
         st, t0, H = self.stats[layer], self._tick(q), q.shape[2]
         plans = self._layer_plans(layer, ctx, total_heads or H)[head_offset:head_offset + H]
-        call = Call(layer, ctx.step, ctx.new_step, scale, attn_mask)
+        call = Call(layer, ctx, scale, attn_mask)
         try:
             geo = _needs_geometry(plans)
             if geo or self.observers:
@@ -147,7 +163,7 @@ class AttentionRouter:
         except Fallback as fb:
             self._fallback(layer, f"{fb}: ran dense")
             table = self.compiler.table(layer, (Plan(),) * H, None, None, q.device)
-            out, density = self.runner.run(table, q, k, v, Call(layer, ctx.step, ctx.new_step, scale, attn_mask))
+            out, density = self.runner.run(table, q, k, v, Call(layer, ctx, scale, attn_mask))
         for reason in table.fallbacks + tuple(self.runner.fallbacks):
             self._fallback(layer, reason)
         st.record(ctx.step, table, density)
@@ -157,7 +173,7 @@ class AttentionRouter:
         return out
 
     def _layer_plans(self, layer: int, ctx: StepContext, heads: int) -> tuple[Plan, ...]:
-        key = (layer, ctx.step < self.profile.dense_steps, self.profile.bucket(ctx.timestep), heads)
+        key = (layer, ctx.phase, heads)
         plans = self._plans.get(key)
         if plans is None:
             plans = self._plans[key] = tuple(self.profile.plans(layer, heads, ctx.step, ctx.timestep))
@@ -165,7 +181,7 @@ class AttentionRouter:
 
     def _text_lengths(self, attn_mask: torch.Tensor, g: VideoGeometry, batch: int) -> tuple[int, ...]:
         """Valid text per sample, read from the mask once per mask (every layer of a forward passes the same one)."""
-        key = (attn_mask.data_ptr(), attn_mask._version, tuple(attn_mask.shape), g)
+        key = (id(self.context), attn_mask.data_ptr(), attn_mask._version, tuple(attn_mask.shape), g)
         if self._lengths is None or self._lengths[0] != key:
             self._lengths = (key, mask_text_lengths(attn_mask, g, batch))
         return self._lengths[1]
