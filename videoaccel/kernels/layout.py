@@ -110,13 +110,19 @@ class BlockLayout:
         nd = self.dense_row_blocks.shape[0]
         full = self.num_kv_blocks + 1  # a dense row block weighs all key blocks + 1
         w = torch.cat([self.counts, self.counts.new_full((H, nt), full), self.counts.new_full((H, nd - nt), -1)], 1)
+        dense, active = self._role_index
         if self.dense_heads:
-            d = torch.tensor(self.dense_heads, device=self.device)
-            w[d] = torch.cat([w.new_full((len(d), nqb), -1), w.new_full((len(d), nd), full)], 1)
-        active = [h for h in range(H) if h not in set(self.idle_heads)]
+            w[dense] = torch.cat([w.new_full((len(self.dense_heads), nqb), -1), w.new_full((len(self.dense_heads), nd), full)], 1)
         within = torch.argsort(w, dim=1, descending=True, stable=True)[:, : nqb + nt]  # the -1 items sort last
         items = within + torch.arange(H, device=w.device)[:, None] * w.shape[1]
-        return items[torch.tensor(active, dtype=torch.long, device=w.device)].flatten().to(torch.int32)
+        return items[active].flatten().to(torch.int32)
+
+    @cached_property
+    def _role_index(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(dense heads, active heads) as device indices, made once (rescheduling may run inside a CUDA graph capture)."""
+        active = [h for h in range(self.heads) if h not in set(self.idle_heads)]
+        return (torch.tensor(self.dense_heads, dtype=torch.long, device=self.device),
+                torch.tensor(active, dtype=torch.long, device=self.device))
 
     def head_density(self) -> list[float]:
         """Per head, the fraction of its Sq x Skv score matrix computed (sample 0's always-ranges;

@@ -18,6 +18,8 @@ its work schedule and the head's density are known before the call and nothing i
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 from ..kernels.sampled_mass import sampled_mass_triton
@@ -43,8 +45,10 @@ def estimate_share(params: dict, block: int) -> float:
     return estimate_cost(params.get("rows", default_rows(block)), block, params.get("every", EVERY))
 
 
+@lru_cache(maxsize=64)
 def sample_rows(geometry: VideoGeometry, rows: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """int64 [NB, r]: absolute query rows, ``rows`` evenly spaced inside each video block (fewer in a short last block)."""
+    """int64 [NB, r]: absolute query rows, ``rows`` evenly spaced inside each video block (fewer in a short last block).
+    Cached: made once per geometry, not on every call (nor inside a CUDA graph capture)."""
     lo, hi = geometry.video_range
     bs, nb = geometry.block, geometry.num_blocks
     r = min(rows, bs)

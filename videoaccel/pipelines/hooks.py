@@ -17,6 +17,7 @@ from diffusers.hooks import HookRegistry, ModelHook
 
 from ..routing import AttentionRouter
 from . import caches
+from .graphs import ForwardGraphs
 from .models import ModelSpec, named_arg
 
 STEP_HOOK = "videoaccel_step"
@@ -36,6 +37,7 @@ class StepHook(ModelHook):
         self._timesteps: list[float] | None = None  # the scheduler's, on the host, for this pipeline call
         self._schedule: torch.Tensor | None = None  # the scheduler's timesteps tensor they were read from
         self._cache = None  # the diffusers cache config last checked (caches.py): enabled before or after accelerate
+        self.graphs: ForwardGraphs | None = None  # CUDA graphs of whole forwards (graphs.py), when enabled
 
     @torch.compiler.disable
     def pre_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> tuple[tuple, dict]:
@@ -52,6 +54,16 @@ class StepHook(ModelHook):
         self.router.begin_forward(self._step(t), t, self.spec.grid(module, args, kwargs), self.spec.text(module, args, kwargs),
                                   x.device)
         return args, kwargs
+
+    def new_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
+        """The forward itself, or its CUDA graph for this forward's step context when graphs are on (graphs.py)."""
+        if self.graphs is None:
+            return self.fn_ref.original_forward(*args, **kwargs)
+        return self._replay(module, args, kwargs)
+
+    @torch.compiler.disable(recursive=False)
+    def _replay(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> Any:
+        return self.graphs(module, self.fn_ref.original_forward, args, kwargs)
 
     def _scheduled(self) -> bool:
         return hasattr(self.scheduler, "step_index") and isinstance(getattr(self.scheduler, "timesteps", None), torch.Tensor)

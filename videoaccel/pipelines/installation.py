@@ -15,6 +15,7 @@ import torch
 from ..plans import Profile
 from ..routing import AttentionRouter
 from . import dispatch, fp8_linear
+from .graphs import ForwardGraphs
 from .hooks import ORDER_HOOK, STEP_HOOK, TILE_MODULES, StepHook, TileOrderHook, add_hook, remove_hook
 from .models import spec_for
 from .processors import REPLACEMENTS
@@ -31,6 +32,7 @@ class Installation:
     saved: list[Any] = field(default_factory=list)  # their attention backends and parallel configs (dispatch models)
     cross: list[tuple[torch.nn.Module, Any]] = field(default_factory=list)  # cross-attention modules and their backends
     linear_weights: dict[str, torch.Tensor] = field(default_factory=dict)  # stock weights of FP8 linears
+    step_hook: StepHook | None = None
 
     @classmethod
     def install(cls, model: torch.nn.Module, prof: Profile, scheduler: Any, pipeline: str | None = None) -> Installation:
@@ -56,7 +58,8 @@ class Installation:
             for m in spec.cross_attention(model):
                 inst.cross.append((m, getattr(m.processor, "_attention_backend", None)))
                 m.processor._attention_backend = AttentionBackendName._NATIVE_CUDNN
-        add_hook(model, StepHook(router, spec, scheduler, pipeline, inst.check), STEP_HOOK)
+        inst.step_hook = StepHook(router, spec, scheduler, pipeline, inst.check)
+        add_hook(model, inst.step_hook, STEP_HOOK)
         if router.order == "tile":
             for name in TILE_MODULES:
                 add_hook(getattr(model, name), TileOrderHook(router, name), ORDER_HOOK)
@@ -83,6 +86,19 @@ class Installation:
                 remove_hook(getattr(model, name), ORDER_HOOK)
         delattr(model, ATTR)
 
+
+    def cuda_graphs(self, on: bool) -> None:
+        """Replay whole forwards as CUDA graphs, one per step context (graphs.py), or stop doing so."""
+        if on and not torch.cuda.is_available():
+            raise ValueError("CUDA graphs need a CUDA GPU: compile without cuda graphs on this machine")
+        if on:
+            plans = [self.router.profile.default] + [p for bs in self.router.profile.layers.values() for hs in bs for p in hs]
+            if any(p.pattern == "pyramid" for p in plans):
+                raise ValueError("pyramid plans choose their passes on the host each call: they cannot run in a CUDA graph")
+            if spec_for(self.model).text_position == "back":
+                raise ValueError(f"{type(self.model).__name__} pads its joined text per prompt, which a CUDA graph would "
+                                 "freeze: compile it without cuda graphs")
+        self.step_hook.graphs = ForwardGraphs(self.router) if on else None
 
     def check(self) -> None:
         """Before each forward: the routed processors still carry their routes (ValueError naming the fix)."""

@@ -56,6 +56,8 @@ class CallTable:
     fp8: list[int] = field(default_factory=list)  # heads of the FP8 launch (idle in ``layout``)
     fp8_layout: BlockLayout | None = None
     pyramid: list[int] = field(default_factory=list)  # heads of the pyramid passes (idle in ``layout``)
+    fp8_index: torch.Tensor | None = None  # the two lists above on the device (made once: no copy on the call path)
+    pyramid_index: torch.Tensor | None = None
     compensate: torch.Tensor | None = None  # int64 heads whose skipped blocks are compensated
     skip: torch.Tensor | None = None  # int64 heads whose output is zero
     fallbacks: tuple[str, ...] = ()  # counted per call (e.g. FP8 asked on a CPU)
@@ -92,6 +94,15 @@ class PlanCompiler:
         for t in self._tables.values():
             for s in t.selections:
                 s.last = None
+
+    def estimate_state(self, state: dict | None = None) -> dict:
+        """Every selection's last estimate step (to restore later), or restore a state given (selections made
+        since then have not estimated before it)."""
+        sels = [s for t in self._tables.values() for s in t.selections]
+        if state is not None:
+            for sel in sels:
+                sel.last = state.get(id(sel))
+        return {id(s): s.last for s in sels}
 
     def table(self, layer: int, plans: tuple[Plan, ...], geometry: VideoGeometry | None, text_lengths: tuple[int, ...] | None,
               device: torch.device) -> CallTable:
@@ -158,9 +169,11 @@ class PlanCompiler:
         selections = [self._selection(pattern, dict(params), every, heads, plans, g, device)
                       for (pattern, params, every), heads in groups.items()]
         table = CallTable(plans, labels, tuple(density), g, replace(layout, idle_heads=tuple(sorted(set(layout.idle_heads) | set(fp8)))),
-                          selections, fp8, layout.restricted(fp8) if fp8 else None, pyramid,
+                          selections, fp8, layout.restricted(fp8) if fp8 else None, pyramid, _index(fp8, device),
+                          _index(pyramid, device),
                           _index([h for h, p in enumerate(plans) if p.compensate and h not in skip + dense + pyramid], device),
-                          _index(skip, device), fallbacks=tuple(dict.fromkeys(fallbacks)), misses=tuple(dict.fromkeys(misses)))
+                          _index(skip, device),
+                          fallbacks=tuple(dict.fromkeys(fallbacks)), misses=tuple(dict.fromkeys(misses)))
         if not cuda:
             sparse = [d for d, p in zip(density, plans) if PATTERNS[p.pattern].selection == "static"]
             if sparse and sum(sparse) / len(sparse) > CPU_BREAK_EVEN:

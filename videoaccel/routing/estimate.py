@@ -48,7 +48,7 @@ def refresh(table: CallTable, ctx: StepContext, q: torch.Tensor, k: torch.Tensor
     if counts:
         layout.reschedule()
     if changed and table.fp8_layout is not None:
-        idx = torch.tensor(table.fp8, device=q.device)
+        idx = table.fp8_index
         table.fp8_layout.lut.copy_(layout.lut.index_select(0, idx))
         table.fp8_layout.counts.copy_(layout.counts.index_select(0, idx))
         table.fp8_layout.reschedule()

@@ -96,14 +96,14 @@ class Runner:
             res = self._launch(q, k, v, table.layout, scale, lse_needed, False, out)
             lse = res[1] if lse_needed else None
         if table.fp8:
-            idx = torch.tensor(table.fp8, device=q.device)
+            idx = table.fp8_index
             sub = [t.index_select(2, idx) for t in (q, k, v)]
             res = self._launch(*sub, table.fp8_layout, scale, lse_needed, True, None)
             out.index_copy_(2, idx, res[0] if lse_needed else res)
             if lse_needed:
                 lse = res[1] if lse is None else lse.index_copy_(1, idx, res[1])
         if table.pyramid:
-            idx = torch.tensor(table.pyramid, device=q.device)
+            idx = table.pyramid_index
             plans = [table.plans[h] for h in table.pyramid]
             sub = [t.index_select(2, idx) for t in (q, k, v)]
             out.index_copy_(2, idx, self.kernels.pyramid(*sub, call, plans, [p.compensate for p in plans],

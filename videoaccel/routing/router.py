@@ -67,6 +67,7 @@ class AttentionRouter:
         self._lengths: tuple | None = None  # (forward, mask identity, its valid text lengths): one read per mask
         self._estimated: dict[int, tuple[int, tuple]] = {}  # every -> (step, phase) of its last estimates
         self._periods = profile.estimate_periods()
+        self._recording: list | None = None  # a CUDA graph capture in progress: the calls' bookkeeping, to replay
 
     # ---- per forward (the step hook, outside compiled code) -----------------------------------
     def begin_forward(self, step: int, timestep: float | None, grid: tuple[int, int, int], text: int,
@@ -164,10 +165,11 @@ class AttentionRouter:
             self._fallback(layer, f"{fb}: ran dense")
             table = self.compiler.table(layer, (Plan(),) * H, None, None, q.device)
             out, density = self.runner.run(table, q, k, v, Call(layer, ctx, scale, attn_mask))
-        for reason in table.fallbacks + tuple(self.runner.fallbacks):
-            self._fallback(layer, reason)
-        st.record(ctx.step, table, density)
-        self.steps.record(ctx.step, layer, table, density)
+        reasons = table.fallbacks + tuple(self.runner.fallbacks)
+        if self._recording is not None:
+            self._recording.append((layer, table, density, reasons))
+        else:
+            self._record(layer, table, density, reasons)
         st.ms += self._tock(q, t0)
         self.host_s += time.perf_counter() - t_host
         return out
@@ -187,6 +189,27 @@ class AttentionRouter:
         return self._lengths[1]
 
     # ---- bookkeeping ---------------------------------------------------------------------------
+    def _record(self, layer: int, table: CallTable, density: torch.Tensor | None, reasons: tuple[str, ...]) -> None:
+        for reason in reasons:
+            self._fallback(layer, reason)
+        self.stats[layer].record(self.context.step, table, density)
+        self.steps.record(self.context.step, layer, table, density)
+
+    @contextmanager
+    def recording(self) -> Iterator[list]:
+        """Inside, calls keep their bookkeeping in the yielded list instead of the report (a CUDA graph capture:
+        ``replay`` adds it each time the graph runs)."""
+        self._recording = []
+        try:
+            yield self._recording
+        finally:
+            self._recording = None
+
+    def replay(self, calls: list) -> None:
+        """The report's bookkeeping of a replayed forward (its per-call densities are the graph's own tensors)."""
+        for layer, table, density, reasons in calls:
+            self._record(layer, table, density, reasons)
+
     def _fallback(self, layer: int, reason: str) -> None:
         self.stats[layer].fallbacks[reason] += 1
         if reason not in self._warned:
