@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cache_spec
+from .files import write_text
 from .patterns.registry import PATTERNS, PRECISIONS, PRESETS, Order, Precision
 from .plan_checks import plan_params, profile_fields
 
@@ -136,7 +137,8 @@ class Profile:
                 **({"cache": self.cache.to_json()} if self.cache else {})}  # absent unless measured: older readers skip it
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1))
+        """Written atomically: a failed write (disk full, a size limit) leaves the old file whole."""
+        write_text(path, json.dumps(self.to_json(), indent=1, allow_nan=False))
 
     @classmethod
     def from_json(cls, d: dict, source: str = "profile") -> Profile:
