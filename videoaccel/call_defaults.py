@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .files import write_text
+from .files import read_text, write_text
 
 CALL_DEFAULTS = "videoaccel.json"
 # key -> (pipeline argument or None, type, CLI flag)
@@ -26,9 +26,9 @@ def model_defaults(model: str) -> dict:
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read call defaults {path}: {e}") from None
+        data = json.loads(read_text(path, "call defaults", "a JSON object such as {\"steps\": 20}"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"cannot read call defaults {path}: it is not JSON ({e}); fix or remove it") from None
     unknown = set(data) - set(KEYS) if isinstance(data, dict) else {"(not an object)"}
     if unknown:
         raise ValueError(f"{path}: unknown keys {sorted(unknown)}; allowed: {', '.join(KEYS)}")

@@ -125,24 +125,25 @@ def write_image(path: str | os.PathLike, image: Any) -> None:
 
 def read_text(path: str | os.PathLike, what: str, example: str) -> str:
     """The UTF-8 text of a file the user named; one-line errors naming it and the fix (``what``: 'profile
-    file'; ``example``: what a good one looks like) instead of an errno or a codec error."""
+    file'; ``example``: what a good one is) instead of an errno or a codec error."""
     p = os.fspath(path)
+    cannot = f"cannot read {what} {p}"
     try:
         with open(p, "rb") as f:
             data = f.read(READ_LIMIT + 1)
     except FileNotFoundError:
-        raise MissingFileError(f"{what} {p} does not exist: check the path") from None
+        raise MissingFileError(f"{cannot}: it does not exist (check the path)") from None
     except IsADirectoryError:
-        raise ValueError(f"{what} {p} is a directory: give a file ({example})") from None
+        raise ValueError(f"{cannot}: it is a directory (give {example})") from None
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise ValueError(f"{what} {p} is a symlink loop: point the link at a real file") from None
-        raise ValueError(f"cannot read {what} {p} ({e.strerror}): fix its permissions or give another file") from None
+            raise ValueError(f"{cannot}: it is a symlink loop (point the link at a real file)") from None
+        raise ValueError(f"{cannot}: {e.strerror} (fix its permissions or give another file)") from None
     if len(data) > READ_LIMIT:
-        raise ValueError(f"{what} {p} is larger than {READ_LIMIT >> 20} MiB, so it is not one: give {example}")
+        raise ValueError(f"{cannot}: it is larger than {READ_LIMIT >> 20} MiB (give {example})")
     if b"\0" in data:
-        raise ValueError(f"{what} {p} is a binary file, not text: give {example}")
+        raise ValueError(f"{cannot}: it is a binary file, not text (give {example})")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte-order mark (some editors write one) is not part of the text
     except UnicodeDecodeError as e:
-        raise ValueError(f"{what} {p} is not UTF-8 text (byte {e.start}): save it as UTF-8 text") from None
+        raise ValueError(f"{cannot}: it is not UTF-8 text (byte {e.start}; save it as UTF-8)") from None

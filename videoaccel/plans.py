@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,11 +227,18 @@ def load_profile(profile: Profile | str | Path) -> Profile:
     """A Profile from a Profile, a profile .json path or a preset name (checked, before any model work)."""
     if isinstance(profile, Profile):
         return profile
-    if isinstance(profile, (str, Path)) and (str(profile).endswith(".json") or Path(str(profile)).is_file()):
+    if isinstance(profile, Path) or isinstance(profile, str) and _names_a_file(profile):
         return Profile.load(profile)
     if isinstance(profile, str):
         return preset(profile)
     raise ValueError(f"profile must be a Profile, a profile .json path or a preset name, got {type(profile).__name__}")
+
+
+def _names_a_file(text: str) -> bool:
+    """A .json name, a file, or anything else on disk (a directory, a symlink loop) not spelt like a preset: read as
+    a profile file, so its error names the file instead of 'unknown preset'."""
+    base = text.partition("+")[0].partition(":")[0]
+    return text.endswith(".json") or os.path.isfile(text) or (os.path.lexists(text) and base not in PRESETS)
 
 
 def config_hash(config: dict) -> str:

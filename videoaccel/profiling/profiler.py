@@ -29,6 +29,7 @@ from ..plans import Profile, bucket_of
 from ..routing import AttentionCall
 from . import attach, choose, probe, scoring
 from .checkpoint import load_checkpoint, save_checkpoint
+from .costs import CostModel
 
 log = logging.getLogger("videoaccel")
 
@@ -61,6 +62,8 @@ class ProfileConfig:
         for d in self.densities:
             plan_checks.density(d, "candidate density")
         plan_checks.density(self.probe_density, "probe_density")
+        if self.cost_table is not None:
+            CostModel.load(self.cost_table)  # a file that is no cost table stops here, not after the calibration
 
 
 @dataclass
