@@ -148,3 +148,31 @@ def profile_fits_model(p: Any, num_layers: int, heads: int | None) -> None:
     if wrong:
         raise ValueError(f"profile {shown(p.name)} has {wrong[0]} head plans per layer but the model has {heads} heads: "
                          "it was made for another model; profile this one with `videoaccel profile`")
+
+
+class ProfileNotApplied(UserWarning):
+    """A profile that cannot run as written (all dense, or a warm-up as long as the run): said, never silent."""
+
+
+def stock_dense(p: Any, num_layers: int) -> bool:
+    """Every head of every layer runs stock dense attention (dense, bf16): nothing is accelerated."""
+    def stock(plan: Any) -> bool:
+        return plan.pattern == "dense" and plan.precision == "bf16"
+
+    return all(i in p.dense_layers or all(stock(x) for bs in p.layers.get(i, [[p.default]]) for x in bs)
+               for i in range(num_layers))
+
+
+def unapplied_note(p: Any, num_layers: int, steps: int | None = None) -> str | None:
+    """One line when ``p`` cannot run as written on a model of ``num_layers`` layers (a run of ``steps`` steps when
+    known): its dense warm-up covers the whole run, or every head is dense. None where dense is what was asked: the
+    ``dense`` preset, and profiles that only route to watch attention (``meta["observe"]``: calibration, statistics)."""
+    if p.meta.get("preset") and p.name == "dense" or p.meta.get("observe"):
+        return None
+    if steps is not None and p.dense_steps >= steps:
+        return (f"profile {shown(p.name)} runs its first {p.dense_steps} steps dense (warm-up) and this run has {steps}, "
+                "so it runs fully dense: give more steps, or use a profile with fewer dense_steps")
+    if stock_dense(p, num_layers):
+        return (f"profile {shown(p.name)} has every head of every layer dense, so it runs as the stock model: "
+                "choose a sparse profile or a preset such as radial")
+    return None

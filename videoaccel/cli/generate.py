@@ -134,6 +134,9 @@ def generate_command(prompt: str, output: str, flags: dict, *, model: str | None
         print(note, file=sys.stderr)
     if not dense:
         pipelines.check_profile(pipe, profile)  # against the model, before any step (ValueError: one line, exit 2 in cli.main)
+        note = session.profile_note(pipe, profile, call)  # cannot run as written: said once, before generating
+        if rank == 0 and note:
+            print(note, file=sys.stderr)
     if ulysses > 1:
         from diffusers import ContextParallelConfig
 

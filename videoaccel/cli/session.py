@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,12 +19,15 @@ import numpy as np
 
 from ..call_defaults import CALL_DEFAULTS, KEYS, model_defaults
 from ..files import read_text
+from ..plan_checks import ProfileNotApplied, unapplied_note
 from ..profile_schema import shown, summarise
 from ..prompt_check import read_prompts
 
 if TYPE_CHECKING:
     import torch
     from diffusers import DiffusionPipeline
+
+    from ..plans import Profile
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 EMBEDDED = ROOT / "assets" / "tiny-t2v"
@@ -135,6 +139,18 @@ def load_pipeline(model: str, device: str | None = None, allow_pickle: bool = Fa
         raise SystemExit(f"cannot load a diffusers pipeline from {shown(model)}: give a local diffusers directory, or a hub id "
                          f"on a machine with network access ({why}){hint}") from None
     return pipe.to(device or ("cuda" if cuda else "cpu"))
+
+
+def profile_note(pipe: DiffusionPipeline, profile: Profile, call: dict) -> str | None:
+    """The one line for a profile that cannot run as written on this call (its warm-up covers every step, or every
+    head is dense), before generating. The library's own warning of it is then off in this process: said once."""
+    from ..pipelines.models import spec_for, transformers_of
+
+    warnings.filterwarnings("ignore", category=ProfileNotApplied)
+    steps = call.get("num_inference_steps") or inspect.signature(pipe).parameters["num_inference_steps"].default
+    layers = max(len(spec_for(m).self_attention(m)) for _, m in transformers_of(pipe))
+    note = unapplied_note(profile, layers, steps if isinstance(steps, int) else None)
+    return None if note is None else f"warning: {note}"
 
 
 def dtype_kwarg(dtype: torch.dtype) -> dict:

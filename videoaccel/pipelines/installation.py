@@ -11,11 +11,13 @@ carries a ``__deepcopy__`` that raises before any weight is copied; ``undo`` tak
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from ..plan_checks import ProfileNotApplied, unapplied_note
 from ..plans import Profile
 from ..routing import AttentionRouter
 from . import dispatch, fp8_linear
@@ -44,6 +46,8 @@ class Installation:
         if spec.tile_order and not tile:  # context parallelism shards the sequence between blocks: no model-level reordering
             log.info("videoaccel: %s is context-parallel: frame-major token order", type(model).__name__)
         router = AttentionRouter(prof, len(attn), attn[0].heads, spec.text_position, tile_order=tile)
+        if note := unapplied_note(prof, len(attn)):  # once per process and text (Python's warning registry)
+            warnings.warn(f"videoaccel: {note}", ProfileNotApplied, stacklevel=2)
         if prof.order == "tile" and not spec.tile_order:
             log.info("videoaccel: %s runs frame-major token order (tile-major reordering is implemented for Wan)",
                      type(model).__name__)

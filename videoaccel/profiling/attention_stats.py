@@ -127,7 +127,7 @@ def measure(pipe: DiffusionPipeline, prompts: list[str], *, seed: int = 0, query
     from ..plans import Profile
 
     obs = RecallObserver(sample_steps(call_kwargs.get("num_inference_steps", 50)), query_blocks, seed, blocks)
-    pipelines.accelerate(pipe, Profile("attention-stats", order="frame"))
+    pipelines.accelerate(pipe, Profile("attention-stats", order="frame", meta={"observe": True}))
     try:
         with pipelines.observe(pipe, obs):
             for i, prompt in enumerate(tqdm(prompts, desc="attention statistics", disable=not progress)):

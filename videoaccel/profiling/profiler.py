@@ -175,7 +175,7 @@ def calibrate(pipe: DiffusionPipeline, prompts: list[str], config: ProfileConfig
     timesteps = [float(t) for t in pipe.scheduler.timesteps]
     prof = Profiler(config, timesteps)
     key = {"prompts": list(prompts), "seed": seed, "config": repr(config), "call": repr(sorted(call_kwargs.items()))}
-    pipelines.accelerate(pipe, Profile("calibration", block=config.block, order=config.order))
+    pipelines.accelerate(pipe, Profile("calibration", block=config.block, order=config.order, meta={"observe": True}))
     try:
         start = load_checkpoint(checkpoint, prof, key)
         with attach.observe(pipe, prof):
