@@ -5,21 +5,13 @@ import os
 import numpy as np
 import pytest
 
+from test_bad_input_cli import no_model  # noqa: F401 (a fixture: fails the test if the model loads)
 from videoaccel import cli
-from videoaccel.cli import session
 from videoaccel.files import MissingFileError
 from videoaccel.plans import Profile, load_profile
 from videoaccel.prompt_check import read_prompts
 
 BAD_TEXT = {"binary": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "latin-1": "caf\xe9 au lait\n".encode("latin-1")}
-
-
-@pytest.fixture
-def no_model(monkeypatch):
-    def load(*a, **k):
-        raise AssertionError("the model was loaded before the bad input was reported")
-
-    monkeypatch.setattr(session, "load_pipeline", load)
 
 
 def _prompts(tmp_path):

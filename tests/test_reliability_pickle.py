@@ -4,18 +4,9 @@ import pickle
 
 import pytest
 
+from test_bad_input_cli import _Plant
 from videoaccel import cli
 from videoaccel.cli import session
-
-
-class _Plant:
-    """Unpickling this creates the file named by ``marker``: proof that code ran."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
 
 
 @pytest.fixture
