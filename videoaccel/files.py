@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 READ_LIMIT = 64 << 20  # a profile or prompt file larger than this is not one
+FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # a write failed for want of space
 
 
 class MissingFileError(FileNotFoundError, ValueError):
@@ -92,9 +93,10 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str]:
     except BaseException as e:
         with suppress(FileNotFoundError):
             os.unlink(tmp)
-        if isinstance(e, OSError):  # disk full, a size limit: say what is left as it was
+        if isinstance(e, OSError):  # disk full, a size limit, a failed encoder: say what is left as it was
             what = "the old file is unchanged" if target.exists() else "nothing was written"
-            raise OSError(f"cannot write {path}: {e.strerror or e} ({what}): free space or choose another output path") from e
+            fix = ": free space or choose another output path" if e.errno in FULL else ""
+            raise OSError(f"cannot write {path}: {e.strerror or e} ({what}){fix}") from e
         raise
     fsync_path(target.parent)
 
@@ -108,9 +110,9 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
-def write_json(obj: Any, path: str | os.PathLike, indent: int = 2) -> None:
-    """JSON through atomic_path, so a failed write leaves no partial file (no NaN/inf: JSON has none)."""
-    write_text(path, json.dumps(obj, indent=indent, allow_nan=False))
+def write_json(obj: Any, path: str | os.PathLike, indent: int = 2, allow_nan: bool = False) -> None:
+    """JSON through atomic_path, so a failed write leaves no partial file (no NaN/inf unless ``allow_nan``: JSON has none)."""
+    write_text(path, json.dumps(obj, indent=indent, allow_nan=allow_nan))
 
 
 def write_image(path: str | os.PathLike, image: Any) -> None:

@@ -111,7 +111,7 @@ def profile_fields(p: Any) -> None:
         count(layer, "dense_layers entry", 0)
     if p.order not in ORDERS:
         raise ValueError(f"order={shown(p.order)}: use 'frame' or 'tile'")
-    if p.block not in BLOCKS:
+    if isinstance(p.block, bool) or not isinstance(p.block, int) or p.block not in BLOCKS:
         raise ValueError(f"block={shown(p.block)}: use 16, 32, 64 or 128")
     m = p.model
     if m is not None and (not isinstance(m, dict) or not isinstance(m.get("class"), str)

@@ -126,9 +126,8 @@ def write_video(frames: ArrayLike, path: str | os.PathLike, fps: float = 8) -> P
             else:  # new frames in first, then the old ones beyond them out: no frame is lost before its replacement
                 for name in names:
                     os.replace(os.path.join(tmpdir, name), target / name)
-                for old in target.glob("frame_*.png"):
-                    if old.name not in names:
-                        old.unlink()
+                for old in set(target.glob("frame_*.png")) - {target / name for name in names}:
+                    old.unlink()
             fsync_path(target)
             fsync_path(target.parent)
         finally:

@@ -147,7 +147,8 @@ def profile_note(pipe: DiffusionPipeline, profile: Profile, call: dict) -> str |
     from ..pipelines.models import spec_for, transformers_of
 
     warnings.filterwarnings("ignore", category=ProfileNotApplied)
-    steps = call.get("num_inference_steps") or inspect.signature(pipe).parameters["num_inference_steps"].default
+    param = inspect.signature(pipe).parameters.get("num_inference_steps")
+    steps = call.get("num_inference_steps") or (param.default if param is not None else None)
     layers = max(len(spec_for(m).self_attention(m)) for _, m in transformers_of(pipe))
     note = unapplied_note(profile, layers, steps if isinstance(steps, int) else None)
     return None if note is None else f"warning: {note}"
