@@ -8,6 +8,8 @@ import json
 import re
 from pathlib import Path
 
+from videoaccel.files import write_image, write_text
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -200,7 +202,7 @@ def fidelity_plot(path: Path, png: Path) -> None:
         y = 30 + 20 * i
         cv2.circle(img, (w - 190, y - 5), 5, colour, -1)
         cv2.putText(img, label, (w - 178, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1)
-    cv2.imwrite(str(png), img[..., ::-1])
+    write_image(png, img[..., ::-1])
 
 
 def recall_table(doc: dict) -> str:
@@ -273,7 +275,7 @@ def main() -> None:
         sfid = ROOT / "bench" / "stack-fidelity-h100.json"
         text = replace_block(text, "stack-table", stack_table(json.loads(stack.read_text()),
                                                              json.loads(sfid.read_text()) if sfid.exists() else None))
-    readme.write_text(text)
+    write_text(readme, text)
 
 
 if __name__ == "__main__":

@@ -264,10 +264,12 @@ def test_step_hook_finds_the_timestep_of_positional_calls(name):
     assert first == (float(args[2].max()), 0) and (r.context.step, r.context.passes) == (0, 1)
 
 
-def test_accelerated_model_deepcopies():
+def test_accelerated_model_deepcopy_is_refused_with_the_fix():
     import copy
 
     model, kwargs = TINY["wan"]()
     videoaccel.accelerate(model, Profile("r", default=SPARSE["radial"], block=16))
-    copy.deepcopy(model)
+    with pytest.raises(ValueError, match="restore first"):  # a copy would share the router (issue 32)
+        copy.deepcopy(model)
     videoaccel.restore(model)
+    copy.deepcopy(model)

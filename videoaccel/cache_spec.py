@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .profile_schema import shown
+
 # name -> (the one value NAME:VALUE sets, its default, what it is, example)
 KNOBS: dict[str, tuple[str, Any, str, str]] = {
     "fbc": ("threshold", 0.05, "First-Block-Cache threshold, a number > 0", "fbc:0.05"),
@@ -67,7 +69,7 @@ def _knob(name: str, value: Any) -> Any:
         ok = not isinstance(value, bool) and isinstance(value, int) and value >= 2
         v = value if ok else None
     if v is None:
-        raise ValueError(f"{name}: {knob}={value!r} must be a {what}, e.g. {example}")
+        raise ValueError(f"{name}: {knob}={shown(value)} must be a {what}, e.g. {example}")
     return v
 
 
@@ -93,7 +95,7 @@ def parse(text: str) -> CacheSpec | None:
 def from_json(d: Any, source: str = "profile") -> CacheSpec:
     """A profile's ``"cache": {"name": ..., "params": {...}}`` entry, checked."""
     if not isinstance(d, dict) or d.get("name") not in KNOBS or not isinstance(d.get("params", {}), dict):
-        raise ValueError(f"{source}: cache {d!r} must be like {{\"name\": \"fbc\", \"params\": {{\"threshold\": 0.05}}}} "
+        raise ValueError(f"{source}: cache {shown(d)} must be like {{\"name\": \"fbc\", \"params\": {{\"threshold\": 0.05}}}} "
                          f"with name one of {', '.join(NAMES)}")
     name, params = d["name"], dict(d.get("params", {}))
     allowed = (KNOBS[name][0],) + EXTRA[name]

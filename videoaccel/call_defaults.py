@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .files import read_text, write_text
+
 CALL_DEFAULTS = "videoaccel.json"
 # key -> (pipeline argument or None, type, CLI flag)
 KEYS: dict[str, tuple[str | None, type, str | None]] = {
@@ -24,9 +26,9 @@ def model_defaults(model: str) -> dict:
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read call defaults {path}: {e}") from None
+        data = json.loads(read_text(path, "call defaults", "a JSON object such as {\"steps\": 20}"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"cannot read call defaults {path}: it is not JSON ({e}); fix or remove it") from None
     unknown = set(data) - set(KEYS) if isinstance(data, dict) else {"(not an object)"}
     if unknown:
         raise ValueError(f"{path}: unknown keys {sorted(unknown)}; allowed: {', '.join(KEYS)}")
@@ -41,7 +43,7 @@ def write_call_defaults(model_dir: str | Path, *, frames: int, height: int, widt
                         max_sequence_length: int = 16, negative_prompt: str = "", fps: int = 8) -> Path:
     """Write the geometry the model was trained at and how it is meant to be called."""
     path = Path(model_dir) / CALL_DEFAULTS
-    path.write_text(json.dumps({"frames": frames, "height": height, "width": width, "steps": steps, "guidance": guidance,
+    write_text(path, json.dumps({"frames": frames, "height": height, "width": width, "steps": steps, "guidance": guidance,
                                 "max_sequence_length": max_sequence_length, "negative_prompt": negative_prompt, "fps": fps},
                                indent=1) + "\n")
     return path

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import cache_spec
+from .files import read_text, write_text
 from .patterns.registry import PATTERNS, PRECISIONS, PRESETS, Order, Precision
 from .plan_checks import plan_params, profile_fields
+from .profile_schema import check_profile_json, nearest, parse, shown
 
 SCHEMA_VERSION = 2
 
@@ -32,11 +35,11 @@ class Plan:
 
     def __post_init__(self) -> None:
         if self.pattern not in PATTERNS:
-            raise ValueError(f"unknown pattern {self.pattern!r}: use one of {', '.join(PATTERNS)}")
+            raise ValueError(f"unknown pattern {shown(self.pattern)}{nearest(self.pattern, PATTERNS)}: use one of {', '.join(PATTERNS)}")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision {self.precision!r}: use 'bf16' or 'fp8'")
+            raise ValueError(f"precision {shown(self.precision)}{nearest(self.precision, PRECISIONS)}: use 'bf16' or 'fp8'")
         if not isinstance(self.compensate, bool):
-            raise ValueError(f"compensate={self.compensate!r} must be true or false")
+            raise ValueError(f"compensate={shown(self.compensate)} must be true or false")
         object.__setattr__(self, "params", plan_params(self.pattern, tuple(self.params)))
 
     @property
@@ -63,7 +66,7 @@ class Plan:
     @classmethod
     def from_json(cls, d: dict) -> Plan:
         if not isinstance(d, dict) or not isinstance(d.get("params", {}), dict):
-            raise ValueError(f"plan {d!r} must be an object like {{\"pattern\": \"radial\", \"params\": {{\"density\": 0.1}}}}")
+            raise ValueError(f"plan {shown(d)} must be an object like {{\"pattern\": \"radial\", \"params\": {{\"density\": 0.1}}}}")
         return cls(d["pattern"], tuple(sorted(d.get("params", {}).items())), d.get("precision", "bf16"), d.get("compensate", False))
 
 
@@ -128,7 +131,7 @@ class Profile:
             return [self.default] * heads
         plans = per_bucket[min(self.bucket(timestep), len(per_bucket) - 1)]
         if len(plans) != heads:
-            raise ValueError(f"profile {self.name!r} has {len(plans)} head plans for layer {layer}, the model has {heads} heads: "
+            raise ValueError(f"profile {shown(self.name)} has {len(plans)} head plans for layer {layer}, the model has {heads} heads: "
                              "it was made for another model")
         return plans
 
@@ -142,7 +145,13 @@ class Profile:
                 **({"cache": self.cache.to_json()} if self.cache else {})}  # absent unless measured: older readers skip it
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1))
+        """Written atomically: a failed write (disk full, a size limit) leaves the old file whole."""
+        try:
+            text = json.dumps(self.to_json(), indent=1, allow_nan=False)
+        except ValueError:
+            raise ValueError(f"profile {shown(self.name)} holds NaN or an infinite number (in meta, budget or cost_model), which JSON "
+                             "cannot hold and load would refuse: make it finite or null") from None
+        write_text(path, text)
 
     @classmethod
     def from_json(cls, d: dict, source: str = "profile") -> Profile:
@@ -150,17 +159,18 @@ class Profile:
             raise ValueError(f"{source} is not a videoaccel profile (no schema_version)")
         version = d["schema_version"]
         if isinstance(version, bool) or not isinstance(version, int):
-            raise ValueError(f"{source}: schema_version={version!r} must be a whole number, e.g. {SCHEMA_VERSION}")
+            raise ValueError(f"{source}: schema_version={shown(version)} must be a whole number, e.g. {SCHEMA_VERSION}")
         if version > SCHEMA_VERSION:
             raise ValueError(f"{source} has schema version {d['schema_version']}, this videoaccel reads up to {SCHEMA_VERSION}: "
                              "upgrade videoaccel")
+        check_profile_json(d, source)  # keys, JSON types, sizes: nothing below coerces a value
         d = migrate(d)
         try:
             return cls(name=d["name"], default=Plan.from_json(d["default"]),
                        layers={int(i): [[Plan.from_json(p) for p in hs] for hs in bs] for i, bs in d.get("layers", {}).items()},
-                       bucket_edges=list(d.get("bucket_edges", [])), dense_steps=int(d.get("dense_steps", 0)),
-                       dense_layers=tuple(d.get("dense_layers", ())), order=d.get("order", "frame"), block=int(d.get("block", 128)),
-                       calibrated=bool(d.get("calibrated", False)), model=d.get("model"), meta=d.get("meta", {}),
+                       bucket_edges=list(d.get("bucket_edges", [])), dense_steps=d.get("dense_steps", 0),
+                       dense_layers=tuple(d.get("dense_layers", ())), order=d.get("order", "frame"), block=d.get("block", 128),
+                       calibrated=d.get("calibrated", False), model=d.get("model"), meta=d.get("meta", {}),
                        steps=d.get("steps"), budget=dict(d.get("budget", {})), cost_model=dict(d.get("cost_model", {"source": "analytic"})),
                        cache=cache_spec.from_json(d["cache"], source) if d.get("cache") is not None else None)
         except KeyError as e:
@@ -170,13 +180,9 @@ class Profile:
 
     @classmethod
     def load(cls, path: str | Path) -> Profile:
-        try:
-            d = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise ValueError(f"profile file {path} does not exist") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"profile file {path} is corrupt (not JSON: {e})") from None
-        return cls.from_json(d, str(path))
+        """ValueError naming the file and the fix for anything but a profile (a missing file is also a FileNotFoundError)."""
+        text = read_text(path, "profile file", "a profile .json from `videoaccel profile` or profiles/")
+        return cls.from_json(parse(text, f"profile file {path}"), str(path))
 
 
 def bucket_of(timestep: float | None, edges: list[float]) -> int:
@@ -200,16 +206,16 @@ def preset(spec: str) -> Profile:
     density for static patterns (default 0.25), top-p mass for ``draft`` (default 0.9)."""
     base, _, suffix = spec.partition("+")
     if suffix not in ("", "fp8"):
-        raise ValueError(f"preset {spec!r}: the only suffix is '+fp8'")
+        raise ValueError(f"preset {shown(spec)}: the only suffix is '+fp8'")
     name, _, value = base.partition(":")
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {spec!r}; presets: {', '.join(PRESETS)} (e.g. radial:0.1, draft:0.9+fp8), "
+        raise ValueError(f"unknown preset {shown(spec)}{nearest(name, PRESETS)}; presets: {', '.join(PRESETS)} (e.g. radial:0.1, draft:0.9+fp8), "
                          "or pass a profile file")
     precision: Precision = "fp8" if suffix else "bf16"
     try:
         v = float(value) if value else None
     except ValueError:
-        raise ValueError(f"preset {spec!r}: the value after ':' must be a number, e.g. radial:0.1") from None
+        raise ValueError(f"preset {shown(spec)}: the value after ':' must be a number, e.g. radial:0.1") from None
     how = PATTERNS[name].preset
     try:
         if how.param is None:
@@ -219,7 +225,7 @@ def preset(spec: str) -> Profile:
         else:
             plan = Plan(name, ((how.param, v if v is not None else how.default),), precision)
     except ValueError as e:
-        raise ValueError(f"preset {spec!r}: {e}") from None
+        raise ValueError(f"preset {shown(spec)}: {e}") from None
     return Profile(name=spec, default=plan, order="tile" if name != "dense" else "frame", meta={"preset": True})
 
 
@@ -227,11 +233,18 @@ def load_profile(profile: Profile | str | Path) -> Profile:
     """A Profile from a Profile, a profile .json path or a preset name (checked, before any model work)."""
     if isinstance(profile, Profile):
         return profile
-    if isinstance(profile, (str, Path)) and (str(profile).endswith(".json") or Path(str(profile)).is_file()):
+    if isinstance(profile, Path) or isinstance(profile, str) and _names_a_file(profile):
         return Profile.load(profile)
     if isinstance(profile, str):
         return preset(profile)
     raise ValueError(f"profile must be a Profile, a profile .json path or a preset name, got {type(profile).__name__}")
+
+
+def _names_a_file(text: str) -> bool:
+    """A .json name, a file, or anything else on disk (a directory, a symlink loop) not spelt like a preset: read as
+    a profile file, so its error names the file instead of 'unknown preset'."""
+    base = text.partition("+")[0].partition(":")[0]
+    return text.endswith(".json") or os.path.isfile(text) or (os.path.lexists(text) and base not in PRESETS)
 
 
 def config_hash(config: dict) -> str:

@@ -1,11 +1,24 @@
-"""Valid but unusual prompts: said once instead of silently generating something else."""
+"""Prompt files read with errors that name the file and the fix, and valid but unusual prompts said once
+instead of silently generating something else."""
 from __future__ import annotations
 
 import inspect
 from typing import TYPE_CHECKING
 
+from .files import read_text
+
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
+
+
+def read_prompts(path: str) -> list[str]:
+    """The prompts of a text file, one a line ('#' starts a comment line); ValueError (FileNotFoundError when
+    missing) naming the file and the fix for a directory, a binary or non-UTF-8 file, or no prompts."""
+    text = read_text(path, "prompts file", "a UTF-8 text file with one prompt per line")
+    prompts = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    if not prompts:
+        raise ValueError(f"prompts file {path} holds no prompts: write one prompt per line")
+    return prompts
 
 
 def empty_prompt_note(prompt: str) -> str | None:

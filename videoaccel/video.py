@@ -8,20 +8,24 @@ Formats, chosen by the path:
     consecutive identical frames, so a GIF of a still scene can read back shorter.
   * no suffix, or a trailing ``/`` -- a directory of lossless ``frame_0000.png`` ... files.
 
-Writes go to a temporary name in the target directory and are renamed at the end, so an
-interrupted or failed write never leaves a half-written video where a reader expects one.
+Writes go to a temporary name in the target directory, are fsynced and renamed at the end
+(files.atomic_path), so an interrupted or failed write never leaves a half-written video where a
+reader expects one, and an existing video survives it.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import tempfile
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .files import atomic_path, check_writable, umask_mode
+from .files import atomic_path, check_writable, fsync_path, umask_mode
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 MP4_CRF = 17  # visually lossless for x264; keeps PSNR well above 35 dB on smooth content
@@ -60,8 +64,10 @@ def video_kind(path: str | os.PathLike) -> str:
 def check_output_path(path: str | os.PathLike) -> str:
     """Fail before any work if `path` cannot be written (a real temporary write); returns its kind (see `video_kind`)."""
     kind = video_kind(path)
-    check_writable(path)
     target = Path(os.fspath(path).rstrip("/" + os.sep) or ".")
+    if kind != "png_dir" and target.is_dir():
+        raise ValueError(f"cannot write a video to {path}: it is a directory (remove it, or give another file name)")
+    check_writable(path, directory_ok=kind == "png_dir")
     if kind == "png_dir" and target.exists() and not target.is_dir():
         raise OSError(f"cannot write PNG frames to {target}: it is a file (remove it or give a directory path)")
     return kind
@@ -73,21 +79,20 @@ def _pad_even(video: np.ndarray) -> np.ndarray:
 
 
 def _write_mp4(video: np.ndarray, tmp: str, fps: float) -> None:
+    """ffmpeg run here rather than through imageio_ffmpeg.write_frames, which ignores ffmpeg's exit status: a
+    full disk would leave a truncated video that looks written."""
     import imageio_ffmpeg
 
     video = _pad_even(video)
     _, h, w, _ = video.shape
-    gen = imageio_ffmpeg.write_frames(
-        tmp, (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
-        quality=None, macro_block_size=1, ffmpeg_log_level="error",
-        output_params=["-crf", str(MP4_CRF), "-preset", "medium"],
-    )
-    gen.send(None)
-    try:
-        for frame in video:
-            gen.send(np.ascontiguousarray(frame))
-    finally:
-        gen.close()
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
+           "-r", str(Fraction(fps).limit_denominator()), "-i", "-", "-an", "-vcodec", "libx264", "-pix_fmt", "yuv420p",
+           "-crf", str(MP4_CRF), "-preset", "medium", "-f", "mp4", tmp]
+    run = subprocess.run(cmd, input=np.ascontiguousarray(video).tobytes(), capture_output=True)
+    if run.returncode != 0:
+        status = f"killed by {signal.Signals(-run.returncode).name}" if run.returncode < 0 else f"exit status {run.returncode}"
+        lines = run.stderr.decode(errors="replace").strip().splitlines() or [status]
+        raise OSError(f"ffmpeg failed: {lines[-1][:300]}")
 
 
 def _write_gif(video: np.ndarray, tmp: str, fps: float) -> None:
@@ -112,15 +117,19 @@ def write_video(frames: ArrayLike, path: str | os.PathLike, fps: float = 8) -> P
         tmpdir = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
             os.chmod(tmpdir, umask_mode(directory=True))  # mkdtemp makes it 0700
-            for i, frame in enumerate(video):
-                iio.imwrite(os.path.join(tmpdir, f"frame_{i:04d}.png"), frame)
+            names = [f"frame_{i:04d}.png" for i in range(len(video))]
+            for name, frame in zip(names, video):
+                iio.imwrite(os.path.join(tmpdir, name), frame)
+                fsync_path(os.path.join(tmpdir, name))
             if not target.exists():
                 os.replace(tmpdir, target)
-            else:
-                for old in target.glob("frame_*.png"):
+            else:  # new frames in first, then the old ones beyond them out: no frame is lost before its replacement
+                for name in names:
+                    os.replace(os.path.join(tmpdir, name), target / name)
+                for old in set(target.glob("frame_*.png")) - {target / name for name in names}:
                     old.unlink()
-                for new in sorted(Path(tmpdir).iterdir()):
-                    os.replace(new, target / new.name)
+            fsync_path(target)
+            fsync_path(target.parent)
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
         return target

@@ -3,11 +3,12 @@ and the one writer every suite uses."""
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import subprocess
 
 import torch
+
+from ..files import write_json
 
 
 def device_name() -> str:
@@ -35,6 +36,5 @@ def write_record(suite: str, command: str, results: list, out_dir: str, *, name:
     doc = {**header(suite, command, results, device), **extra}
     path = os.path.join(out_dir, f"{name or suite}-{device_tag(doc['device'])}.json")
     os.makedirs(out_dir, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(doc, f, indent=1)
+    write_json(doc, path, indent=1, allow_nan=True)  # as before: a row may hold NaN (e.g. no dense reference)
     return path

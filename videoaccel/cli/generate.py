@@ -33,9 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--ulysses", type=types.positive_int, default=1,
                    help="split the sequence over N GPUs (diffusers' Ulysses context parallelism); launch with "
                         "torchrun --nproc-per-node N -m videoaccel generate ... --ulysses N")
+    g.add_argument("--allow-pickle", action="store_true", help=session.ALLOW_PICKLE_HELP)
     g.set_defaults(func=lambda a: generate_command(a.prompt, a.output, vars(a), model=a.model, profile=a.profile, dense=a.dense,
                                                    seed=a.seed, compile=a.compile, compare_dense=a.compare_dense,
-                                                   ulysses=a.ulysses, cache=a.cache))
+                                                   ulysses=a.ulysses, cache=a.cache, allow_pickle=a.allow_pickle))
 
 
 def beside(path: str, tag: str) -> str:
@@ -94,7 +95,7 @@ def _init_parallel(degree: int) -> int:
 
 
 def generate_command(prompt: str, output: str, flags: dict, *, model: str | None, profile: str | None, dense: bool, seed: int,
-                     compile: bool, compare_dense: bool, ulysses: int, cache: str | None = None) -> int:
+                     compile: bool, compare_dense: bool, ulysses: int, cache: str | None = None, allow_pickle: bool = False) -> int:
     """Generate one video (and with ``compare_dense`` its dense twin and a side-by-side); 2 on bad input."""
     import inspect
 
@@ -106,7 +107,7 @@ def generate_command(prompt: str, output: str, flags: dict, *, model: str | None
 
     extra = [beside(output, "dense"), beside(output, "sbs")] if compare_dense and not dense else []
     try:
-        model, embedded = session.resolve_model(model)
+        model, embedded = session.resolve_model(model, allow_pickle)
         defaults = session.model_defaults(model)
         call = session.call_kwargs(flags, defaults)
         for path in [output] + extra:
@@ -126,13 +127,16 @@ def generate_command(prompt: str, output: str, flags: dict, *, model: str | None
             return 2
     if rank == 0 and (note := empty_prompt_note(prompt)):
         print(note, file=sys.stderr)
-    pipe = session.load_pipeline(model, device=f"cuda:{rank}" if ulysses > 1 else None)
+    pipe = session.load_pipeline(model, device=f"cuda:{rank}" if ulysses > 1 else None, allow_pickle=allow_pickle)
     if rank == 0:
         print(session.describe_call(pipe, call, model), flush=True)
     if rank == 0 and (note := long_prompt_note(pipe, prompt, call)):
         print(note, file=sys.stderr)
     if not dense:
         pipelines.check_profile(pipe, profile)  # against the model, before any step (ValueError: one line, exit 2 in cli.main)
+        note = session.profile_note(pipe, profile, call)  # cannot run as written: said once, before generating
+        if rank == 0 and note:
+            print(note, file=sys.stderr)
     if ulysses > 1:
         from diffusers import ContextParallelConfig
 

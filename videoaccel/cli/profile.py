@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..patterns.registry import BLOCKS
 from . import args as types
+from . import session
 
 if TYPE_CHECKING:
     from ..profiling import ProfileConfig
@@ -36,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       help="attention block; 64 for short sequences or heads that need finer masks")
     prof.add_argument("--seed", type=int, default=0)
     prof.add_argument("--name")
+    prof.add_argument("--allow-pickle", action="store_true", help=session.ALLOW_PICKLE_HELP)
     prof.set_defaults(func=_dispatch)
 
 
@@ -44,31 +46,30 @@ def _dispatch(a) -> int:
 
     cfg = ProfileConfig(error_budget=a.error_budget, target_density=a.target_density, buckets=a.buckets, block=a.block,
                         seed=a.seed, probe=not a.no_probe, fp8=a.fp8, cost_table=a.cost_table)
-    return profile_command(a.model, a.prompts, a.output, cfg, vars(a), name=a.name, seed=a.seed)
+    return profile_command(a.model, a.prompts, a.output, cfg, vars(a), name=a.name, seed=a.seed, allow_pickle=a.allow_pickle)
 
 
-def profile_command(model: str | None, prompts_file: str, output: str, cfg: ProfileConfig, flags: dict, *, name: str | None, seed: int) -> int:
-    """Calibrate on the prompts, write the profile to ``output`` (resumable: ``output``.partial)."""
+def profile_command(model: str | None, prompts_file: str, output: str, cfg: ProfileConfig, flags: dict, *, name: str | None, seed: int,
+                    allow_pickle: bool = False) -> int:
+    """Calibrate on the prompts, write the profile to ``output`` (resumable: ``output``.partial); every file is
+    checked before the model loads."""
     from ..files import check_writable
     from ..profiling import profile_pipeline
     from ..profiling.checkpoint import check_checkpoint
     from ..profiling.inspect import summary
-    from . import session
 
     prompts = session.read_prompts(prompts_file)
     checkpoint = output + ".partial"  # resume an interrupted run with the same settings
     check_writable(output)
+    check_writable(checkpoint)
     check_checkpoint(checkpoint)
-    model, _ = session.resolve_model(model)
+    model, _ = session.resolve_model(model, allow_pickle)
     call = session.call_kwargs(flags, session.model_defaults(model))
     session.check_geometry(model, call)
-    pipe = session.load_pipeline(model)
+    pipe = session.load_pipeline(model, allow_pickle=allow_pickle)
     print(session.describe_call(pipe, call, model) + f"; calibrating on {len(prompts)} prompts (dense)", flush=True)
     prof = profile_pipeline(pipe, prompts, cfg, name=name or Path(output).stem, seed=seed, checkpoint=checkpoint, **call)
-    try:
-        prof.save(output)
-    except OSError as e:
-        raise SystemExit(f"cannot write {output}: {e}") from None
+    prof.save(output)  # atomic: a failed write keeps the old file and says so
     Path(checkpoint).unlink(missing_ok=True)
     print(summary(prof))
     print(f"wrote {output}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,26 +18,55 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..call_defaults import CALL_DEFAULTS, KEYS, model_defaults
+from ..files import read_text
+from ..plan_checks import ProfileNotApplied, unapplied_note
+from ..profile_schema import shown, summarise
+from ..prompt_check import read_prompts
 
 if TYPE_CHECKING:
     import torch
     from diffusers import DiffusionPipeline
 
+    from ..plans import Profile
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 EMBEDDED = ROOT / "assets" / "tiny-t2v"
 EMBEDDED_PROFILE = ROOT / "profiles" / "tiny-t2v.json"  # calibrated on the embedded model (scripts/bench_fidelity.py)
 PROFILE_NAME = "videoaccel_profile.json"  # a calibrated profile shipped inside a user's model directory
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")  # weights diffusers would load by unpickling
+ALLOW_PICKLE_HELP = ("load a model directory whose weights are pickle files (.bin, .pt) without safetensors: this UNPICKLES "
+                     "them, which can run code from the files; only for files you trust (default: refused)")
 __all__ = ["EMBEDDED", "EMBEDDED_PROFILE", "call_kwargs", "check_geometry", "default_profile", "describe_call", "generate_video",
            "load_pipeline", "model_defaults", "read_prompts", "resolve_model"]
 
 
-def resolve_model(model: str | None) -> tuple[str, bool]:
-    """(path or hub id, is the embedded model); ValueError naming the fix when the embedded model is missing."""
+def resolve_model(model: str | None, allow_pickle: bool = False) -> tuple[str, bool]:
+    """(path or hub id, is the embedded model); ValueError naming the fix when the embedded model is missing, or
+    when a local directory's weights are pickle files only (unless ``allow_pickle``): before anything loads."""
     if model is None:
         if not EMBEDDED.exists():
             raise ValueError(f"the embedded model is not in this checkout ({EMBEDDED}): pass --model DIR")
         return str(EMBEDDED), True
+    if not allow_pickle and (pickled := pickle_only_weights(model)):
+        raise ValueError(f"{model} holds weights as pickle files only ({summarise(pickled)}): loading them would unpickle, "
+                         "which can run code from the file. Convert them once, in a process you trust: python -c \"from "
+                         f"diffusers import DiffusionPipeline as P; P.from_pretrained('{model}').save_pretrained('{model}-safetensors')\" "
+                         "and pass that directory; or, for files you trust, --allow-pickle (generate, profile)")
     return model, Path(model).resolve() == EMBEDDED.resolve()
+
+
+def pickle_only_weights(model: str) -> list[str]:
+    """Weight files of a local diffusers directory (its root and component folders) that are pickles with no
+    .safetensors beside them; [] for a hub id."""
+    root = Path(model)
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in [root] + sorted(p for p in root.iterdir() if p.is_dir()):
+        names = [p.name for p in folder.iterdir() if p.is_file()]
+        if not any(n.endswith(".safetensors") for n in names):
+            found += [str((folder / n).relative_to(root)) for n in sorted(names) if n.endswith(PICKLE_SUFFIXES)]
+    return found
 
 
 def call_kwargs(flags: Mapping[str, Any], defaults: dict) -> dict:
@@ -54,7 +84,13 @@ def call_kwargs(flags: Mapping[str, Any], defaults: dict) -> dict:
 def pipeline_class(model: str) -> str | None:
     """The pipeline class of a local diffusers directory (its model_index.json), read before loading; None for a hub id."""
     index = Path(model) / "model_index.json"
-    return json.loads(index.read_text()).get("_class_name") if index.is_file() else None
+    if not index.is_file():
+        return None
+    try:
+        data = json.loads(read_text(index, "model index", "the model_index.json diffusers saved"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"cannot read model index {index}: it is not JSON ({e}); the model directory is damaged") from None
+    return data.get("_class_name") if isinstance(data, dict) else None
 
 
 def check_geometry(model: str, call: dict) -> None:
@@ -86,18 +122,36 @@ def default_profile(model: str, embedded: bool) -> str:
     return str(own) if own.exists() else "radial"
 
 
-def load_pipeline(model: str, device: str | None = None) -> DiffusionPipeline:
-    """A diffusers pipeline from a local directory or a hub id (the hub needs network access); bf16 on a GPU, float32 on a CPU."""
+def load_pipeline(model: str, device: str | None = None, allow_pickle: bool = False) -> DiffusionPipeline:
+    """A diffusers pipeline from a local directory or a hub id (the hub needs network access); bf16 on a GPU, float32 on a
+    CPU. Safetensors weights only, unless ``allow_pickle`` (then diffusers may unpickle .bin files)."""
     import torch
     from diffusers import DiffusionPipeline
 
     cuda = torch.cuda.is_available()
+    safe = {} if allow_pickle else {"use_safetensors": True}
     try:
-        pipe = DiffusionPipeline.from_pretrained(model, **dtype_kwarg(torch.bfloat16 if cuda else torch.float32))
+        pipe = DiffusionPipeline.from_pretrained(model, **safe, **dtype_kwarg(torch.bfloat16 if cuda else torch.float32))
     except (OSError, ValueError) as e:
-        raise SystemExit(f"cannot load a diffusers pipeline from {model!r}: give a local diffusers directory, or a hub id "
-                         f"on a machine with network access ({str(e).splitlines()[0][:200]})") from None
+        why = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        hint = ("; its weights are not safetensors: convert them, or pass --allow-pickle for files you trust"
+                if not allow_pickle and "safetensors" in why else "")
+        raise SystemExit(f"cannot load a diffusers pipeline from {shown(model)}: give a local diffusers directory, or a hub id "
+                         f"on a machine with network access ({why}){hint}") from None
     return pipe.to(device or ("cuda" if cuda else "cpu"))
+
+
+def profile_note(pipe: DiffusionPipeline, profile: Profile, call: dict) -> str | None:
+    """The one line for a profile that cannot run as written on this call (its warm-up covers every step, or every
+    head is dense), before generating. The library's own warning of it is then off in this process: said once."""
+    from ..pipelines.models import spec_for, transformers_of
+
+    warnings.filterwarnings("ignore", category=ProfileNotApplied)
+    param = inspect.signature(pipe).parameters.get("num_inference_steps")
+    steps = call.get("num_inference_steps") or (param.default if param is not None else None)
+    layers = max(len(spec_for(m).self_attention(m)) for _, m in transformers_of(pipe))
+    note = unapplied_note(profile, layers, steps if isinstance(steps, int) else None)
+    return None if note is None else f"warning: {note}"
 
 
 def dtype_kwarg(dtype: torch.dtype) -> dict:
@@ -108,16 +162,6 @@ def dtype_kwarg(dtype: torch.dtype) -> dict:
     except ImportError:
         return {"torch_dtype": dtype}
     return {"dtype": dtype} if hasattr(deprecation_utils, "_resolve_dtype") else {"torch_dtype": dtype}
-
-
-def read_prompts(path: str) -> list[str]:
-    try:
-        prompts = [line.strip() for line in open(path) if line.strip() and not line.startswith("#")]
-    except OSError as e:
-        raise SystemExit(f"cannot read prompts file {path}: {e}") from None
-    if not prompts:
-        raise SystemExit(f"{path} holds no prompts (one per line)")
-    return prompts
 
 
 def describe_call(pipe: DiffusionPipeline, call: dict, model: str) -> str:

@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..files import write_image
 from .geometry import VideoGeometry
 
 # BGR colours per pyramid level: 0 full, 1..3 pooled, skipped stays dark
@@ -48,5 +49,4 @@ def write_layout_png(path: str, levels: torch.Tensor, geometry: VideoGeometry, t
     body = np.concatenate([pad(a), pad(b)], 1)
     cap = np.full((40, body.shape[1], 3), 255, dtype=np.uint8)
     cv2.putText(cap, title, (8, 27), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
-    if not cv2.imwrite(path, np.concatenate([cap, body], 0)):
-        raise OSError(f"could not write {path}: check the directory exists and the name ends in .png")
+    write_image(path, np.concatenate([cap, body], 0))

@@ -3,15 +3,21 @@
 Why an object: the router, the stock processors and backends it replaced, the cross-attention
 backends and any FP8-linear weights are one unit; ``Installation.undo`` restores exactly them, and
 the model carries its installation (``model._videoaccel``) so ``restore(pipe)`` finds it.
+
+A ``copy.deepcopy`` of an accelerated model is refused: the copy's processors and hooks would share
+(or half-copy) this router and its undo record, so restoring one would break the other. The model
+carries a ``__deepcopy__`` that raises before any weight is copied; ``undo`` takes it off.
 """
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from ..plan_checks import ProfileNotApplied, unapplied_note
 from ..plans import Profile
 from ..routing import AttentionRouter
 from . import dispatch, fp8_linear
@@ -42,6 +48,8 @@ class Installation:
         if spec.tile_order and not tile:  # context parallelism shards the sequence between blocks: no model-level reordering
             log.info("videoaccel: %s is context-parallel: frame-major token order", type(model).__name__)
         router = AttentionRouter(prof, len(attn), attn[0].heads, spec.text_position, tile_order=tile)
+        if note := unapplied_note(prof, len(attn)):  # once per process and text (Python's warning registry)
+            warnings.warn(f"videoaccel: {note}", ProfileNotApplied, stacklevel=2)
         if prof.order == "tile" and not spec.tile_order:
             log.info("videoaccel: %s runs frame-major token order (tile-major reordering is implemented for Wan)",
                      type(model).__name__)
@@ -64,7 +72,12 @@ class Installation:
             for name in TILE_MODULES:
                 add_hook(getattr(model, name), TileOrderHook(router, name), ORDER_HOOK)
         setattr(model, ATTR, inst)
+        object.__setattr__(model, "__deepcopy__", inst.__deepcopy__)  # copy.deepcopy looks it up on the instance
         return inst
+
+    def __deepcopy__(self, memo: dict | None = None) -> Installation:
+        raise ValueError(f"copy.deepcopy of an accelerated {type(self.model).__name__}: the copy would share this model's "
+                         "attention router; restore first (videoaccel.restore(pipe)), copy, then accelerate the copy")
 
     def undo(self) -> None:
         """The model computes exactly as before ``install`` (again: nothing to do)."""
@@ -85,6 +98,7 @@ class Installation:
             for name in TILE_MODULES:
                 remove_hook(getattr(model, name), ORDER_HOOK)
         delattr(model, ATTR)
+        model.__dict__.pop("__deepcopy__", None)
 
 
     def cuda_graphs(self, on: bool) -> None:

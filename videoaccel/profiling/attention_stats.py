@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ..files import write_image
 from ..patterns.geometry import VideoGeometry
 from ..patterns.token_order import tile_major_permutation
 from ..routing import AttentionCall
@@ -126,7 +127,7 @@ def measure(pipe: DiffusionPipeline, prompts: list[str], *, seed: int = 0, query
     from ..plans import Profile
 
     obs = RecallObserver(sample_steps(call_kwargs.get("num_inference_steps", 50)), query_blocks, seed, blocks)
-    pipelines.accelerate(pipe, Profile("attention-stats", order="frame"))
+    pipelines.accelerate(pipe, Profile("attention-stats", order="frame", meta={"observe": True}))
     try:
         with pipelines.observe(pipe, obs):
             for i, prompt in enumerate(tqdm(prompts, desc="attention statistics", disable=not progress)):
@@ -169,5 +170,4 @@ def write_png(rows: list[dict], path: str, block: int | None = None, density: fl
         img = cv2.copyMakeBorder(img, 28, 4, 4, 4, cv2.BORDER_CONSTANT, value=(255, 255, 255))
         cv2.putText(img, f"{order} {r['recall']:.2f}", (4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
         panels.append(img)
-    if not cv2.imwrite(path, np.concatenate(panels, 1)):
-        raise OSError(f"could not write {path}")
+    write_image(path, np.concatenate(panels, 1))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import read_text
 from ..patterns.registry import estimate_share
 from ..plans import Plan
 
@@ -29,7 +30,7 @@ class CostModel:
     @classmethod
     def load(cls, path: str | Path) -> CostModel:
         try:
-            doc = json.loads(Path(path).read_text())
+            doc = json.loads(read_text(path, "cost table", "the JSON `videoaccel bench cost-table` wrote"))
             rows = [r for r in doc["results"] if r.get("impl") == "cost"]
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{path} is not a cost table from `videoaccel bench cost-table` ({e})") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..files import write_image
 from ..patterns.registry import PATTERNS, USER_FACING
 from ..plans import Plan, Profile
 
@@ -79,5 +80,4 @@ def write_png(profile: Profile, path: str, cell: int = 14) -> None:
         cv2.putText(legend, name, (24, i * 22 + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     h = max(p.shape[0] for p in panels + [legend])
     pad = lambda im: np.concatenate([im, np.full((h - im.shape[0], im.shape[1], 3), 255, dtype=np.uint8)], 0)  # noqa: E731
-    if not cv2.imwrite(path, np.concatenate([pad(p) for p in panels + [legend]], 1)):
-        raise OSError(f"could not write {path}: check the directory exists and the name ends in .png")
+    write_image(path, np.concatenate([pad(p) for p in panels + [legend]], 1))

@@ -29,6 +29,7 @@ from ..plans import Profile, bucket_of
 from ..routing import AttentionCall
 from . import attach, choose, probe, scoring
 from .checkpoint import load_checkpoint, save_checkpoint
+from .costs import CostModel
 
 log = logging.getLogger("videoaccel")
 
@@ -61,6 +62,8 @@ class ProfileConfig:
         for d in self.densities:
             plan_checks.density(d, "candidate density")
         plan_checks.density(self.probe_density, "probe_density")
+        if self.cost_table is not None:
+            CostModel.load(self.cost_table)  # a file that is no cost table stops here, not after the calibration
 
 
 @dataclass
@@ -172,7 +175,7 @@ def calibrate(pipe: DiffusionPipeline, prompts: list[str], config: ProfileConfig
     timesteps = [float(t) for t in pipe.scheduler.timesteps]
     prof = Profiler(config, timesteps)
     key = {"prompts": list(prompts), "seed": seed, "config": repr(config), "call": repr(sorted(call_kwargs.items()))}
-    pipelines.accelerate(pipe, Profile("calibration", block=config.block, order=config.order))
+    pipelines.accelerate(pipe, Profile("calibration", block=config.block, order=config.order, meta={"observe": True}))
     try:
         start = load_checkpoint(checkpoint, prof, key)
         with attach.observe(pipe, prof):
