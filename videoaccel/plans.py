@@ -114,12 +114,6 @@ class Profile:
     def __post_init__(self) -> None:
         profile_fields(self)
 
-    def estimate_periods(self) -> tuple[int, ...]:
-        """The ``every`` values of this profile's per-call estimates (steps one estimate serves; 0: every call)."""
-        plans = [self.default] + [p for bs in self.layers.values() for hs in bs for p in hs]
-        return tuple(sorted({int(p.kwargs.get("every", PATTERNS[p.pattern].every)) for p in set(plans)
-                             if PATTERNS[p.pattern].selection in ("top_k", "mask")}))
-
     def bucket(self, timestep: float | None) -> int:
         return bucket_of(timestep, self.bucket_edges)
 

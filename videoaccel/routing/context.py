@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..patterns.registry import PATTERNS
+from ..plans import Profile
+
 
 @dataclass(frozen=True)
 class StepContext:
@@ -22,3 +25,10 @@ class StepContext:
     device: torch.device
     phase: tuple[bool, int]  # (a dense warm-up step, the timestep bucket): what selects the plans
     refresh: frozenset[int]  # ``every`` values whose per-call estimates run in this forward (estimate.py)
+
+
+def estimate_periods(profile: Profile) -> tuple[int, ...]:
+    """The ``every`` values of a profile's per-call estimates (steps one estimate serves; 0: every call)."""
+    plans = {profile.default} | {p for bs in profile.layers.values() for hs in bs for p in hs}
+    return tuple(sorted({int(p.kwargs.get("every", PATTERNS[p.pattern].every)) for p in plans
+                         if PATTERNS[p.pattern].selection in ("top_k", "mask")}))

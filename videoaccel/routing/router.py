@@ -21,7 +21,7 @@ from ..patterns import VideoGeometry
 from ..patterns.token_order import sequence_index
 from ..plans import Plan, Profile
 from .compiler import CallTable, PlanCompiler
-from .context import StepContext
+from .context import StepContext, estimate_periods
 from .executors import Call, Runner
 from .geometry import Fallback, call_geometry, check_head_dim, text_lengths as mask_text_lengths
 from .op import register
@@ -66,7 +66,7 @@ class AttentionRouter:
         self._plans: dict[tuple, tuple[Plan, ...]] = {}
         self._lengths: tuple | None = None  # (forward, mask identity, its valid text lengths): one read per mask
         self._estimated: dict[int, tuple[int, tuple]] = {}  # every -> (step, phase) of its last estimates
-        self._periods = profile.estimate_periods()
+        self._periods = estimate_periods(profile)
         self._recording: list | None = None  # a CUDA graph capture in progress: the calls' bookkeeping, to replay
 
     # ---- per forward (the step hook, outside compiled code) -----------------------------------
@@ -116,11 +116,11 @@ class AttentionRouter:
         agree): the probe's dense shadow forwards."""
         if (profile.block, profile.order) != (self.profile.block, self.profile.order):
             raise ValueError("a temporary profile must keep the router's block and token order")
-        saved, self.profile, self._plans, self._periods = self.profile, profile, {}, profile.estimate_periods()
+        saved, self.profile, self._plans, self._periods = self.profile, profile, {}, estimate_periods(profile)
         try:
             yield
         finally:
-            self.profile, self._plans, self._periods = saved, {}, saved.estimate_periods()
+            self.profile, self._plans, self._periods = saved, {}, estimate_periods(saved)
 
     def reset(self) -> None:
         """A new generation (the pipeline call ended, or the step hook saw a new schedule start)."""

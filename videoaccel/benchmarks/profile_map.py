@@ -1,0 +1,42 @@
+"""A calibrated profile's plans on another model's layers and heads: how ``bench e2e --profile`` times
+what the profiler picks where attention dominates.
+
+Why a mapping: the testbed's calibrated profiles (8 layers x 4 heads) keep their videos faithful, but
+their speed only tells at full size (Wan2.1-1.3B 480p: 30 layers x 12 heads). The mapping is plain and
+documented, not a claim of fidelity at full size:
+
+- layer i of the target takes the profile's layer ``i * L_profile // L_target`` (depth-proportional);
+- head h takes the profile's head ``h % H_profile`` (each head pattern repeated across the wider layer);
+- every timestep bucket keeps its plans; the block becomes the target's (plan parameters are fractions
+  of the latent grid or densities, so they carry over);
+- dense warm-up steps are not part of a step's time: the mapped profile has none, and ``total_speedup``
+  puts them back for a whole generation of ``steps`` steps.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..plans import Profile
+
+
+def map_profile(profile: Profile, num_layers: int, heads: int, block: int | None = None) -> Profile:
+    """``profile``'s plans on ``num_layers`` layers of ``heads`` heads (see the module docstring)."""
+    if not profile.layers:
+        return replace(profile, name=f"{profile.name}-mapped", dense_steps=0, model=None, block=block or profile.block)
+    src = max(profile.layers) + 1
+    layers = {}
+    for i in range(num_layers):
+        buckets = profile.layers.get(i * src // num_layers)
+        if buckets is None:
+            continue
+        layers[i] = [[hs[h % len(hs)] for h in range(heads)] for hs in buckets]
+    dense_layers = tuple(i for i in range(num_layers) if i * src // num_layers in profile.dense_layers)
+    return replace(profile, name=f"{profile.name}-mapped", layers=layers, dense_layers=dense_layers, dense_steps=0,
+                   model=None, block=block or profile.block, meta={**profile.meta, "mapped_from": profile.name})
+
+
+def total_speedup(step_speedups: list[float], bucket_steps: list[int], dense_steps: int) -> float:
+    """A whole generation's speedup: ``dense_steps`` at 1.0, then each bucket's steps at its measured speedup."""
+    steps = dense_steps + sum(bucket_steps)
+    time = dense_steps + sum(n / s for n, s in zip(bucket_steps, step_speedups))
+    return steps / time
