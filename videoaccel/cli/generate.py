@@ -95,42 +95,34 @@ def _init_parallel(degree: int) -> int:
 
 def generate_command(prompt: str, output: str, flags: dict, *, model: str | None, profile: str | None, dense: bool, seed: int,
                      compile: bool, compare_dense: bool, ulysses: int, cache: str | None = None) -> int:
-    """Generate one video (and with ``compare_dense`` its dense twin and a side-by-side); 2 on bad input."""
+    """Generate one video (and with ``compare_dense`` its dense twin and a side-by-side); bad input raises ValueError
+    or OSError before the model loads (cli.main: one line, exit code 2)."""
     import inspect
 
     from .. import pipelines
     from ..pipelines import caches
     from ..plans import load_profile
-    from ..prompt_check import empty_prompt_note, long_prompt_note
+    from ..prompt_check import empty_prompt_note, long_prompt_note, unknown_words_note
     from ..video import check_output_path, write_video
 
     extra = [beside(output, "dense"), beside(output, "sbs")] if compare_dense and not dense else []
-    try:
-        model, embedded = session.resolve_model(model)
-        defaults = session.model_defaults(model)
-        call = session.call_kwargs(flags, defaults)
-        for path in [output] + extra:
-            check_output_path(path)
-        session.check_geometry(model, call)
-        profile = None if dense else load_profile(profile or session.default_profile(model, embedded))
-        cache_spec = _cache(cache, profile, model)
-    except (OSError, ValueError) as e:
-        print(str(e), file=sys.stderr)
-        return 2
-    rank = 0
-    if ulysses > 1:
-        try:
-            rank = _init_parallel(ulysses)
-        except ValueError as e:
-            print(str(e), file=sys.stderr)
-            return 2
+    model, embedded = session.resolve_model(model)
+    defaults = session.model_defaults(model)
+    call = session.call_kwargs(flags, defaults)
+    for path in [output] + extra:
+        check_output_path(path)
+    session.check_geometry(model, call)
+    profile = None if dense else load_profile(profile or session.default_profile(model, embedded))
+    cache_spec = _cache(cache, profile, model)
+    rank = _init_parallel(ulysses) if ulysses > 1 else 0
     if rank == 0 and (note := empty_prompt_note(prompt)):
         print(note, file=sys.stderr)
     pipe = session.load_pipeline(model, device=f"cuda:{rank}" if ulysses > 1 else None)
     if rank == 0:
         print(session.describe_call(pipe, call, model), flush=True)
-    if rank == 0 and (note := long_prompt_note(pipe, prompt, call)):
-        print(note, file=sys.stderr)
+    for note in (long_prompt_note(pipe, prompt, call), unknown_words_note(pipe, prompt, model, embedded)):
+        if rank == 0 and note:
+            print(note, file=sys.stderr)
     if not dense:
         pipelines.check_profile(pipe, profile)  # against the model, before any step (ValueError: one line, exit 2 in cli.main)
     if ulysses > 1:
@@ -152,22 +144,20 @@ def generate_command(prompt: str, output: str, flags: dict, *, model: str | None
     if rank != 0:  # only rank 0 writes
         return 0
     fps = flags.get("fps") or defaults.get("fps", 8)
-    try:
-        write_video(frames, output, fps=fps)
-        if extra:
-            from ..metrics import side_by_side
+    write_video(frames, output, fps=fps)
+    if extra:
+        from ..metrics import side_by_side
 
-            write_video(dense_frames, extra[0], fps=fps)
-            write_video(side_by_side(dense_frames, frames, labels=("dense", "accelerated")), extra[1], fps=fps)
-    except (OSError, ValueError) as e:
-        print(str(e), file=sys.stderr)
-        return 2
+        write_video(dense_frames, extra[0], fps=fps)
+        write_video(side_by_side(dense_frames, frames, labels=("dense", "accelerated")), extra[1], fps=fps)
+    if extra:
+        from ..metrics import PLAN_FIX, psnr, ssim, verdict
+
+        print(verdict(psnr(frames, dense_frames)[1], ssim(frames, dense_frames)[1], PLAN_FIX))
     print(f"wrote {output}: {frames.shape[0]} frames {frames.shape[2]}x{frames.shape[1]} in {seconds:.1f} s, "
           f"attention density {density:.3f}" + (" (dense)" if dense else "") + (", compiled" if compile else ", eager")
           + (f", cache {cache_spec.label}" if cache_spec else ""))
     if extra:
-        from ..metrics import psnr, ssim
-
-        print(f"dense: {dense_s:.1f} s; speedup {dense_s / seconds:.2f}x; PSNR {psnr(frames, dense_frames)[1]:.2f} dB; "
-              f"SSIM {ssim(frames, dense_frames)[1]:.4f} vs dense\nwrote {extra[0]} (dense) and {extra[1]} (dense | accelerated)")
+        print(f"dense: {dense_s:.1f} s; speedup {dense_s / seconds:.2f}x\n"
+              f"wrote {extra[0]} (dense) and {extra[1]} (dense | accelerated)")
     return 0

@@ -96,7 +96,7 @@ def load_pipeline(model: str, device: str | None = None) -> DiffusionPipeline:
         pipe = DiffusionPipeline.from_pretrained(model, **dtype_kwarg(torch.bfloat16 if cuda else torch.float32))
     except (OSError, ValueError) as e:
         raise SystemExit(f"cannot load a diffusers pipeline from {model!r}: give a local diffusers directory, or a hub id "
-                         f"on a machine with network access ({str(e).splitlines()[0][:200]})") from None
+                         f"on a machine with network access ({e})") from None
     return pipe.to(device or ("cuda" if cuda else "cpu"))
 
 
