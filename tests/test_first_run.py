@@ -150,3 +150,22 @@ def test_inspect_png_without_matplotlib_stops_first(monkeypatch, capsys):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
     assert cli.main(["inspect", str(session.EMBEDDED_PROFILE), "-o", "x.png"]) == 2
     assert "pip install -e '.[bench]'" in capsys.readouterr().err
+
+
+def test_ulysses_without_gpus_is_one_line_before_any_process(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli.main(["generate", "x", "--ulysses", "2", "-o", str(tmp_path / "o.mp4")]) == 2
+    assert capsys.readouterr().err == "videoaccel generate: --ulysses 2 needs 2 CUDA GPUs, this machine has 0\n"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="the ranks fail for want of GPUs")
+def test_failed_ranks_are_one_line_each_and_one_summary(tmp_path, capfd):
+    from videoaccel.cli.ranks import run_ranks
+
+    with pytest.raises(SystemExit) as e:  # each rank finds no GPU: its own line, then the launcher's summary
+        run_ranks(2, ["generate", "x", "--ulysses", "2", "-o", str(tmp_path / "o.mp4")])
+    assert str(e.value.code).startswith("2 of 2 ranks did not finish (rank 0: ")
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "(rank 0 of 2): --ulysses 2 needs 2 CUDA GPUs" in err

@@ -12,6 +12,7 @@ import sys
 from typing import NoReturn
 
 from . import bench, compare, generate, inspect, profile, vocab
+from .ranks import rank_tag
 
 
 class Parser(argparse.ArgumentParser):
@@ -48,5 +49,5 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(e.code, str):
             raise
         message = e.code
-    print(f"videoaccel {args.command}: {' '.join(message.split())}", file=sys.stderr)
+    print(f"videoaccel {args.command}{rank_tag()}: {' '.join(message.split())}", file=sys.stderr)
     return 2

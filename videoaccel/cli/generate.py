@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from . import args as types
-from . import session
+from . import ranks, session
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,8 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--compare-dense", action="store_true", help="also run dense with the same seed: speedup, PSNR, SSIM; "
                    "writes OUT.dense.mp4 and OUT.sbs.mp4 (dense | accelerated) beside the output")
     g.add_argument("--ulysses", type=types.positive_int, default=1,
-                   help="split the sequence over N GPUs (diffusers' Ulysses context parallelism); launch with "
-                        "torchrun --nproc-per-node N -m videoaccel generate ... --ulysses N")
+                   help="split the sequence over N GPUs (diffusers' Ulysses context parallelism): starts N processes "
+                        "(or run it under torchrun --nproc-per-node N -m videoaccel)")
     g.set_defaults(func=lambda a: generate_command(a.prompt, a.output, vars(a), model=a.model, profile=a.profile, dense=a.dense,
                                                    seed=a.seed, compile=a.compile, compare_dense=a.compare_dense,
                                                    ulysses=a.ulysses, cache=a.cache))
@@ -75,7 +75,7 @@ def _cache(text: str | None, profile, model: str):
 
 
 def _init_parallel(degree: int) -> int:
-    """Join the torchrun process group; the world must be exactly the Ulysses degree (one GPU a rank)."""
+    """Join the process group; the world must be exactly the Ulysses degree (one GPU a rank)."""
     import os
 
     import torch
@@ -83,14 +83,20 @@ def _init_parallel(degree: int) -> int:
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world != degree:
-        raise ValueError(f"--ulysses {degree} needs {degree} processes, this run has {world}: launch with "
-                         f"torchrun --nproc-per-node {degree} -m videoaccel generate ... --ulysses {degree}")
-    if not torch.cuda.is_available() or torch.cuda.device_count() < degree:
-        raise ValueError(f"--ulysses {degree} needs {degree} CUDA GPUs")
+        raise ValueError(f"--ulysses {degree} needs {degree} processes, this run has {world}: run `videoaccel generate "
+                         f"... --ulysses {degree}` (it starts them), or torchrun --nproc-per-node {degree}")
     rank = int(os.environ.get("LOCAL_RANK", "0"))
     torch.cuda.set_device(rank)
     dist.init_process_group("nccl")
     return rank
+
+
+def _check_gpus(degree: int) -> None:
+    import torch
+
+    have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if have < degree:
+        raise ValueError(f"--ulysses {degree} needs {degree} CUDA GPUs, this machine has {have}")
 
 
 def generate_command(prompt: str, output: str, flags: dict, *, model: str | None, profile: str | None, dense: bool, seed: int,
@@ -114,6 +120,10 @@ def generate_command(prompt: str, output: str, flags: dict, *, model: str | None
     session.check_geometry(model, call)
     profile = None if dense else load_profile(profile or session.default_profile(model, embedded))
     cache_spec = _cache(cache, profile, model)
+    if ulysses > 1:
+        _check_gpus(ulysses)
+        if not ranks.launched():  # start the ranks here: a failure stays one line a rank (ranks.py)
+            return ranks.run_ranks(ulysses, sys.argv[1:])
     rank = _init_parallel(ulysses) if ulysses > 1 else 0
     if rank == 0 and (note := empty_prompt_note(prompt)):
         print(note, file=sys.stderr)
