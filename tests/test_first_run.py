@@ -60,7 +60,8 @@ def test_unknown_word_note_points_at_the_vocabulary():
 
     pipe = SimpleNamespace(tokenizer=_word_level())
     note = unknown_words_note(pipe, "a purple elephant", str(session.EMBEDDED), True)
-    assert note == "note: the model does not know 'elephant': they are read as <unk> (`videoaccel vocab` lists the words it knows)"
+    assert note == ("note: the model does not know 'elephant' (read as <unk>, so they do not steer the video; "
+                    "`videoaccel vocab` lists the words it knows)")
     assert "--model /m" in unknown_words_note(pipe, "a purple elephant", "/m", False)
     assert unknown_words_note(pipe, "a purple circle", "/m", False) is None
 

@@ -31,8 +31,8 @@ def unknown_words_note(pipe: DiffusionPipeline, prompt: str, model: str, embedde
     if not words:
         return None
     listing = "videoaccel vocab" + ("" if embedded else f" --model {model}")
-    return (f"note: the model does not know {', '.join(map(repr, words))}: they are read as {tokenizer.unk_token} "
-            f"(`{listing}` lists the words it knows)")
+    return (f"note: the model does not know {', '.join(map(repr, words))} (read as {tokenizer.unk_token}, so they do not "
+            f"steer the video; `{listing}` lists the words it knows)")
 
 
 def long_prompt_note(pipe: DiffusionPipeline, prompt: str, call: dict) -> str | None:

@@ -156,13 +156,10 @@ def generate_command(prompt: str, output: str, flags: dict, *, model: str | None
     fps = flags.get("fps") or defaults.get("fps", 8)
     write_video(frames, output, fps=fps)
     if extra:
-        from ..metrics import side_by_side
+        from ..metrics import PLAN_FIX, psnr, side_by_side, ssim, verdict
 
         write_video(dense_frames, extra[0], fps=fps)
         write_video(side_by_side(dense_frames, frames, labels=("dense", "accelerated")), extra[1], fps=fps)
-    if extra:
-        from ..metrics import PLAN_FIX, psnr, ssim, verdict
-
         print(verdict(psnr(frames, dense_frames)[1], ssim(frames, dense_frames)[1], PLAN_FIX))
     print(f"wrote {output}: {frames.shape[0]} frames {frames.shape[2]}x{frames.shape[1]} in {seconds:.1f} s, "
           f"attention density {density:.3f}" + (" (dense)" if dense else "") + (", compiled" if compile else ", eager")
