@@ -17,6 +17,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from videoaccel.benchmarks.record import write_record  # noqa: E402
+from videoaccel.pictures import recall_png  # noqa: E402
 from videoaccel.profiling import attention_stats  # noqa: E402
 from videoaccel.tiny import evaluate  # noqa: E402
 from videoaccel.tiny.model import TEXT_LEN  # noqa: E402
@@ -47,7 +48,7 @@ def main() -> None:
         got = obs.rows(os.path.basename(os.path.normpath(args.model)))
         for r in got:
             r.update(pixels=geo, tag=args.tag)
-        attention_stats.write_png(got, os.path.join(args.out, f"attention-recall-{geo}.png"))
+        recall_png(got, os.path.join(args.out, f"attention-recall-{geo}.png"))
         print(f"{geo} ({got[0]['tokens']} tokens)\n{attention_stats.summary(got)}", flush=True)
         rows += got
     command = "python scripts/attention_recall.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -62,6 +62,8 @@ def main() -> None:
     ap.add_argument("--oracle-block", type=int, default=128, help="block of the oracle the gap is measured against")
     ap.add_argument("--oracle-order", default="frame", choices=["frame", "tile"])
     ap.add_argument("--no-probe", action="store_true", help="profiles without the step-sensitivity probe")
+    ap.add_argument("--patterns", help="comma-separated candidate patterns (default: the profiler's; on a CPU the static "
+                    "ones: the sampled estimate costs more time there than it saves)")
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="the embedded model's geometry by default "
                     "(WanPipeline's own defaults, 81 x 480 x 832, are far outside what it was trained on)")
@@ -93,9 +95,10 @@ def main() -> None:
     calib = [data.prompt(data.sample_spec(rng, "train")) for _ in range(args.calib)]
     targets, budgets = [d for d in args.targets.split(",") if d], [b for b in args.budgets.split(",") if b]
     plans, calib_s, per_prompt = [], None, dense_s / args.n
+    patterns = {"patterns": tuple(args.patterns.split(","))} if args.patterns else {}
     if targets or budgets:  # no calibration when only oracles or presets are asked for
         t = time.perf_counter()
-        cal = calibrate(pipe, calib, ProfileConfig(block=args.block, probe=not args.no_probe), seed=1000, progress=False, **call)
+        cal = calibrate(pipe, calib, ProfileConfig(block=args.block, probe=not args.no_probe, **patterns), seed=1000, progress=False, **call)
         calib_s = time.perf_counter() - t
         print(f"profiling: {args.calib} calibration prompts and the probe in {calib_s:.1f} s = {calib_s / per_prompt:.2f} dense "
               f"generations of one prompt ({per_prompt:.1f} s each)", flush=True)

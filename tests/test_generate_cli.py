@@ -28,6 +28,8 @@ def test_generate_writes_a_decodable_video_and_compares_with_dense(model_dir, tm
     video = read_video(out)
     assert video.shape == (9, 64, 64, 3)
     assert "attention density" in r.stdout and "speedup" in r.stdout and "PSNR" in r.stdout
+    verdict = next(i for i, line in enumerate(r.stdout.splitlines()) if " (PSNR " in line)
+    assert verdict < next(i for i, line in enumerate(r.stdout.splitlines()) if "speedup" in line)  # fidelity first
     r = _cli("compare", out, out)
     assert r.returncode == 0 and "PSNR" in r.stdout
 

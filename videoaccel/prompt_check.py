@@ -27,6 +27,27 @@ def empty_prompt_note(prompt: str) -> str | None:
     return "note: the prompt is empty, so the video is unconditioned (give a prompt to steer it)"
 
 
+def unknown_words(tokenizer, prompt: str) -> list[str]:
+    """The words of ``prompt`` that ``tokenizer`` reads as its unknown token (a word-level vocabulary such as the
+    embedded model's drops them; a subword tokenizer spells almost any word, so it rarely has one)."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if unk is None:
+        return []
+    words = dict.fromkeys(prompt.split())
+    return [w for w in words if unk in tokenizer(w, add_special_tokens=False)["input_ids"]]
+
+
+def unknown_words_note(pipe: DiffusionPipeline, prompt: str, model: str, embedded: bool) -> str | None:
+    """One note naming the prompt's unknown words and the command that lists the words the model knows."""
+    tokenizer = getattr(pipe, "tokenizer", None)
+    words = unknown_words(tokenizer, prompt) if tokenizer is not None else []
+    if not words:
+        return None
+    listing = "videoaccel vocab" + ("" if embedded else f" --model {model}")
+    return (f"note: the model does not know {', '.join(map(repr, words))} (read as {tokenizer.unk_token}, so they do not "
+            f"steer the video; `{listing}` lists the words it knows)")
+
+
 def long_prompt_note(pipe: DiffusionPipeline, prompt: str, call: dict) -> str | None:
     """A note when the pipeline's tokenizer will cut ``prompt`` at its maximum sequence length."""
     tokenizer = getattr(pipe, "tokenizer", None)

@@ -9,14 +9,24 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import NoReturn
 
-from . import bench, compare, generate, inspect, profile
+from . import bench, compare, generate, inspect, profile, vocab
+from .ranks import rank_tag
+
+
+class Parser(argparse.ArgumentParser):
+    """A bad flag or value is one line and exit code 2, like every other bad input (no usage block; --help has it)."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = f" (see {self.prog} --help)" if message.startswith(("the following arguments", "unrecognized")) else ""
+        self.exit(2, f"{self.prog}: {' '.join(message.split())}{hint}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="videoaccel", description="Faster video diffusion transformers.")
+    parser = Parser(prog="videoaccel", description="Faster video diffusion transformers.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (bench, inspect, generate, compare, profile):
+    for command in (generate, compare, profile, inspect, bench, vocab):
         command.add_parser(sub)
     return parser
 
@@ -26,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     # Idle OpenMP threads sleep instead of spinning: on a shared CPU spinning threads take the cores from the
     # working ones (measured: sparse attention 3.5x slower with 2 spinning threads under load). Before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the subcommand's parser, whose --help lists its flags
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return args.func(args)
     except (ValueError, OSError) as e:
@@ -35,5 +49,5 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(e.code, str):
             raise
         message = e.code
-    print(f"videoaccel {args.command}: {' '.join(message.split())}", file=sys.stderr)
+    print(f"videoaccel {args.command}{rank_tag()}: {' '.join(message.split())}", file=sys.stderr)
     return 2

@@ -1,4 +1,4 @@
-"""argparse value types: a bad command-line value stops in the parser (usage line, exit code 2)
+"""argparse value types: a bad command-line value stops in the parser (one line, exit code 2: cli.Parser)
 before any model loads, with its valid range and an example."""
 from __future__ import annotations
 

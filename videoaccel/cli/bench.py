@@ -9,12 +9,14 @@ import sys
 
 from . import args
 
+SUITES = {"e2e": "one denoising step of full-size models (GPU)",
+          "cost-table": "kernel time per pattern, density, precision, head dim and block on this GPU, for the profiler",
+          "stack": "whole denoising loops per acceleration stack (cache, sparse, fp8, compile)"}
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="check and time the kernels on this machine")
-    bench.add_argument("suite", nargs="?", choices=["e2e", "cost-table", "stack"],
-                       help="e2e: one denoising step of full-size models (GPU); cost-table: kernel time per pattern, density, "
-                            "precision, head dim and block on this GPU, for the profiler")
+    bench.add_argument("suite", nargs="?", choices=list(SUITES), help="; ".join(f"{k}: {v}" for k, v in SUITES.items()))
     bench.add_argument("--geometry", default="21x30x52", help="cost-table: latent grid TxHxW (default Wan2.1 480p 81 frames)")
     bench.add_argument("--heads", type=int, default=12, help="cost-table: heads per call")
     bench.add_argument("--self-check", action="store_true", help="check every kernel against the reference on small shapes")
@@ -94,7 +96,8 @@ def bench_command(suite: str | None, self_check: bool, out: str, *, geometry: st
         run(models, out, presets, fp8_linear=fp8_linear, compile=compile, cudagraphs=cudagraphs)
         return 0
     if not self_check:
-        print("videoaccel bench: give a suite (e2e) or --self-check", file=sys.stderr)
+        print(f"videoaccel bench: give a suite ({', '.join(SUITES)}) or --self-check (kernels against the reference on "
+              "this machine)", file=sys.stderr)
         return 2
     device = prepare_triton()
     from ..selfcheck import format_table, run_self_check

@@ -57,7 +57,7 @@ def _dispatch(a) -> int:
 
 def compare_videos(a_path: str | None, b_path: str | None, *, side_by_side_out: str | None, json_out: str | None) -> int:
     """Compare video B with reference A; 0 on success, 2 (message on stderr, nothing written) on bad input."""
-    from ..metrics import check_pair, lpips_or_none, psnr, side_by_side, ssim
+    from ..metrics import check_pair, lpips_or_none, psnr, side_by_side, ssim, verdict
     from ..video import check_output_path, read_video, write_video
 
     if not a_path or not b_path:
@@ -79,6 +79,7 @@ def compare_videos(a_path: str | None, b_path: str | None, *, side_by_side_out: 
     lp, lp_msg = lpips_or_none(a, b)
 
     print(f"A: {a_path}\nB: {b_path}\n{a.shape[0]} frames, {a.shape[2]}x{a.shape[1]}")
+    print(f"B against A: {verdict(p_mean, s_mean)}")
     print(f"{'frame':>5}  {'PSNR(dB)':>9}  {'SSIM':>7}")
     for i, (p, s) in enumerate(zip(p_per, s_per)):
         print(f"{i:>5}  {fmt(p, 2):>9}  {s:>7.4f}")
@@ -94,7 +95,7 @@ def compare_videos(a_path: str | None, b_path: str | None, *, side_by_side_out: 
                 "a": a_path, "b": b_path, "frames": int(a.shape[0]),
                 "height": int(a.shape[1]), "width": int(a.shape[2]),
                 "per_frame": [{"frame": i, "psnr": num(p), "ssim": s} for i, (p, s) in enumerate(zip(p_per, s_per))],
-                "psnr_mean": num(p_mean), "ssim_mean": s_mean,
+                "psnr_mean": num(p_mean), "ssim_mean": s_mean, "verdict": verdict(p_mean, s_mean),
                 "lpips": lp, "lpips_message": lp_msg,
                 "note": "psnr null = identical frames (infinite PSNR)",
             }, json_out)

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from ..files import check_json_path, write_json
-from ..metrics import fmt, num
+from ..metrics import num
 from . import session
 
 USAGE_ERROR = 2
@@ -33,8 +33,9 @@ def compare_prompts(prompts_file: str, out: str, flags: dict, *, model: str | No
                     scorer: Scorer | None = None) -> int:
     """Write the JSON report to ``out``; 2 (message on stderr) on bad input before any model work."""
     from .. import pipelines
-    from ..metrics import psnr, ssim
+    from ..metrics import PLAN_FIX, psnr, ssim, verdict
     from ..plans import load_profile
+    from ..prompt_check import unknown_words_note
 
     try:
         check_json_path(out)
@@ -53,6 +54,8 @@ def compare_prompts(prompts_file: str, out: str, flags: dict, *, model: str | No
     pipe = session.load_pipeline(model)
     prof = pipelines.check_profile(pipe, prof)  # against the model, before any generation
     print(session.describe_call(pipe, call, model) + f"; {len(prompts)} prompts, dense and accelerated", flush=True)
+    if note := unknown_words_note(pipe, " ".join(prompts), model, embedded):
+        print(note, file=sys.stderr)
     rows = []
     for i, prompt in enumerate(prompts):
         dense, t_dense = session.generate_video(pipe, prompt, call, seed + i)
@@ -60,19 +63,21 @@ def compare_prompts(prompts_file: str, out: str, flags: dict, *, model: str | No
         fast, t_fast = session.generate_video(pipe, prompt, call, seed + i)
         rep = pipelines.report(pipe)
         pipelines.restore(pipe)
-        rows.append({"prompt": prompt, "seed": seed + i, "psnr": num(psnr(fast, dense)[1]), "ssim": ssim(fast, dense)[1],
+        p, s = psnr(fast, dense)[1], ssim(fast, dense)[1]
+        rows.append({"prompt": prompt, "seed": seed + i, "psnr": num(p), "ssim": s, "verdict": verdict(p, s),
                      "attn_density": rep.mean_density, "dense_s": t_dense, "accelerated_s": t_fast,
                      **(scorer.row(prompt, dense, fast) if scorer else {})})
-        r = rows[-1]
-        print(f"{i + 1}/{len(prompts)} {prompt!r}: PSNR {fmt(math.inf if r['psnr'] is None else r['psnr'], 2)} dB, "
-              f"SSIM {r['ssim']:.4f}, attention density {r['attn_density']:.3f}, dense {t_dense:.1f} s, "
-              f"accelerated {t_fast:.1f} s", flush=True)
+        print(f"{i + 1}/{len(prompts)} {prompt!r}: {verdict(p, s)}, attention density {rep.mean_density:.3f}, "
+              f"dense {t_dense:.1f} s, accelerated {t_fast:.1f} s", flush=True)
     finite = [r["psnr"] for r in rows if r["psnr"] is not None]
     summary = {"profile": profile, "model": model, "prompts": len(rows), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
                "mean_psnr": sum(finite) / len(finite) if finite else None, "mean_ssim": sum(r["ssim"] for r in rows) / len(rows),
                "mean_attn_density": sum(r["attn_density"] for r in rows) / len(rows),
                "speedup": sum(r["dense_s"] for r in rows) / sum(r["accelerated_s"] for r in rows),
                **(scorer.summary(rows) if scorer else {})}
+    worst = min(rows, key=lambda r: (math.inf if r["psnr"] is None else r["psnr"], r["ssim"]))
+    summary["verdict"] = verdict(math.inf if worst["psnr"] is None else worst["psnr"], worst["ssim"], PLAN_FIX)
+    print(f"lowest-PSNR prompt {worst['prompt']!r}: {summary['verdict']}")
     write_json({"summary": summary, "rows": rows}, out)
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}, indent=1))
     print(f"wrote {out}")

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from . import args as types
-from . import session
+from . import ranks, session
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,8 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--compare-dense", action="store_true", help="also run dense with the same seed: speedup, PSNR, SSIM; "
                    "writes OUT.dense.mp4 and OUT.sbs.mp4 (dense | accelerated) beside the output")
     g.add_argument("--ulysses", type=types.positive_int, default=1,
-                   help="split the sequence over N GPUs (diffusers' Ulysses context parallelism); launch with "
-                        "torchrun --nproc-per-node N -m videoaccel generate ... --ulysses N")
+                   help="split the sequence over N GPUs (diffusers' Ulysses context parallelism): starts N processes "
+                        "(or run it under torchrun --nproc-per-node N -m videoaccel)")
     g.add_argument("--allow-pickle", action="store_true", help=session.ALLOW_PICKLE_HELP)
     g.set_defaults(func=lambda a: generate_command(a.prompt, a.output, vars(a), model=a.model, profile=a.profile, dense=a.dense,
                                                    seed=a.seed, compile=a.compile, compare_dense=a.compare_dense,
@@ -76,7 +76,7 @@ def _cache(text: str | None, profile, model: str):
 
 
 def _init_parallel(degree: int) -> int:
-    """Join the torchrun process group; the world must be exactly the Ulysses degree (one GPU a rank)."""
+    """Join the process group; the world must be exactly the Ulysses degree (one GPU a rank)."""
     import os
 
     import torch
@@ -84,54 +84,56 @@ def _init_parallel(degree: int) -> int:
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world != degree:
-        raise ValueError(f"--ulysses {degree} needs {degree} processes, this run has {world}: launch with "
-                         f"torchrun --nproc-per-node {degree} -m videoaccel generate ... --ulysses {degree}")
-    if not torch.cuda.is_available() or torch.cuda.device_count() < degree:
-        raise ValueError(f"--ulysses {degree} needs {degree} CUDA GPUs")
+        raise ValueError(f"--ulysses {degree} needs {degree} processes, this run has {world}: run `videoaccel generate "
+                         f"... --ulysses {degree}` (it starts them), or torchrun --nproc-per-node {degree}")
     rank = int(os.environ.get("LOCAL_RANK", "0"))
     torch.cuda.set_device(rank)
     dist.init_process_group("nccl")
     return rank
 
 
+def _check_gpus(degree: int) -> None:
+    import torch
+
+    have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if have < degree:
+        raise ValueError(f"--ulysses {degree} needs {degree} CUDA GPUs, this machine has {have}")
+
+
 def generate_command(prompt: str, output: str, flags: dict, *, model: str | None, profile: str | None, dense: bool, seed: int,
                      compile: bool, compare_dense: bool, ulysses: int, cache: str | None = None, allow_pickle: bool = False) -> int:
-    """Generate one video (and with ``compare_dense`` its dense twin and a side-by-side); 2 on bad input."""
+    """Generate one video (and with ``compare_dense`` its dense twin and a side-by-side); bad input raises ValueError
+    or OSError before the model loads (cli.main: one line, exit code 2)."""
     import inspect
 
     from .. import pipelines
     from ..pipelines import caches
     from ..plans import load_profile
-    from ..prompt_check import empty_prompt_note, long_prompt_note
+    from ..prompt_check import empty_prompt_note, long_prompt_note, unknown_words_note
     from ..video import check_output_path, write_video
 
     extra = [beside(output, "dense"), beside(output, "sbs")] if compare_dense and not dense else []
-    try:
-        model, embedded = session.resolve_model(model, allow_pickle)
-        defaults = session.model_defaults(model)
-        call = session.call_kwargs(flags, defaults)
-        for path in [output] + extra:
-            check_output_path(path)
-        session.check_geometry(model, call)
-        profile = None if dense else load_profile(profile or session.default_profile(model, embedded))
-        cache_spec = _cache(cache, profile, model)
-    except (OSError, ValueError) as e:
-        print(str(e), file=sys.stderr)
-        return 2
-    rank = 0
+    model, embedded = session.resolve_model(model, allow_pickle)
+    defaults = session.model_defaults(model)
+    call = session.call_kwargs(flags, defaults)
+    for path in [output] + extra:
+        check_output_path(path)
+    session.check_geometry(model, call)
+    profile = None if dense else load_profile(profile or session.default_profile(model, embedded))
+    cache_spec = _cache(cache, profile, model)
     if ulysses > 1:
-        try:
-            rank = _init_parallel(ulysses)
-        except ValueError as e:
-            print(str(e), file=sys.stderr)
-            return 2
+        _check_gpus(ulysses)
+        if not ranks.launched():  # start the ranks here: a failure stays one line a rank (ranks.py)
+            return ranks.run_ranks(ulysses, sys.argv[1:])
+    rank = _init_parallel(ulysses) if ulysses > 1 else 0
     if rank == 0 and (note := empty_prompt_note(prompt)):
         print(note, file=sys.stderr)
     pipe = session.load_pipeline(model, device=f"cuda:{rank}" if ulysses > 1 else None, allow_pickle=allow_pickle)
     if rank == 0:
         print(session.describe_call(pipe, call, model), flush=True)
-    if rank == 0 and (note := long_prompt_note(pipe, prompt, call)):
-        print(note, file=sys.stderr)
+    for note in (long_prompt_note(pipe, prompt, call), unknown_words_note(pipe, prompt, model, embedded)):
+        if rank == 0 and note:
+            print(note, file=sys.stderr)
     if not dense:
         pipelines.check_profile(pipe, profile)  # against the model, before any step (ValueError: one line, exit 2 in cli.main)
         note = session.profile_note(pipe, profile, call)  # cannot run as written: said once, before generating
@@ -156,22 +158,17 @@ def generate_command(prompt: str, output: str, flags: dict, *, model: str | None
     if rank != 0:  # only rank 0 writes
         return 0
     fps = flags.get("fps") or defaults.get("fps", 8)
-    try:
-        write_video(frames, output, fps=fps)
-        if extra:
-            from ..metrics import side_by_side
+    write_video(frames, output, fps=fps)
+    if extra:
+        from ..metrics import PLAN_FIX, psnr, side_by_side, ssim, verdict
 
-            write_video(dense_frames, extra[0], fps=fps)
-            write_video(side_by_side(dense_frames, frames, labels=("dense", "accelerated")), extra[1], fps=fps)
-    except (OSError, ValueError) as e:
-        print(str(e), file=sys.stderr)
-        return 2
+        write_video(dense_frames, extra[0], fps=fps)
+        write_video(side_by_side(dense_frames, frames, labels=("dense", "accelerated")), extra[1], fps=fps)
+        print(verdict(psnr(frames, dense_frames)[1], ssim(frames, dense_frames)[1], PLAN_FIX))
     print(f"wrote {output}: {frames.shape[0]} frames {frames.shape[2]}x{frames.shape[1]} in {seconds:.1f} s, "
           f"attention density {density:.3f}" + (" (dense)" if dense else "") + (", compiled" if compile else ", eager")
           + (f", cache {cache_spec.label}" if cache_spec else ""))
     if extra:
-        from ..metrics import psnr, ssim
-
-        print(f"dense: {dense_s:.1f} s; speedup {dense_s / seconds:.2f}x; PSNR {psnr(frames, dense_frames)[1]:.2f} dB; "
-              f"SSIM {ssim(frames, dense_frames)[1]:.4f} vs dense\nwrote {extra[0]} (dense) and {extra[1]} (dense | accelerated)")
+        print(f"dense: {dense_s:.1f} s; speedup {dense_s / seconds:.2f}x\n"
+              f"wrote {extra[0]} (dense) and {extra[1]} (dense | accelerated)")
     return 0

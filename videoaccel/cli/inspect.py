@@ -44,6 +44,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _dispatch(a) -> int:
+    if a.output:
+        from ..pictures import require
+
+        require()
     if a.attention:
         return attention_command(a.model, a.prompts, vars(a), a.output, a.json)
     if a.profile:
@@ -73,8 +77,10 @@ def attention_command(model: str | None, prompts_file: str | None, flags: dict, 
     rows = obs.rows(Path(model).name)
     print(attention_stats.summary(rows))
     if output:
-        attention_stats.write_png(rows, output)
-        print(f"wrote {output} (block recall at density 0.15 by layer x head; frame order left, tile order right)")
+        from ..pictures import recall_png
+
+        recall_png(rows, output)
+        print(f"wrote {output} (oracle recall at density 0.15 by layer x head, one panel per token order)")
     if json_out:
         from ..benchmarks.record import header
         from ..files import write_json
@@ -86,7 +92,8 @@ def attention_command(model: str | None, prompts_file: str | None, flags: dict, 
 
 def profile_summary(path: str, output: str | None) -> int:
     from ..plans import Profile
-    from ..profiling.inspect import summary, write_png
+    from ..pictures import profile_png
+    from ..profiling.inspect import summary
 
     try:
         prof = Profile.load(path)
@@ -94,8 +101,8 @@ def profile_summary(path: str, output: str | None) -> int:
         raise SystemExit(str(e)) from None
     print(summary(prof))
     if output:
-        write_png(prof, output)
-        print(f"wrote {output} (rows: layers, columns: heads, one panel per timestep bucket; paler = sparser)")
+        profile_png(prof, output)
+        print(f"wrote {output} (layers x heads per timestep bucket: colour = pattern, paler = sparser; legend inside)")
     return 0
 
 
@@ -132,7 +139,7 @@ def pattern_layout(pattern: str, geometry_spec: str, output: str, *, text: int, 
     import torch
 
     from ..patterns import VideoGeometry, block_mask, draft_masks, estimate_levels, fit_density, mask_density, sampled_masks
-    from ..patterns.render import write_layout_png
+    from ..pictures import layout_png
     from ..plan_checks import plan_params
 
     dynamic = [p for p in DYNAMIC if p in USER_FACING]
@@ -165,6 +172,6 @@ def pattern_layout(pattern: str, geometry_spec: str, output: str, *, text: int, 
     dens = mask_density(kept, geometry)
     shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in kw.items())
     title = f"{pattern} {geometry_spec} {order}-major block {block}: density {dens:.3f} {shown}"
-    write_layout_png(output, levels, geometry, title)
-    print(f"{title}\nwrote {output} (left: blocks, query rows down; right: kept fraction per frame pair)")
+    layout_png(output, levels, geometry, title)
+    print(f"{title}\nwrote {output} (left: block mask, query blocks down; right: kept fraction per frame pair)")
     return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,17 +58,20 @@ def profile_command(model: str | None, prompts_file: str, output: str, cfg: Prof
     from ..profiling import profile_pipeline
     from ..profiling.checkpoint import check_checkpoint
     from ..profiling.inspect import summary
+    from ..prompt_check import unknown_words_note
 
     prompts = session.read_prompts(prompts_file)
     checkpoint = output + ".partial"  # resume an interrupted run with the same settings
     check_writable(output)
     check_writable(checkpoint)
     check_checkpoint(checkpoint)
-    model, _ = session.resolve_model(model, allow_pickle)
+    model, embedded = session.resolve_model(model, allow_pickle)
     call = session.call_kwargs(flags, session.model_defaults(model))
     session.check_geometry(model, call)
     pipe = session.load_pipeline(model, allow_pickle=allow_pickle)
     print(session.describe_call(pipe, call, model) + f"; calibrating on {len(prompts)} prompts (dense)", flush=True)
+    if note := unknown_words_note(pipe, " ".join(prompts), model, embedded):
+        print(note, file=sys.stderr)
     prof = profile_pipeline(pipe, prompts, cfg, name=name or Path(output).stem, seed=seed, checkpoint=checkpoint, **call)
     prof.save(output)  # atomic: a failed write keeps the old file and says so
     Path(checkpoint).unlink(missing_ok=True)

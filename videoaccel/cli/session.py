@@ -133,7 +133,7 @@ def load_pipeline(model: str, device: str | None = None, allow_pickle: bool = Fa
     try:
         pipe = DiffusionPipeline.from_pretrained(model, **safe, **dtype_kwarg(torch.bfloat16 if cuda else torch.float32))
     except (OSError, ValueError) as e:
-        why = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        why = " ".join(str(e).split()) if str(e) else type(e).__name__
         hint = ("; its weights are not safetensors: convert them, or pass --allow-pickle for files you trust"
                 if not allow_pickle and "safetensors" in why else "")
         raise SystemExit(f"cannot load a diffusers pipeline from {shown(model)}: give a local diffusers directory, or a hub id "
