@@ -49,11 +49,11 @@ def _checkpoint_source():
 
 
 def _write_png(path):
-    from videoaccel.patterns.render import write_layout_png
     from videoaccel.patterns.geometry import VideoGeometry
+    from videoaccel.pictures import layout_png
 
     g = VideoGeometry(4, 16, 16, block=16)
-    write_layout_png(str(path), torch.rand(g.num_blocks, g.num_blocks) > 0.5, g, "radial")
+    layout_png(str(path), (torch.rand(g.num_blocks, g.num_blocks) > 0.5).to(torch.int8), g, "radial")
 
 
 def _write_record(path):

@@ -2,11 +2,16 @@
 
 Models are built on the GPU from their published configs (no weights needed). Settings:
 ``sdpa-default`` (diffusers out of the box), ``cudnn`` (SDPA forced to cuDNN), videoaccel presets
-(bf16 / FP8 attention), and the same with FP8 linear layers (torchao dynamic float8, on the layers
-whose shape measured faster). With ``--compile`` each also runs under regional torch.compile (rows
-``...-compiled``, with compile seconds), with ``--cudagraphs`` also under CUDA graphs. For the
-sparse presets it records each sampled layer's self-attention output error against the dense
-run and the final output error (random weights give near-uniform attention: the hardest case).
+(bf16 / FP8 attention), a calibrated profile mapped onto the model (``--profile``, profile_map.py:
+rows ``videoaccel-profile:<name>`` per timestep bucket and for a whole generation), and the same with
+FP8 linear layers (torchao dynamic float8, on the layers whose shape measured faster). With
+``--compile`` each also runs under regional torch.compile (rows ``...-compiled``, with compile seconds),
+with ``--cudagraphs`` also with CUDA graphs (``reduce-overhead``: whole-forward graphs per step context
+for videoaccel rows, inductor's for cuDNN). Every timed forward is a new denoising step (the timestep
+moves), so per-call estimates run at their real period (sampled: every 2 steps) and their cost is in
+the mean over an even number of forwards. For the sparse presets it records each sampled layer's
+self-attention output error against the dense run and the final output error (random weights give
+near-uniform attention: the hardest case).
 """
 from __future__ import annotations
 
@@ -19,9 +24,10 @@ from types import SimpleNamespace
 
 import torch
 
+from ..plans import Profile, load_profile
 from .cases import CASES, TINY
+from .profile_map import map_profile, profile_totals
 from .record import write_record
-from .timing import median_ms
 
 
 def build(case: str, device: str = "cuda", dtype: torch.dtype = torch.bfloat16) -> tuple[torch.nn.Module, dict]:
@@ -51,18 +57,23 @@ def build(case: str, device: str = "cuda", dtype: torch.dtype = torch.bfloat16) 
     return model, dict(kw, return_dict=False)
 
 
-def _time(fn, repeats: int) -> tuple[float, torch.Tensor, float]:
-    """(median ms of ``repeats`` calls, last output, seconds of the first call: compilation, autotuning, plan building)."""
+def _time(fn, repeats: int, warmup: int = 2) -> tuple[float, torch.Tensor, float]:
+    """(mean ms of ``repeats`` calls after ``warmup`` more, last output, seconds of the first call: compilation,
+    autotuning, plan building, graph captures). ``fn(i)`` runs call i."""
     last = {}
-
-    def call():
-        last["out"] = fn()
-
     t0 = time.time()
-    call()
+    last["out"] = fn(0)
     torch.cuda.synchronize()
     first_s = time.time() - t0
-    return median_ms(call, repeats, warmup=False), last["out"], first_s
+    for i in range(1, 1 + warmup):
+        fn(i)
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record()
+    for i in range(1 + warmup, 1 + warmup + repeats):
+        last["out"] = fn(i)
+    b.record()
+    b.synchronize()
+    return a.elapsed_time(b) / repeats, last["out"], first_s
 
 
 def _capture(model, spec, layers):
@@ -78,42 +89,58 @@ def _capture(model, spec, layers):
 
 @dataclass(frozen=True)
 class Setting:
-    """One timed row: attention (``cudnn`` or a videoaccel preset), FP8 linears, eager or compiled."""
+    """One timed row: attention (``cudnn``, a videoaccel preset, or ``profile:NAME`` at one timestep bucket),
+    FP8 linears, eager or compiled."""
     attention: str
     compiled: bool = False
     mode: str | None = None  # torch.compile mode; "reduce-overhead" adds CUDA graphs
     fp8_linear: bool = False
+    bucket: int | None = None  # a mapped profile's timestep bucket
 
     @property
     def impl(self) -> str:
         base = self.attention if self.attention == "cudnn" else f"videoaccel-{self.attention}"
         how = ("compiled-cudagraphs" if self.mode == "reduce-overhead" else "compiled") if self.compiled else "eager"
-        return f"{base}{'+fp8linear' if self.fp8_linear else ''}-{how}"
+        bucket = "" if self.bucket is None else f"-bucket{self.bucket}"
+        return f"{base}{'+fp8linear' if self.fp8_linear else ''}{bucket}-{how}"
 
 
-def settings(presets: tuple[str, ...], compile: bool, cudagraphs: bool, fp8_linear: bool) -> list[Setting]:
-    """Eager rows; with ``compile`` the compiled twin of each (regional compilation), CUDA-graph rows for
-    cuDNN and the first density-0.1 preset with ``cudagraphs``; FP8 linears on those two."""
-    out = [Setting("cudnn")] + [Setting(p) for p in presets]
+def settings(presets: tuple[str, ...], compile: bool, cudagraphs: bool, fp8_linear: bool, buckets: int = 0) -> list[Setting]:
+    """Eager rows; a mapped profile's rows per bucket (``buckets`` of them); with ``compile`` the compiled twin of
+    each (regional compilation), with ``cudagraphs`` CUDA-graph rows for all of them; FP8 linears on cuDNN and
+    the first density-0.1 preset."""
+    attn = [Setting(p) for p in presets] + [Setting("profile", bucket=b) for b in range(buckets)]
+    out = [Setting("cudnn")] + attn
     if compile:
-        out += [Setting("cudnn", True)] + [Setting(p, True) for p in presets]
-    best = [p for p in presets if ":0.1" in p][:1]
+        out += [Setting("cudnn", True)] + [Setting(a.attention, True, bucket=a.bucket) for a in attn]
     if compile and cudagraphs:
-        out += [Setting(a, True, "reduce-overhead") for a in ["cudnn"] + best]
+        out += [Setting("cudnn", True, "reduce-overhead")] + [Setting(a.attention, True, "reduce-overhead", bucket=a.bucket)
+                                                              for a in attn]
+    best = [p for p in presets if ":0.1" in p][:1]
     if fp8_linear:
         out += [Setting(a, compile, fp8_linear=True) for a in ["cudnn"] + best]
     return out
 
 
+def _bucket_timesteps(profile: Profile | None) -> list[float]:
+    """A timestep inside each of the profile's buckets (edges descend from 1000)."""
+    if profile is None:
+        return []
+    edges = [1000.0] + list(profile.bucket_edges) + [0.0]
+    return [(hi + lo) / 2 for hi, lo in zip(edges, edges[1:])]
+
+
 def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bool = True, compile: bool = False,
-        cudagraphs: bool = False) -> list:
+        cudagraphs: bool = False, profile: str | None = None) -> list:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     import videoaccel
-    from videoaccel.pipelines import fp8_linear as fp8
+    from videoaccel.pipelines import fp8_linear as fp8, router_of
     from videoaccel.pipelines.compile import compile_transformer, uncompile
     from videoaccel.pipelines.models import spec_for
 
+    prof = load_profile(profile) if profile else None
+    times = _bucket_timesteps(prof)
     results = []
 
     def rec(**kw):
@@ -123,30 +150,32 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
     for case in cases:
         model, kw = build(case)
         spec = spec_for(model)
-        n_layers = len(spec.self_attention(model))
-        sample = sorted({0, n_layers // 4, n_layers // 2, 3 * n_layers // 4, n_layers - 1})
-        step = lambda: model(**kw)[0]  # noqa: E731
+        attn = spec.self_attention(model)
+        sample = sorted({0, len(attn) // 4, len(attn) // 2, 3 * len(attn) // 4, len(attn) - 1})
+        mapped = map_profile(prof, len(attn), attn[0].heads, block=128) if prof else None
         f, h, w = CASES[case].grid
-        tokens = f * h * w  # video tokens: the rows the FP8 linears see
         base: dict[str, float] = {}
         dense_out = dense_layers = chosen = None
         t_case = time.time()
         with torch.no_grad():
-            ms, _, _ = _time(step, 1)
-            reps = 3 if ms < 3000 else 1
-            rec(case=case, impl="sdpa-default-eager", ms=ms, attn_density=1.0)
-            for s in settings(presets, compile, cudagraphs, fp8_linear):
+            for s in settings(presets, compile, cudagraphs, fp8_linear, len(times)):
+                t_mid = 700.0 if s.bucket is None else times[s.bucket]
+
+                def step(i, t_mid=t_mid):  # every forward a new step: estimates run at their real period
+                    return model(**{**kw, "timestep": torch.tensor([t_mid - 0.01 * i], device="cuda")})[0]
+
                 row = dict(case=case, impl=s.impl)
                 if s.fp8_linear and chosen is None:
                     try:
-                        chosen, speed = fp8.select(model, tokens)
+                        chosen, speed = fp8.select(model, f * h * w)
                         rec(case=case, impl="fp8-linear-selection", chosen=len(chosen), of=len(fp8.block_linears(model)),
                             speedup_by_shape={f"{k}x{n}": round(v, 3) for (k, n), v in speed.items()})
                     except Exception as e:  # noqa: BLE001 - recorded, the rest of the run goes on
                         rec(case=case, impl="fp8-linear", error=repr(e)[:300])
                         break
                 if s.attention != "cudnn":
-                    videoaccel.accelerate(model, s.attention, fp8_linear=chosen if s.fp8_linear else False)
+                    videoaccel.accelerate(model, mapped if s.bucket is not None else s.attention,
+                                          fp8_linear=chosen if s.fp8_linear else False)
                 elif s.fp8_linear:
                     saved = fp8.apply(model, chosen)
                 store, handles = _capture(model, spec, sample) if not s.compiled else ({}, [])
@@ -154,7 +183,7 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
                     torch._dynamo.reset()
                     compile_transformer(model, mode=s.mode)
                 with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]) if s.attention == "cudnn" else nullcontext():
-                    ms, out, first_s = _time(step, reps)
+                    ms, out, first_s = _time(step, 2 if base.get("cudnn-eager", 0) > 1000 else 4, warmup=1)
                 if s.compiled:
                     row.update(mode=s.mode or "default", compile_s=round(first_s - ms / 1e3, 1))
                     uncompile(model)
@@ -162,8 +191,11 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
                     hd.remove()
                 if s.attention != "cudnn":
                     rep = videoaccel.report(model)
+                    host = router_of(model).host_s
+                    calls = sum(r.calls for r in rep.transformers["transformer"].layers.values())
                     videoaccel.restore(model)
-                    row.update(attn_density=round(rep.mean_density, 4), fallbacks=rep.fallbacks)
+                    row.update(attn_density=round(rep.mean_density, 4), fallbacks=rep.fallbacks,
+                               host_ms_per_call=round(1e3 * host / max(calls, 1), 4))
                 else:
                     row.update(attn_density=1.0)
                     if s.fp8_linear:
@@ -172,12 +204,15 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
                     dense_out, dense_layers = out.float(), dict(store)
                 base.setdefault(s.impl, ms)
                 row.update(ms=ms, speedup_vs_cudnn=base["cudnn-eager"] / ms)
-                if "cudnn-compiled" in base:
-                    row["speedup_vs_cudnn_compiled"] = base["cudnn-compiled"] / ms
+                for ref in ("cudnn-compiled", "cudnn-compiled-cudagraphs"):
+                    if ref in base:
+                        row[f"speedup_vs_{ref.replace('-', '_')}"] = base[ref] / ms
                 row["out_rel_err"] = float((out.float() - dense_out).norm() / dense_out.norm())
                 if store and s.attention != "cudnn":
                     row["layer_rel_err"] = {i: float((store[i] - dense_layers[i]).norm() / dense_layers[i].norm()) for i in sample}
                 rec(**row)
+            if prof is not None:
+                profile_totals(case, prof, results, rec)
             print(f"{case}: {time.time() - t_case:.0f} s", flush=True)
         del model, kw, dense_layers, store, dense_out
         torch._dynamo.reset()
@@ -195,6 +230,9 @@ def _write(results: list, out_dir: str) -> str:
 def _table(results: list) -> None:
     print(f"\n{'case':<22}{'impl':<46}{'ms':>9}{'density':>9}{'x cuDNN':>9}{'x comp.':>9}{'compile s':>10}{'out err':>9}")
     for r in results:
+        if "ms" not in r and "speedup_vs_cudnn" in r:
+            print(f"{r['case']:<22}{r['impl'][:45]:<46}{'':>9}{r['attn_density']:>9.3f}{r['speedup_vs_cudnn']:>9.2f}"
+                  f"  (whole generation with warm-up: {r['generation_speedup_vs_cudnn']:.2f}x)")
         if "ms" in r:
             print(f"{r['case']:<22}{r['impl']:<46}{r['ms']:>9.1f}{r['attn_density']:>9.3f}{r.get('speedup_vs_cudnn', 0):>9.2f}"
                   f"{r.get('speedup_vs_cudnn_compiled', 0):>9.2f}{r.get('compile_s', 0):>10.1f}{r.get('out_rel_err', 0):>9.3f}")

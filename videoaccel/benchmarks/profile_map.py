@@ -40,3 +40,21 @@ def total_speedup(step_speedups: list[float], bucket_steps: list[int], dense_ste
     steps = dense_steps + sum(bucket_steps)
     time = dense_steps + sum(n / s for n, s in zip(bucket_steps, step_speedups))
     return steps / time
+
+
+def profile_totals(case: str, prof: Profile, results: list, rec) -> None:
+    """Whole-generation rows of the mapped profile: its warm-up steps at 1.0, each bucket's steps at its speedup."""
+    split = prof.budget.get("bucket_steps") or [1] * (len(prof.bucket_edges) + 1)
+    for how in ("eager", "compiled", "compiled-cudagraphs"):
+        rows = {r["impl"]: r for r in results if r.get("case") == case and r["impl"].startswith("videoaccel-profile-bucket")
+                and r["impl"].endswith(f"-{how}")}
+        got = [rows.get(f"videoaccel-profile-bucket{b}-{how}") for b in range(len(split))]
+        if not all(got):
+            continue
+        key = "speedup_vs_cudnn"
+        rec(case=case, impl=f"videoaccel-profile:{prof.name}-{how}", bucket_steps=split, dense_steps=prof.dense_steps,
+            **{f"step_{key}": [r[key] for r in got]},
+            speedup_vs_cudnn=total_speedup([r[key] for r in got], split, 0),
+            generation_speedup_vs_cudnn=total_speedup([r[key] for r in got], split, prof.dense_steps),
+            attn_density=sum(n * r["attn_density"] for n, r in zip(split, got)) / sum(split),
+            mapping="layer i <- i * L_profile // L_model, head h <- h % H_profile, block 128, no warm-up (profile_map.py)")

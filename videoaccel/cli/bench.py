@@ -28,10 +28,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--cudagraphs", action="store_true", help="e2e with --compile: also CUDA graphs (mode reduce-overhead)")
     bench.add_argument("--presets", nargs="*", default=["radial:0.25", "radial:0.1", "radial:0.1+fp8"],
                        help="videoaccel presets to time in e2e")
+    bench.add_argument("--profile", help="e2e: also a calibrated profile FILE mapped onto each model, per timestep bucket "
+                       "and for a whole generation (benchmarks/profile_map.py)")
     _add_stack_flags(bench)  # stack: whole denoising loops per acceleration stack (benchmarks/stack.py)
     bench.set_defaults(func=lambda a: bench_stack(a) if a.suite == "stack" else bench_command(
         a.suite, a.self_check, a.out, geometry=a.geometry, heads=a.heads, models=a.models, presets=tuple(a.presets),
-        fp8_linear=not a.no_fp8_linear, compile=a.compile, cudagraphs=a.cudagraphs))
+        fp8_linear=not a.no_fp8_linear, compile=a.compile, cudagraphs=a.cudagraphs, profile=a.profile))
 
 
 def _add_stack_flags(bench: argparse.ArgumentParser) -> None:
@@ -72,7 +74,7 @@ def prepare_triton() -> str:
 
 
 def bench_command(suite: str | None, self_check: bool, out: str, *, geometry: str, heads: int, models: list[str],
-                  presets: tuple[str, ...], fp8_linear: bool, compile: bool, cudagraphs: bool) -> int:
+                  presets: tuple[str, ...], fp8_linear: bool, compile: bool, cudagraphs: bool, profile: str | None = None) -> int:
     command = "videoaccel " + shlex.join(sys.argv[1:])
     if suite == "cost-table":
         from ..benchmarks.cost_table import run as run_costs
@@ -93,7 +95,7 @@ def bench_command(suite: str | None, self_check: bool, out: str, *, geometry: st
         unknown = [m for m in models if m not in CASES]
         if unknown:
             raise SystemExit(f"unknown models {unknown}; choose from {', '.join(CASES)}")
-        run(models, out, presets, fp8_linear=fp8_linear, compile=compile, cudagraphs=cudagraphs)
+        run(models, out, presets, fp8_linear=fp8_linear, compile=compile, cudagraphs=cudagraphs, profile=profile)
         return 0
     if not self_check:
         print(f"videoaccel bench: give a suite ({', '.join(SUITES)}) or --self-check (kernels against the reference on "
