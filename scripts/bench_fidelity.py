@@ -5,7 +5,10 @@ densities chosen from it, then uncalibrated presets at matching densities, and t
 key blocks per call, profiling/oracle.py) at each target total density. Each plan generates the
 held-out prompts (never-trained colour/shape/direction triples) with the same seeds as dense: PSNR and
 SSIM against dense, achieved attention density (total: warm-up steps at 1.0), colour/direction
-adherence, and ``oracle_gap_db`` = PSNR minus the oracle's at the same target total density. Writes (bench-format.md)
+adherence, ``oracle_gap_db`` = PSNR minus the oracle's at the same target total density, and the
+transformer's time per generation eager / compiled / with CUDA graphs with ``speedup`` /
+``speedup_compiled`` / ``speedup_graphs`` against dense in the same mode (benchmarks/generation_time.py).
+Writes (bench-format.md)
 
     OUT/tiny-model-<dev>.json   dense adherence of the embedded model (issue: embedded model)
     OUT/fidelity-<dev>.json     one row per plan
@@ -27,6 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import videoaccel  # noqa: E402
+from videoaccel.benchmarks.generation_time import MODES, transformer_ms  # noqa: E402
 from videoaccel.benchmarks.record import write_record  # noqa: E402
 from videoaccel.metrics import psnr, ssim  # noqa: E402
 from videoaccel.plans import preset  # noqa: E402
@@ -65,6 +69,8 @@ def main() -> None:
     ap.add_argument("--patterns", help="comma-separated candidate patterns (default: the profiler's; on a CPU the static "
                     "ones: the sampled estimate costs more time there than it saves)")
     ap.add_argument("--batch", type=int, default=10)
+    ap.add_argument("--time-n", type=int, default=3, help="prompts per timing mode (the first warms up; 0: no timing)")
+    ap.add_argument("--time-modes", default=",".join(MODES), help="transformer time per generation in these modes")
     ap.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="the embedded model's geometry by default "
                     "(WanPipeline's own defaults, 81 x 480 x 832, are far outside what it was trained on)")
     ap.add_argument("--height", type=int, default=DEFAULT_HEIGHT)
@@ -117,12 +123,19 @@ def main() -> None:
     rows = [{"case": f"heldout-{k}", "impl": "dense", "attn_density": 1.0, "psnr": None, "ssim": 1.0,
              "colour": adh["colour"], "direction": adh["direction"], "seconds": dense_s * k / args.n}]
     oracle_psnr: dict[float, float] = {}
+    modes = [m for m in args.time_modes.split(",") if m] if cuda and args.time_n > 1 else []
+    timing = lambda: {m: transformer_ms(pipe, prompts[:args.time_n], seeds[:args.time_n], m, **call) for m in modes}  # noqa: E731
+    with videoaccel.accelerated(pipe, "dense"):  # the baseline through the same path (and the same graphs)
+        base = timing()
+    rows[0].update({f"ms_{m}": v for m, v in base.items()})
+    print("dense transformer ms per generation:", {m: round(v, 1) for m, v in base.items()}, flush=True)
     for tag, prof in plans:
         videoaccel.accelerate(pipe, prof)
         oracle = prof.meta.get("oracle", False)
         per_sample = oracle or _uses(prof, "sampled")  # a batch shares one layout: masks from q/k are exact per sample only at batch 1
         videos, seconds = evaluate.generate(pipe, prompts, seeds, 1 if per_sample else args.batch, **call)
         rep = videoaccel.report(pipe)
+        ms = {} if oracle else timing()  # the oracle computes dense attention to choose its blocks: no speed to claim
         videoaccel.restore(pipe)
         p = [psnr(a, b)[1] for a, b in zip(videos, dense)]
         s = [ssim(a, b)[1] for a, b in zip(videos, dense)]
@@ -139,11 +152,13 @@ def main() -> None:
                "expected_error": prof.budget.get("expected_error") if calibrated else None,
                "psnr": float(np.mean(finite)) if finite else None, "psnr_min": float(min(finite)) if finite else None,
                "ssim": float(np.mean(s)), "ssim_min": float(min(s)), "colour": a["colour"], "direction": a["direction"],
-               "seconds": seconds, "fallbacks": rep.fallbacks}
+               "seconds": seconds, "fallbacks": rep.fallbacks, **{f"ms_{m}": v for m, v in ms.items()},
+               **{("speedup" if m == "eager" else f"speedup_{m}"): base[m] / v for m, v in ms.items()}}
         row["oracle_gap_db"] = (row["psnr"] - oracle_psnr[target]) if row["psnr"] is not None and target in oracle_psnr else None
         rows.append(row)
+        speed = " ".join(f"{k} {v:.2f}x" for k, v in row.items() if k.startswith("speedup"))
         print(f"{row['impl']:<28} density {row['attn_density']:.3f} PSNR {row['psnr']} gap {row['oracle_gap_db']} SSIM {row['ssim']:.4f} "
-              f"colour {row['colour']:.2f} direction {row['direction']:.2f} {seconds:.1f} s", flush=True)
+              f"colour {row['colour']:.2f} direction {row['direction']:.2f} {speed}", flush=True)
         write_record("fidelity", command, rows, args.out,
                      calibration={"prompts": calib, "seconds": calib_s, "dense_seconds_per_prompt": per_prompt,
                                   "dense_generations": calib_s / per_prompt if calib_s else None, "probe": not args.no_probe, "block": args.block})

@@ -1,17 +1,14 @@
 """`videoaccel bench e2e`: one denoising step of full-size random-weight transformers, per setting.
 
-Models are built on the GPU from their published configs (no weights needed). Settings:
-``sdpa-default`` (diffusers out of the box), ``cudnn`` (SDPA forced to cuDNN), videoaccel presets
-(bf16 / FP8 attention), a calibrated profile mapped onto the model (``--profile``, profile_map.py:
-rows ``videoaccel-profile:<name>`` per timestep bucket and for a whole generation), and the same with
-FP8 linear layers (torchao dynamic float8, on the layers whose shape measured faster). With
-``--compile`` each also runs under regional torch.compile (rows ``...-compiled``, with compile seconds),
-with ``--cudagraphs`` also with CUDA graphs (``reduce-overhead``: whole-forward graphs per step context
-for videoaccel rows, inductor's for cuDNN). Every timed forward is a new denoising step (the timestep
-moves), so per-call estimates run at their real period (sampled: every 2 steps) and their cost is in
-the mean over an even number of forwards. For the sparse presets it records each sampled layer's
-self-attention output error against the dense run and the final output error (random weights give
-near-uniform attention: the hardest case).
+Models are built on the GPU from their published configs (no weights needed). Settings: ``cudnn``
+(SDPA forced to cuDNN), videoaccel presets (bf16 / FP8 attention), a calibrated profile mapped onto the
+model (``--profile``, profile_map.py: per timestep bucket and for a whole generation), and the same with
+FP8 linears (torchao dynamic float8, on the layers whose shape measured faster). ``--compile`` adds
+regional torch.compile twins (with compile seconds), ``--cudagraphs`` CUDA-graph twins (whole-forward
+graphs per step context for videoaccel rows, inductor's for cuDNN). Every timed forward is a new
+denoising step, so per-call estimates run at their real period (sampled: every 2 steps), inside the
+mean over an even number of forwards. Sparse rows record sampled layers' self-attention error against
+dense and the final output error (random weights give near-uniform attention: the hardest case).
 """
 from __future__ import annotations
 
@@ -21,6 +18,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Callable
 
 import torch
 
@@ -57,23 +55,36 @@ def build(case: str, device: str = "cuda", dtype: torch.dtype = torch.bfloat16) 
     return model, dict(kw, return_dict=False)
 
 
-def _time(fn, repeats: int, warmup: int = 2) -> tuple[float, torch.Tensor, float]:
+def _time(fn, repeats: int, warmup: int = 2, timed: Callable[[], None] | None = None) -> tuple[float, torch.Tensor, float]:
     """(mean ms of ``repeats`` calls after ``warmup`` more, last output, seconds of the first call: compilation,
-    autotuning, plan building, graph captures). ``fn(i)`` runs call i."""
-    last = {}
+    autotuning, plan building, graph captures). ``fn(i)`` runs call i; ``timed()`` runs before the timed calls.
+    Each call starts a new inductor CUDA-graph step and its output is cloned (graphs reuse output memory)."""
+    def call(i):
+        torch.compiler.cudagraph_mark_step_begin()
+        return fn(i).clone()
+
     t0 = time.time()
-    last["out"] = fn(0)
+    out = call(0)
     torch.cuda.synchronize()
     first_s = time.time() - t0
     for i in range(1, 1 + warmup):
-        fn(i)
+        call(i)
+    if timed is not None:
+        timed()
     a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     a.record()
     for i in range(1 + warmup, 1 + warmup + repeats):
-        last["out"] = fn(i)
+        out = call(i)
     b.record()
     b.synchronize()
-    return a.elapsed_time(b) / repeats, last["out"], first_s
+    return a.elapsed_time(b) / repeats, out, first_s
+
+
+def _calls(model) -> int:
+    """Attention calls the router ran (under CUDA graphs: the ones replayed too)."""
+    from videoaccel.pipelines import router_of
+
+    return sum(s.calls for s in router_of(model).stats.values())
 
 
 def _capture(model, spec, layers):
@@ -182,8 +193,10 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
                 if s.compiled:
                     torch._dynamo.reset()
                     compile_transformer(model, mode=s.mode)
+                host = {}
+                timed = (lambda: host.update(s0=router_of(model).host_s, c0=_calls(model))) if s.attention != "cudnn" else None
                 with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]) if s.attention == "cudnn" else nullcontext():
-                    ms, out, first_s = _time(step, 2 if base.get("cudnn-eager", 0) > 1000 else 4, warmup=1)
+                    ms, out, first_s = _time(step, 2 if base.get("cudnn-eager", 0) > 1000 else 4, warmup=1, timed=timed)
                 if s.compiled:
                     row.update(mode=s.mode or "default", compile_s=round(first_s - ms / 1e3, 1))
                     uncompile(model)
@@ -191,11 +204,10 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
                     hd.remove()
                 if s.attention != "cudnn":
                     rep = videoaccel.report(model)
-                    host = router_of(model).host_s
-                    calls = sum(r.calls for r in rep.transformers["transformer"].layers.values())
-                    videoaccel.restore(model)
+                    calls = _calls(model) - host["c0"]
                     row.update(attn_density=round(rep.mean_density, 4), fallbacks=rep.fallbacks,
-                               host_ms_per_call=round(1e3 * host / max(calls, 1), 4))
+                               host_ms_per_call=round(1e3 * (router_of(model).host_s - host["s0"]) / max(calls, 1), 4))
+                    videoaccel.restore(model)
                 else:
                     row.update(attn_density=1.0)
                     if s.fp8_linear:

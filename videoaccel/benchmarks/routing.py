@@ -129,13 +129,19 @@ def generation_rows(model_dir: str = "assets/tiny-t2v", steps: int = 6) -> list[
                          fallbacks=rep.fallbacks))
         for hd in hooks:  # the whole-forward graphs replay no block: the check above is the attention path's
             hd.remove()
+        compile_transformer(pipe.transformer)
+        generate()
+        compiled = generate()  # the same without graphs: what compilation alone changes in the latents
+        uncompile(pipe.transformer)
         compile_transformer(pipe.transformer, mode="reduce-overhead")
         try:
             generate()  # compiles and captures
             graphed = generate()
             graphs = pipe.transformer._videoaccel.step_hook.graphs
             rows.append(dict(check="generation-cuda-graphs", ok=True, captures=graphs.captures, graphs=len(graphs.graphs),
-                             latents_rel_diff=_rel(graphed.float(), eager.float()) if eager is not None else None))
+                             vs_eager=_rel(graphed.float(), eager.float()) if eager is not None else None,
+                             compiled_vs_eager=_rel(compiled.float(), eager.float()) if eager is not None else None,
+                             vs_compiled=_rel(graphed.float(), compiled.float())))
         except Exception as e:  # noqa: BLE001 - recorded
             rows.append(dict(check="generation-cuda-graphs", ok=False, error=repr(e)[:400]))
         finally:

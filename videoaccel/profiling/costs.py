@@ -17,7 +17,8 @@ from ..files import read_text
 from ..patterns.registry import estimate_share
 from ..plans import Plan
 
-FP8_COST = 0.7  # analytic: FP8 kernel time over bf16 at equal density (bench/kernels-h100.json, densities 0.1-0.5)
+FP8_COST = 1.0  # analytic: FP8 is not cheaper than bf16 (H200: 0.46-0.91x bf16 speed at density <= 0.25, quantisation
+# included): without a measured table the profiler never trades error for it
 
 
 @dataclass
