@@ -24,7 +24,7 @@ import torch
 
 from ..plans import Profile, load_profile
 from .cases import CASES, TINY
-from .profile_map import map_profile, profile_totals
+from .profile_map import bucket_timesteps, map_profile, profile_totals
 from .record import write_record
 
 
@@ -55,6 +55,9 @@ def build(case: str, device: str = "cuda", dtype: torch.dtype = torch.bfloat16) 
     return model, dict(kw, return_dict=False)
 
 
+SLOW_S = 5.0
+
+
 def _time(fn, repeats: int, warmup: int = 2, timed: Callable[[], None] | None = None) -> tuple[float, torch.Tensor, float]:
     """(mean ms of ``repeats`` calls after ``warmup`` more, last output, seconds of the first call: compilation,
     autotuning, plan building, graph captures). ``fn(i)`` runs call i; ``timed()`` runs before the timed calls.
@@ -67,6 +70,8 @@ def _time(fn, repeats: int, warmup: int = 2, timed: Callable[[], None] | None = 
     out = call(0)
     torch.cuda.synchronize()
     first_s = time.time() - t0
+    if first_s > SLOW_S:  # a multi-second forward: no extra warm-up (two timed forwards still hold one estimate)
+        warmup = 0
     for i in range(1, 1 + warmup):
         call(i)
     if timed is not None:
@@ -133,14 +138,6 @@ def settings(presets: tuple[str, ...], compile: bool, cudagraphs: bool, fp8_line
     return out
 
 
-def _bucket_timesteps(profile: Profile | None) -> list[float]:
-    """A timestep inside each of the profile's buckets (edges descend from 1000)."""
-    if profile is None:
-        return []
-    edges = [1000.0] + list(profile.bucket_edges) + [0.0]
-    return [(hi + lo) / 2 for hi, lo in zip(edges, edges[1:])]
-
-
 def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bool = True, compile: bool = False,
         cudagraphs: bool = False, profile: str | None = None) -> list:
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -151,7 +148,7 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
     from videoaccel.pipelines.models import spec_for
 
     prof = load_profile(profile) if profile else None
-    times = _bucket_timesteps(prof)
+    times = bucket_timesteps(prof)
     results = []
 
     def rec(**kw):
@@ -196,7 +193,8 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
                 host = {}
                 timed = (lambda: host.update(s0=router_of(model).host_s, c0=_calls(model))) if s.attention != "cudnn" else None
                 with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]) if s.attention == "cudnn" else nullcontext():
-                    ms, out, first_s = _time(step, 2 if base.get("cudnn-eager", 0) > 1000 else 4, warmup=1, timed=timed)
+                    reps = 4 if base.get("cudnn-eager", 0) < 1000 else 1 if s.attention == "cudnn" and base["cudnn-eager"] > 5000 else 2
+                    ms, out, first_s = _time(step, reps, warmup=1, timed=timed)
                 if s.compiled:
                     row.update(mode=s.mode or "default", compile_s=round(first_s - ms / 1e3, 1))
                     uncompile(model)

@@ -58,3 +58,11 @@ def profile_totals(case: str, prof: Profile, results: list, rec) -> None:
             generation_speedup_vs_cudnn=total_speedup([r[key] for r in got], split, prof.dense_steps),
             attn_density=sum(n * r["attn_density"] for n, r in zip(split, got)) / sum(split),
             mapping="layer i <- i * L_profile // L_model, head h <- h % H_profile, block 128, no warm-up (profile_map.py)")
+
+
+def bucket_timesteps(profile: Profile | None) -> list[float]:
+    """A timestep inside each of the profile's buckets (edges descend from 1000)."""
+    if profile is None:
+        return []
+    edges = [1000.0] + list(profile.bucket_edges) + [0.0]
+    return [(hi + lo) / 2 for hi, lo in zip(edges, edges[1:])]

@@ -7,8 +7,10 @@
    its time against cuDNN dense, beside its FLOP share.
 2. A whole generation of the embedded model at the testbed geometry with a mixed profile (sampled,
    compensated, static, dense, skipped heads; a warm-up step; two buckets) with every transformer block
-   under ``torch.cuda.set_sync_debug_mode("error")``: no host synchronisation on the attention path.
-   The same with whole-forward CUDA graphs: syncs, captures, and the latents against the eager run.
+   under ``torch.cuda.set_sync_debug_mode("error")``: no host synchronisation on the attention path
+   (after two generations: tables are built, and per-call graphs captured, once per key), and its host
+   time per call. The same with whole-forward CUDA graphs: captures, and the latents against the eager
+   and the compiled runs.
 3. Host time per attention call (the router's own clock around ``attend``: kernels run asynchronously,
    so this is the path's host cost) on Wan2.1-1.3B 480p, eager, sampled:0.1 and radial:0.1.
 Writes ``routing-<device>.json`` (bench format) and prints a table last.
@@ -117,6 +119,9 @@ def generation_rows(model_dir: str = "assets/tiny-t2v", steps: int = 6) -> list[
     rows = []
     with videoaccel.accelerated(pipe, _mixed_profile()) as acc:
         generate()  # tables, tuning
+        generate()  # the per-call graphs' captures (a capture synchronises, once per key)
+        router = pipe.transformer._videoaccel.router
+        calls0, host0 = sum(st.calls for st in router.stats.values()), router.host_s
         syncs["on"] = True
         try:
             eager = generate()
@@ -125,8 +130,10 @@ def generation_rows(model_dir: str = "assets/tiny-t2v", steps: int = 6) -> list[
             ok, err, eager = False, str(e)[:300], None
         syncs["on"] = False
         rep = acc.report()
+        calls = sum(st.calls for st in router.stats.values()) - calls0
         rows.append(dict(check="generation-eager-sync-free", ok=ok, error=err, mean_density=rep.mean_density,
-                         fallbacks=rep.fallbacks))
+                         fallbacks=rep.fallbacks, call_graphs=len(router.runner.graphs.graphs),
+                         host_ms_per_call=1e3 * (router.host_s - host0) / max(calls, 1)))
         for hd in hooks:  # the whole-forward graphs replay no block: the check above is the attention path's
             hd.remove()
         compile_transformer(pipe.transformer)

@@ -19,6 +19,7 @@ from ..kernels.compensate import compensate_, kept_blocks
 from ..patterns import VideoGeometry
 from ..patterns.pyramid import THRESHOLDS, pyramid_attention
 from ..patterns.registry import behaviour
+from .call_graphs import CallGraphs
 from .compiler import CallTable
 from .context import StepContext
 from .estimate import refresh
@@ -78,6 +79,7 @@ class Kernels:
 class Runner:
     kernels: Kernels = field(default_factory=Kernels)
     scratch: dict = field(default_factory=dict)  # the estimates' reusable buffers
+    graphs: CallGraphs = field(default_factory=CallGraphs)  # short sequences: each call replayed as a CUDA graph
     _choices: dict = field(default_factory=dict)
     fallbacks: list[str] = field(default_factory=list)  # reasons of this call's kernel fallbacks, read by the router
 
@@ -87,6 +89,13 @@ class Runner:
         self.fallbacks.clear()
         if table.layout is None:
             return self.kernels.dense(q, k, v, call), None
+        if self.graphs.eligible(q, call.attn_mask):
+            return self.graphs.run(self, table, q, k, v, call)
+        return self.execute(table, q, k, v, call)
+
+    def execute(self, table: CallTable, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, call: Call
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The launches of one call with a layout (the work a CUDA graph of the call holds)."""
         scale = q.shape[-1] ** -0.5 if call.scale is None else call.scale
         density = refresh(table, call.context, q, k, call.geometry, call.scale, self.scratch) if table.selections else None
         lse_needed = table.compensate is not None
