@@ -137,18 +137,27 @@ def patterns_table(doc: dict) -> str:
 
 def e2e_table(doc: dict) -> str:
     lines = table_head(doc, f"Commands: {doc['command']}. One transformer forward (one denoising step, one CFG "
-                       "branch), full-size random weights; x = speed ratio against cuDNN eager / cuDNN compiled in the same run; "
-                       "compile s = first call minus one step.",
-                       ["case", "setting", "ms", "attention density", "x cuDNN eager", "x cuDNN compiled", "compile s",
-                        "output rel. error vs dense"])
+                       "branch), full-size random weights; x = speed ratio against cuDNN eager / compiled / compiled with "
+                       "CUDA graphs in the same run; host ms = the router's own host time per attention call (graph "
+                       "replays run none); compile s = first call minus one step.",
+                       ["case", "setting", "ms", "attention density", "x cuDNN eager", "x cuDNN compiled", "x cuDNN graphs",
+                        "host ms/call", "compile s", "output rel. error vs dense"])
     for r in doc["results"]:
         if "ms" not in r:
             continue
         x = f"{r['speedup_vs_cudnn']:.2f}" if "speedup_vs_cudnn" in r else "-"
         xc = f"{r['speedup_vs_cudnn_compiled']:.2f}" if "speedup_vs_cudnn_compiled" in r else "-"
+        xg = f"{r['speedup_vs_cudnn_compiled_cudagraphs']:.2f}" if "speedup_vs_cudnn_compiled_cudagraphs" in r else "-"
+        host = f"{r['host_ms_per_call']:.2f}" if "host_ms_per_call" in r else "-"
         cs = f"{r['compile_s']:.0f}" if "compile_s" in r else "-"
         err = f"{r['out_rel_err']:.3f}" if "out_rel_err" in r else "-"
-        lines.append(f"| {r['case']} | {r['impl']} | {r['ms']:.0f} | {r['attn_density']:.3f} | {x} | {xc} | {cs} | {err} |")
+        lines.append(f"| {r['case']} | {r['impl']} | {r['ms']:.0f} | {r['attn_density']:.3f} | {x} | {xc} | {xg} | {host} | {cs} | {err} |")
+    for r in doc["results"]:
+        if "generation_speedup_vs_cudnn" in r:
+            lines.append(f"\n{r['case']}, {r['impl']}: {r['speedup_vs_cudnn']:.2f}x cuDNN eager per step over the buckets "
+                         f"{r['bucket_steps']} (per bucket {', '.join(f'{x:.2f}' for x in r['step_speedup_vs_cudnn'])}), "
+                         f"{r['generation_speedup_vs_cudnn']:.2f}x for a whole generation with its {r['dense_steps']} dense "
+                         f"warm-up step(s); mapping: {r['mapping']}.")
     return "\n".join(lines)
 
 
@@ -162,16 +171,21 @@ def fidelity_table(path: Path, tiny: Path | None) -> str:
                   f"{t['guidance']}): colour {100 * t['colour']:.0f}%, direction {100 * t['direction']:.0f}%.", ""]
     lines += ["Total attention density counts dense warm-up steps at 1.0; oracle gap = PSNR minus the oracle's (exact "
               "top-k key blocks per call) at the same target total density.", "",
-              "| plan | kind | total attention density | warm-up steps | PSNR dB | oracle gap dB | SSIM | colour | direction |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "Speed: the transformer's time per generation against dense in the same mode and run (eager; regional "
+              "compile; compile with CUDA graphs), batch 1, first generation excluded.", "",
+              "| plan | kind | total attention density | warm-up steps | PSNR dB | oracle gap dB | SSIM | colour | direction "
+              "| x dense eager | x dense compiled | x dense graphs |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    x = lambda r, k: f"{r[k]:.2f}" if r.get(k) is not None else "-"  # noqa: E731
     for r in doc["results"]:
         if r["impl"] == "dense":
-            lines.append(f"| dense | - | 1.000 | - | - | - | - | {100 * r['colour']:.0f}% | {100 * r['direction']:.0f}% |")
+            lines.append(f"| dense | - | 1.000 | - | - | - | - | {100 * r['colour']:.0f}% | {100 * r['direction']:.0f}% | 1.00 | 1.00 | 1.00 |")
             continue
         gap = r.get("oracle_gap_db")
         lines.append(f"| {r['impl'].removeprefix('videoaccel-')} | {kind(r)} | {r['attn_density']:.3f} | {r.get('dense_steps') or 0} | "
                      f"{r['psnr']:.1f} ({r['psnr_min']:.1f}) | {'-' if gap is None else f'{gap:+.1f}'} | "
-                     f"{r['ssim']:.3f} ({r['ssim_min']:.3f}) | {100 * r['colour']:.0f}% | {100 * r['direction']:.0f}% |")
+                     f"{r['ssim']:.3f} ({r['ssim_min']:.3f}) | {100 * r['colour']:.0f}% | {100 * r['direction']:.0f}% | "
+                     f"{x(r, 'speedup')} | {x(r, 'speedup_compiled')} | {x(r, 'speedup_graphs')} |")
     return "\n".join(lines)
 
 
@@ -245,33 +259,32 @@ def stack_table(speed: dict, fidelity: dict | None) -> str:
     return "\n".join(lines)
 
 
-def headline_table(e2e: dict, stack: dict | None, fidelity: dict | None, stack_fidelity: dict | None) -> str:
-    """The README's few lines: per model the fastest videoaccel setting against cuDNN (one step), the fastest whole-loop
-    stack, and what the preset behind those speeds does to a real model's video. Provenance: device, date, file."""
-    lines = [f"{e2e['device']}, {e2e['date']} (`bench/e2e-h100.json`, `bench/stack-h100.json`; full tables, commands and "
-             "provenance: [docs/gpu-results.md](docs/gpu-results.md)).", "",
-             "| model and geometry | timed | fastest videoaccel setting | attention density | x cuDNN eager | x cuDNN compiled |",
-             "|---|---|---|---|---|---|"]
-    best: dict[str, dict] = {}
-    for r in e2e["results"]:
-        if r["impl"].startswith("videoaccel-") and "speedup_vs_cudnn" in r:
-            if r["speedup_vs_cudnn"] > best.get(r["case"], {}).get("speedup_vs_cudnn", 0):
-                best[r["case"]] = r
-    for case, r in best.items():
-        xc = f"{r['speedup_vs_cudnn_compiled']:.2f}x" if "speedup_vs_cudnn_compiled" in r else "-"
-        lines.append(f"| {case} | one step | {r['impl'].removeprefix('videoaccel-')} | {r['attn_density']:.3f} | "
-                     f"{r['speedup_vs_cudnn']:.2f}x | {xc} |")
-    if stack:
-        r = max(stack["results"], key=lambda x: x["speedup_vs_dense"])
-        lines.append(f"| {r['case']} | {r['steps']}-step loop | {r['stack']} ({r.get('cache') or 'no cache'}, "
-                     f"{r.get('preset') or '-'}) | {r.get('attn_density') or 0:.3f} | {r['speedup_vs_dense']:.2f}x | - |")
-    lines += ["", "Speed is measured with random weights (attention nearly uniform: speed, not fidelity)."]
-    sparse = next((r for r in (stack_fidelity or {}).get("results", []) if r["stack"] == "sparse"), None)
+def headline_table(e2e: dict, fidelity: dict | None) -> str:
+    """The README's few lines: the faithful plan beside the fast static one at full size (one step, compiled), and what
+    the calibrated profile does to a real model's video and speed on the testbed. Provenance: device, date, files."""
+    lines = [f"{e2e['device']}, {e2e['date']} (`bench/e2e-h200.json`, `bench/fidelity-h200.json`; full tables, commands and "
+             "provenance: [docs/gpu-results.md](docs/gpu-results.md)). One transformer step, full size, random weights, "
+             "regional torch.compile; x = against cuDNN eager in the same run.", "",
+             "| model and geometry | radial:0.1 (fast, breaks videos) | sampled:0.1 (follows the content) | sampled / radial |",
+             "|---|---|---|---|"]
+    rows = {(r["case"], r["impl"]): r for r in e2e["results"] if "speedup_vs_cudnn" in r}
+    for case in dict.fromkeys(r["case"] for r in e2e["results"]):
+        a, b = rows.get((case, "videoaccel-radial:0.1-compiled")), rows.get((case, "videoaccel-sampled:0.1-compiled"))
+        if a and b:
+            lines.append(f"| {case} | {a['speedup_vs_cudnn']:.2f}x | {b['speedup_vs_cudnn']:.2f}x | "
+                         f"{b['speedup_vs_cudnn'] / a['speedup_vs_cudnn']:.2f} |")
+    mapped = next((r for r in e2e["results"] if r["impl"].endswith("-compiled") and "generation_speedup_vs_cudnn" in r), None)
     prof = next((r for r in (fidelity or {}).get("results", []) if r["impl"] == "videoaccel-target-0.25"), None)
-    if sparse and prof:
-        lines[-1] += (f" On the embedded testbed model (12480 tokens) the same preset, {sparse['preset']}, gives "
-                      f"{sparse['psnr']:.1f} dB against dense: visible loss; a profile calibrated for total density 0.25 "
-                      f"gives {prof['psnr']:.1f} dB at {prof['attn_density']:.3f}. Profile your model before trusting a preset.")
+    radial = next((r for r in (fidelity or {}).get("results", []) if r["impl"] == "videoaccel-radial:0.25"), None)
+    if prof:
+        lines += ["", f"On the embedded testbed model (12480 tokens, real weights) the profile calibrated for a total density "
+                      f"of 0.25 keeps {prof['psnr']:.1f} dB (SSIM {prof['ssim']:.3f}) against dense and runs "
+                      f"{prof['speedup']:.2f}x dense eager, {prof['speedup_compiled']:.2f}x dense compiled, "
+                      f"{prof['speedup_graphs']:.2f}x dense with CUDA graphs"
+                      + (f"; radial:0.25 gives {radial['psnr']:.1f} dB (visible loss)" if radial else "") + "."]
+    if mapped:
+        lines[-1] += (f" Mapped onto Wan2.1-1.3B 480p, its plans run {mapped['speedup_vs_cudnn']:.2f}x cuDNN eager per step "
+                      f"({mapped['generation_speedup_vs_cudnn']:.2f}x for a whole generation with its warm-up step).")
     return "\n".join(lines)
 
 
@@ -321,16 +334,16 @@ def main() -> None:
     files = [ROOT / "README.md", ROOT / "docs" / "gpu-results.md", ROOT / "docs" / "embedded-model.md"]
     texts = {f: f.read_text() for f in files}
     blocks: dict[str, str] = {}
-    kern, e2e, pat, rec, stack, sfid = (_json(n) for n in ("kernels-h100", "e2e-h100", "patterns-h100", "attention-recall-h100",
+    kern, e2e, pat, rec, stack, sfid = (_json(n) for n in ("kernels-h100", "e2e-h200", "patterns-h100", "attention-recall-h100",
                                                           "stack-h100", "stack-fidelity-h100"))
     if kern:
         blocks["kernels-table"] = kernels_table(kern)
     if e2e:
         blocks["e2e-table"] = e2e_table(e2e)
-        blocks["headline-table"] = headline_table(e2e, stack, _json("fidelity-h100"), sfid)
+        blocks["headline-table"] = headline_table(e2e, _json("fidelity-h200"))
     if pat:
         blocks["patterns-table"] = patterns_table(pat)
-    fid = ROOT / "bench" / "fidelity-h100.json"  # the testbed (GPU); fidelity-cpu.json is the CPU demo geometry
+    fid = ROOT / "bench" / "fidelity-h200.json"  # the testbed (GPU); fidelity-cpu.json is the CPU demo geometry
     if fid.exists():
         tiny = ROOT / "bench" / fid.name.replace("fidelity-", "tiny-model-")
         blocks["fidelity-table"] = fidelity_table(fid, tiny if tiny.exists() else None)
