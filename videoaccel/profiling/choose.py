@@ -14,6 +14,7 @@ from ..patterns import VideoGeometry
 from ..plans import Plan, Profile, config_hash
 from .allocate import allocate
 from .costs import FP8_COST, CostModel
+from .device_costs import device_costs
 
 if TYPE_CHECKING:
     from .profiler import Profiler
@@ -39,7 +40,7 @@ def candidates(self: Profiler, g: VideoGeometry, costs: CostModel) -> tuple[list
     bf16 = torch.cat([exact, exact[1:] + 1.0 / g.block if self.config.compensate else exact[:0]])
     fp8 = bf16[1:] if self.config.fp8 else bf16[:0]
     density = torch.cat([bf16, fp8, torch.ones(1)])
-    if self.config.cost_table is not None:
+    if costs.source == "measured":
         return plans, torch.tensor([costs.cost(p, self.head_dim, g.block) for p in plans]), density
     return plans, torch.cat([bf16, fp8 * FP8_COST, torch.ones(1)]), density
 
@@ -84,7 +85,7 @@ def reference(self: Profiler, geometry: VideoGeometry) -> tuple[list, torch.Tens
 
 def profile(self: Profiler, heads: int, num_layers: int, geometry: VideoGeometry, name: str, model: torch.nn.Module | None = None,
            meta: dict | None = None) -> Profile:
-    costs = CostModel.load(self.config.cost_table) if self.config.cost_table else CostModel()
+    costs = CostModel.load(self.config.cost_table) if self.config.cost_table else device_costs(self.device)
     plans, cost, dens = candidates(self, geometry, costs)
     keys, err = tables(self)
     w2 = step_weights(self, keys, reference(self, geometry)[1] if self.probe is not None else None)

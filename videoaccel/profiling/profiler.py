@@ -51,7 +51,7 @@ class ProfileConfig:
     fp8: bool | None = None  # FP8 variants of every candidate, their error measured per head; None: where a GPU runs them
     probe: bool = True  # measure step sensitivity (probe.py); off: every step weighs the same
     probe_density: float = 0.2  # cost of the reference plan the probe perturbs with
-    cost_table: str | None = None  # `videoaccel bench cost-table` JSON; None: analytic costs
+    cost_table: str | None = None  # `videoaccel bench cost-table` JSON; None: this GPU's measured table (device_costs), analytic on a CPU
 
     def __post_init__(self) -> None:
         plan_checks.positive(self.error_budget, "error_budget")
@@ -90,6 +90,7 @@ class Profiler:
         self._gen = torch.Generator().manual_seed(config.seed)
         self.geometry: VideoGeometry | None = None  # of the last observed call
         self.heads = 0
+        self.device: torch.device | None = None  # of the observed calls: whose costs the allocation reads
 
     def bucket(self, timestep: float | None) -> int:
         return bucket_of(timestep, self.edges)
@@ -101,7 +102,7 @@ class Profiler:
 
     def __call__(self, call: AttentionCall) -> None:
         """One dense self-attention call: sample 0 is scored (with its valid text keys when the rest is padding)."""
-        self.geometry, self.heads = call.geometry, call.q.shape[2]
+        self.geometry, self.heads, self.device = call.geometry, call.q.shape[2], call.q.device
         valid = None if call.text_lengths is None else call.text_lengths[0]
         self.observe(call.layer, call.step, call.timestep, call.q, call.k, call.v, call.geometry, valid)
 
