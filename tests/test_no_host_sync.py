@@ -17,6 +17,7 @@ from videoaccel.kernels import backends
 from videoaccel.kernels.compensate import compensate_
 from videoaccel.pipelines import router_of
 from videoaccel.plans import Plan, Profile
+from videoaccel.routing import AttentionRouter
 from tiny_models import TINY
 
 READS = ("item", "cpu", "tolist", "nonzero", "__bool__", "__int__", "__float__")
@@ -86,3 +87,38 @@ def test_attention_calls_read_nothing_back(name, monkeypatch):
     videoaccel.restore(model)
     assert torch.isfinite(out).all() and rep.fallbacks == 0
     assert 0.0 < rep.mean_density < 1.0
+
+
+def test_fp8_heads_take_a_second_launch_and_merge_back(monkeypatch):
+    """FP8 heads (plain, compensated, dense) beside bf16 heads: the FP8 launch's rows and lse go back into the call's,
+    compensation merges over both, against a float64 reference (Triton interpreter: FP8 as on a GPU)."""
+    import math
+
+    import videoaccel.routing.compiler as compiler
+    from videoaccel.kernels.reference import pyramid_reference
+    from videoaccel.routing.geometry import call_geometry
+
+    monkeypatch.setattr(compiler, "fp8_runs_on", lambda device: True)
+    plans = [Plan("radial", (("density", 0.4),), "fp8", compensate=True), Plan("radial", (("density", 0.4),)),
+             Plan("dense", precision="fp8"), Plan("sampled", (("density", 0.3), ("rows", 2)), "fp8")]
+    r = AttentionRouter(Profile("p", layers={0: [plans]}, block=32), 1, 4, "back")
+    _device_path(r, monkeypatch)
+    r.begin_forward(0, 900.0, (3, 8, 8), 7, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(1, 3 * 8 * 8 + 7, 4, 64, generator=gen).to(torch.bfloat16) for _ in range(3))
+    out = r.attend(0, q, k, v)
+    (table,) = r.compiler._tables.values()
+    g = call_geometry((3, 8, 8), q.shape[1], "back", 32, "frame")
+    lay = table.layout
+    for h in range(4):
+        kept = torch.zeros(g.num_blocks, g.num_blocks, dtype=torch.long) - 1
+        for qb in range(g.num_blocks):
+            kept[qb, lay.lut[h, qb, :lay.counts[h, qb]].long()] = 0
+        if h == 2:
+            kept[:] = 0
+        ref = pyramid_reference(q[:, :, h:h + 1], k[:, :, h:h + 1], v[:, :, h:h + 1], kept[None], 32, g.video_range,
+                                g.text_range, compensate=plans[h].compensate)
+        err = float((out[:, :, h].double() - ref[:, :, 0]).norm() / ref.norm())
+        assert err < (0.06 if plans[h].precision == "fp8" else 0.012), (h, err)
+    assert not math.isnan(float(out.float().sum()))
+    assert r.report().layers[0].fp8_calls == 1 and r.report().fallbacks == 0

@@ -120,7 +120,7 @@ class PlanCompiler:
         labels = tuple(p.label for p in plans)
         fallbacks, misses = [], []
         cuda = device.type == "cuda"
-        if any(p.precision == "fp8" for p in plans) and not cuda:
+        if any(p.precision == "fp8" for p in plans) and not fp8_runs_on(device):
             fallbacks.append("fp8 attention needs a CUDA GPU: ran bf16")
             plans = tuple(replace(p, precision="bf16") for p in plans)
         if all(p.pattern == "dense" and p.precision == "bf16" for p in plans) or geometry is None:
@@ -233,6 +233,11 @@ class PlanCompiler:
                 mask = block_mask(plan.pattern, g, **kw)
             self._masks[key] = (mask, miss)
         return self._masks[key]
+
+
+def fp8_runs_on(device: torch.device) -> bool:
+    """FP8 attention needs the Triton kernels on a CUDA GPU."""
+    return device.type == "cuda"
 
 
 def _index(heads: list[int], device: torch.device) -> torch.Tensor | None:

@@ -110,7 +110,9 @@ class Runner:
             res = self._launch(*sub, table.fp8_layout, scale, lse_needed, True, None)
             out.index_copy_(2, idx, res[0] if lse_needed else res)
             if lse_needed:
-                lse = res[1] if lse is None else lse.index_copy_(1, idx, res[1])
+                if lse is None:  # no bf16 launch ran: the FP8 heads' lse into a call-wide one
+                    lse = torch.full((q.shape[0], q.shape[2], q.shape[1]), float("-inf"), device=q.device)
+                lse.index_copy_(1, idx, res[1])
         if table.pyramid:
             idx = table.pyramid_index
             plans = [table.plans[h] for h in table.pyramid]
