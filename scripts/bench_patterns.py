@@ -25,7 +25,7 @@ from videoaccel.benchmarks.timing import bench_ms, compiled_flex, flex_block_mas
 from videoaccel.kernels import sparse_attention  # noqa: E402
 from videoaccel.patterns import (VideoGeometry, block_mask, build_layout, draft_masks, estimate_levels,  # noqa: E402
                                  fit_density, pyramid_attention, to_frame_major, to_tile_major)
-from videoaccel.patterns.pyramid import compensation  # noqa: E402
+from videoaccel.kernels.compensate import compensate_  # noqa: E402
 from videoaccel.patterns.synthetic import planted_qk  # noqa: E402
 
 WAN = ("wan1.3b-480p81f", "wan14b-720p81f")
@@ -112,7 +112,11 @@ def main():
             levels = estimate_levels(qs, ks, g_tile, thr)
             ms = bench(lambda: pyramid_attention(qs, ks, vs, g_tile, levels))
             ms_c = bench(lambda: pyramid_attention(qs, ks, vs, g_tile, levels, compensate=True))
-            comp_ms = bench(lambda: compensation(qs, ks, vs, g_tile, levels < 0, D ** -0.5))
+            lay0 = build_layout(g_tile, levels == 0, device="cuda")
+            out0, lse0 = sparse_attention(qs, ks, vs, lay0, return_lse=True)
+            heads = torch.arange(H, device="cuda")
+            kept = (levels >= 0).to(torch.uint8)
+            comp_ms = bench(lambda: compensate_(qs, ks, vs, out0.clone(), lse0.clone(), lay0, heads, D ** -0.5, kept=kept))
             frac = [round(float((levels == lv).float().mean()), 4) for lv in range(-1, 4)]
             rec(case=case, impl="videoaccel-pyramid", pattern="pyramid", params={"thresholds": thr}, layout="pyramid",
                 order="tile", level_fractions_skip_0_1_2_3=frac, head_dim=D, seq_len=S, heads=H, ms=ms,

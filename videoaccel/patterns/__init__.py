@@ -11,7 +11,7 @@ from .registry import DYNAMIC, PATTERNS, PRESETS, SCORED, STATIC, TUNABLE, Patte
 
 _HOME = {"VideoGeometry": "geometry", "block_mask": "library", "build_layout": "library",
          "fit_density": "library", "mask_density": "library", "draft_masks": "draft", "top_p_mask": "draft",
-         "video_block_scores": "draft", "compensation": "pyramid", "estimate_levels": "pyramid", "merge_lse": "pyramid",
+         "video_block_scores": "draft", "estimate_levels": "pyramid", "merge_lse": "pyramid",
          "pyramid_attention": "pyramid", "pyramid_levels": "pyramid", "oracle_masks": "oracle", "sampled_masks": "sampled",
          "tile_major_permutation": "token_order", "to_frame_major": "token_order", "to_tile_major": "token_order"}
 

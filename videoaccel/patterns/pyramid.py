@@ -5,8 +5,8 @@ mean-pooled over 2**l consecutive tokens, or skipped. A pooled key stands for 2*
 logit gets + l * ln 2 and the softmax mass comes out right. Each level runs as one block-sparse
 kernel call over that level's pooled sequence (block_n = block / 2**l) returning its log-sum-exp,
 and the levels are merged exactly by log-sum-exp. Mass compensation is the coarsest case: every
-skipped block contributes through a single pooled key (its mean key and value, + ln n), computed
-densely over the NB pooled keys (about 1/block of dense attention) and merged the same way.
+skipped block contributes through a single pooled key (its mean key and value, + ln n), the same
+epilogue the router runs (kernels/compensate.py).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import math
 import torch
 
 from ..kernels import BlockLayout, pool_blocks, sparse_attention
-from ..kernels.dense import masked_softmax
+from ..kernels.compensate import compensate_
 from .draft import video_block_scores
 from .geometry import VideoGeometry
 from .library import build_layout
@@ -47,15 +47,15 @@ def estimate_levels(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry,
     return pyramid_levels(video_block_scores(q, k, geometry).mean(0), thresholds)
 
 
-def merge_lse(outs: list[torch.Tensor], lses: list[torch.Tensor]) -> torch.Tensor:
-    """Exact merge of attention over disjoint key sets: outs [B, S, H, D], lses [B, H, S]."""
+def merge_lse(outs: list[torch.Tensor], lses: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact merge of attention over disjoint key sets: outs [B, S, H, D], lses [B, H, S] -> (out, lse)."""
     lse = torch.stack(lses)  # [L, B, H, S]
     top = lse.amax(0)
     top = torch.where(torch.isinf(top), 0.0, top)
     w = torch.exp(lse - top)  # [L, B, H, S]
     total = w.sum(0).clamp_min(1e-30)
     acc = sum(o.float() * (wi / total).transpose(1, 2)[..., None] for o, wi in zip(outs, w))
-    return acc.to(outs[0].dtype)
+    return acc.to(outs[0].dtype), top + torch.log(total)
 
 
 def _level_pass(qv, k, v, geometry: VideoGeometry, mask: torch.Tensor, level: int, **kw):
@@ -66,24 +66,6 @@ def _level_pass(qv, k, v, geometry: VideoGeometry, mask: torch.Tensor, level: in
     lay = BlockLayout.from_block_mask(mask, qv.shape[1], kp.shape[1], block_m=geometry.block, block_n=geometry.block // f)
     out, lse = sparse_attention(qv, kp, vp, lay, return_lse=True, **kw)
     return out, lse + level * math.log(2)
-
-
-def compensation(qv: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometry: VideoGeometry, skipped: torch.Tensor,
-                 scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Skipped blocks through one pooled key each (mean key/value, + ln n): video queries qv [B, Sv, H, D],
-    skipped bool [H, NB, NB] -> (out [B, Sv, H, D], lse [B, H, Sv]). Dense over NB pooled keys, in float32."""
-    vr, bs = geometry.video_range, geometry.block
-    kp, vp = pool_blocks(k, bs, vr), pool_blocks(v, bs, vr)  # [B, H, NB, D]
-    nb = kp.shape[2]
-    counts = torch.clamp(geometry.video_tokens - torch.arange(nb, device=k.device) * bs, max=bs).float()
-    rows_block = torch.arange(qv.shape[1], device=k.device) // bs
-    outs, lses = [], []
-    for h in range(qv.shape[2]):  # one head at a time bounds the [B, Sv, NB] scores
-        s = (qv[:, :, h].float() @ kp[:, h].transpose(-1, -2)) * scale + torch.log(counts)
-        p, lse = masked_softmax(s, skipped[h][rows_block][None])
-        outs.append(p @ vp[:, h])
-        lses.append(lse)
-    return torch.stack(outs, 2).to(qv.dtype), torch.stack(lses, 1)
 
 
 def pyramid_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometry: VideoGeometry, levels: torch.Tensor,
@@ -97,7 +79,8 @@ def pyramid_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometr
         raise ValueError(f"level {max_level} pools {2 ** max_level} tokens: block {geometry.block} allows at most level "
                          f"{int(math.log2(geometry.block // 16))} (pooled blocks must keep >= 16 keys)")
     kw = dict(scale=scale, fp8=fp8, backend=backend)
-    out0, lse0 = sparse_attention(q, k, v, build_layout(geometry, levels == 0, text_lengths, q.device), return_lse=True, **kw)
+    layout0 = build_layout(geometry, levels == 0, text_lengths, q.device)
+    out0, lse0 = sparse_attention(q, k, v, layout0, return_lse=True, **kw)
     lo, hi = geometry.video_range
     qv = q[:, lo:hi]
     outs, lses = [out0[:, lo:hi]], [lse0[..., lo:hi]]
@@ -106,11 +89,11 @@ def pyramid_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometr
             o, s = _level_pass(qv, k, v, geometry, (levels == level).to(q.device), level, **kw)
             outs.append(o)
             lses.append(s)
-    if compensate:
-        o, s = compensation(qv, k, v, geometry, (levels < 0).to(q.device), scale)
-        outs.append(o)
-        lses.append(s)
     if len(outs) > 1:
         out0 = out0.clone()
-        out0[:, lo:hi] = merge_lse(outs, lses)
+        out0[:, lo:hi], lse0[..., lo:hi] = merge_lse(outs, lses)
+    if compensate:  # the skipped blocks (no level) through one pooled key each: the router's epilogue
+        heads = torch.arange(q.shape[2], device=q.device)
+        compensate_(q, k, v, out0, lse0, layout0, heads, scale, kept=(levels >= 0).to(torch.uint8).to(q.device),
+                    backend="torch" if backend == "torch" else "auto")
     return out0
