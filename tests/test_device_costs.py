@@ -34,3 +34,13 @@ def test_a_gpu_measures_once_then_reads_the_cache(tmp_path, monkeypatch):
     assert path.is_file() and "Fake-GPU-80GB" in path.name and torch.__version__.split("+")[0] in path.name
     fp8 = again.cost(Plan("radial", (("density", 0.5),), "fp8"), 64, 64)
     assert fp8 == pytest.approx(0.8) and fp8 > again.cost(Plan("radial", (("density", 0.5),)), 64, 64)
+
+
+def test_fp8_candidates_only_where_fp8_measured_faster():
+    from videoaccel.profiling.costs import CostModel
+
+    row = lambda p, ms: {"pattern": "radial", "precision": p, "head_dim": 128, "block": 128, "density": 0.25, "ms": ms,  # noqa: E731
+                         "dense_ms": 1.0}
+    assert not CostModel("measured", "x", [row("bf16", 0.3), row("fp8", 0.4)]).fp8_pays()
+    assert CostModel("measured", "x", [row("bf16", 0.3), row("fp8", 0.2)]).fp8_pays()
+    assert not CostModel().fp8_pays()

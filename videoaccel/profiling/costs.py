@@ -43,6 +43,13 @@ class CostModel:
         return {"source": self.source, **({"device": self.device, "table": self.table} if self.source == "measured" else
                                           {"note": f"computed fraction of the score matrix, FP8 x {FP8_COST}"})}
 
+    def fp8_pays(self) -> bool:
+        """Whether FP8 attention measured faster than bf16 anywhere in this table (same head dim, block, density):
+        else the profiler need not score FP8 candidates at all."""
+        bf16 = {(r["head_dim"], r["block"], r["density"]): r["ms"] for r in self.table if r["precision"] == "bf16"}
+        return any(r["ms"] < bf16.get((r["head_dim"], r["block"], r["density"]), 0.0)
+                   for r in self.table if r["precision"] == "fp8")
+
     def cost(self, plan: Plan, head_dim: int, block: int) -> float:
         """Time of ``plan`` over dense time (dense 1, skip 0); mass compensation adds one pooled key per block."""
         if plan.pattern == "dense":

@@ -29,6 +29,7 @@ from ..plans import Profile, bucket_of
 from ..routing import AttentionCall
 from . import attach, choose, probe, scoring
 from .checkpoint import load_checkpoint, save_checkpoint
+from .device_costs import device_costs
 from .costs import CostModel
 
 log = logging.getLogger("videoaccel")
@@ -48,7 +49,7 @@ class ProfileConfig:
     order: str = "tile"
     block: int = 128
     seed: int = 0
-    fp8: bool | None = None  # FP8 variants of every candidate, their error measured per head; None: where a GPU runs them
+    fp8: bool | None = None  # FP8 variants of every candidate, their error measured per head; None: where they pay on this GPU
     probe: bool = True  # measure step sensitivity (probe.py); off: every step weighs the same
     probe_density: float = 0.2  # cost of the reference plan the probe perturbs with
     cost_table: str | None = None  # `videoaccel bench cost-table` JSON; None: this GPU's measured table (device_costs), analytic on a CPU
@@ -78,8 +79,8 @@ class Profiler:
     """An attention observer (``videoaccel.observe``) on a dense-accelerated pipeline: scores candidates per call."""
 
     def __init__(self, config: ProfileConfig, timesteps: list[float]):
-        if config.fp8 is None:
-            config = replace(config, fp8=torch.cuda.is_available())
+        if config.fp8 is None:  # FP8 candidates only where this GPU runs FP8 faster than bf16 somewhere (device_costs)
+            config = replace(config, fp8=torch.cuda.is_available() and device_costs(torch.device("cuda")).fp8_pays())
         self.config = config
         self.edges = _bucket_edges(timesteps, config.buckets)
         self.step_bucket = [self.bucket(t) for t in timesteps]

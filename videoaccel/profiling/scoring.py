@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ..patterns import PATTERNS, VideoGeometry, fit_density, mask_density
-from ..patterns.measure import evaluate, fp8_error, sample_head
+from ..patterns.measure import evaluate, fp8_error, sample_heads
 from ..patterns.oracle import top_k_blocks, top_k_density
 from ..patterns.registry import estimate_share
 from ..patterns.sampled import default_rows, sampled_block_mass
@@ -58,17 +58,13 @@ def call_masks(c: Candidates, q: torch.Tensor, k: torch.Tensor, g: VideoGeometry
 
 def score_call(c: Candidates, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: VideoGeometry, *, rows: int,
                compensate: bool, fp8: bool, generator: torch.Generator, valid_text: int | None = None) -> torch.Tensor:
-    """float32 [H, C'] on the host (one sync): per head the error of every candidate, then of the compensated
-    ones (skip excluded), then the FP8 error of dense attention."""
+    """float32 [H, C'] on the host (one sync per call): per head the error of every candidate, then of the compensated
+    ones (skip excluded), then the FP8 error of dense attention; every head in one batched pass on shared rows."""
     masks = call_masks(c, q, k, g)
-    errs = []
-    for h in range(q.shape[2]):
-        qh, kh, vh = q[0, :, h], k[0, :, h], v[0, :, h]
-        s = sample_head(qh, kh, vh, g, rows, generator=generator, valid_text=valid_text)
-        e = [evaluate(s, masks[h])[0]]
-        if compensate:
-            e.append(evaluate(s, masks[h, 1:], compensate=True)[0])
-        if fp8:
-            e.append(fp8_error(qh, kh, vh, s, g, valid_text=valid_text).reshape(1))
-        errs.append(torch.cat(e))
-    return torch.stack(errs).cpu()
+    s = sample_heads(q[0], k[0], v[0], g, rows, generator=generator, valid_text=valid_text)
+    errs = [evaluate(s, masks)[0]]
+    if compensate:
+        errs.append(evaluate(s, masks[:, 1:], compensate=True)[0])
+    if fp8:
+        errs.append(fp8_error(q[0], k[0], v[0], s, g, valid_text=valid_text)[:, None])
+    return torch.cat(errs, 1).cpu()
