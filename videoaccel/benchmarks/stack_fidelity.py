@@ -41,11 +41,15 @@ def run(out_dir: str, prompts_n: int = 8, steps: int = 20, cache: str = "taylors
     from ..metrics import psnr, ssim
     from ..pipelines import caches, fp8_linear as fp8
     from ..pipelines.compile import compile_transformer, uncompile
-    from ..cli.session import EMBEDDED, load_pipeline
+    from diffusers import WanPipeline
+
+    from ..tiny import EMBEDDED
     from ..tiny import detect, evaluate
     from ..tiny.model import TESTBED, TEXT_LEN
 
-    pipe = load_pipeline(str(EMBEDDED))
+    cuda = torch.cuda.is_available()
+    pipe = WanPipeline.from_pretrained(str(EMBEDDED), torch_dtype=torch.bfloat16 if cuda else torch.float32,
+                                       use_safetensors=True).to("cuda" if cuda else "cpu")
     pipe.set_progress_bar_config(disable=True)
     call = dict(num_inference_steps=steps, guidance_scale=5.0, max_sequence_length=TEXT_LEN, num_frames=TESTBED[0],
                 height=TESTBED[1], width=TESTBED[2])  # the >= 12k-token testbed geometry (fidelity is measured there)

@@ -6,7 +6,7 @@ import argparse
 import math
 from typing import Any, Callable
 
-from .. import plan_checks
+from .. import values
 
 
 
@@ -45,7 +45,7 @@ def non_negative(text: str) -> float:
 def density(text: str) -> float:
     """A target attention density (the plan check's range)."""
     try:
-        return plan_checks.density(float(text))
+        return values.density(float(text))
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e) if "e.g." in str(e) else f"{text!r} is not a number, e.g. 0.1") from None
 

@@ -22,6 +22,7 @@ from ..files import read_text
 from ..plan_checks import ProfileNotApplied, unapplied_note
 from ..profile_schema import shown, summarise
 from ..prompt_check import read_prompts
+from ..tiny import EMBEDDED, EMBEDDED_PROFILE
 
 if TYPE_CHECKING:
     import torch
@@ -29,9 +30,6 @@ if TYPE_CHECKING:
 
     from ..plans import Profile
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-EMBEDDED = ROOT / "assets" / "tiny-t2v"
-EMBEDDED_PROFILE = ROOT / "profiles" / "tiny-t2v.json"  # calibrated on the embedded model (scripts/bench_fidelity.py)
 PROFILE_NAME = "videoaccel_profile.json"  # a calibrated profile shipped inside a user's model directory
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")  # weights diffusers would load by unpickling
 ALLOW_PICKLE_HELP = ("load a model directory whose weights are pickle files (.bin, .pt) without safetensors: this UNPICKLES "

@@ -14,7 +14,7 @@ from functools import lru_cache
 import torch
 
 from ..kernels.layout import BlockLayout
-from ..plan_checks import density
+from ..values import density
 from .geometry import VideoGeometry
 from .registry import PATTERNS, TUNABLE, behaviour
 

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
 
-from .. import plan_checks
+from .. import values
 from ..patterns import SCORED, TUNABLE, VideoGeometry
 from ..plans import Profile, bucket_of
 from ..routing import AttentionCall
@@ -55,14 +55,14 @@ class ProfileConfig:
     cost_table: str | None = None  # `videoaccel bench cost-table` JSON; None: this GPU's measured table (device_costs), analytic on a CPU
 
     def __post_init__(self) -> None:
-        plan_checks.positive(self.error_budget, "error_budget")
+        values.positive(self.error_budget, "error_budget")
         if self.target_density is not None:
-            plan_checks.density(self.target_density, "target_density")
-        plan_checks.count(self.buckets, "buckets", 1)
-        plan_checks.count(self.rows, "rows", 1)
+            values.density(self.target_density, "target_density")
+        values.count(self.buckets, "buckets", 1)
+        values.count(self.rows, "rows", 1)
         for d in self.densities:
-            plan_checks.density(d, "candidate density")
-        plan_checks.density(self.probe_density, "probe_density")
+            values.density(d, "candidate density")
+        values.density(self.probe_density, "probe_density")
         if self.cost_table is not None:
             CostModel.load(self.cost_table)  # a file that is no cost table stops here, not after the calibration
 
