@@ -49,14 +49,10 @@ def test_accelerated_restores_when_the_block_ends():
     videoaccel.restore(model)
 
 
-@pytest.mark.parametrize("plan", list(SPARSE))
-@pytest.mark.parametrize("name", list(TINY))
-def test_sparse_plans_equal_reference_of_the_same_plan(name, plan):
-    """The kernels (torch path on CPU) through the real processors equal a float64 reference of the
-    same plan through the same plumbing; and the plan really is sparse."""
-    model, kwargs = TINY[name]()
-    block = 32 if plan == "pyramid" else 16
-    videoaccel.accelerate(model, Profile(plan, default=SPARSE[plan], block=block, order="tile"))
+def sparse_and_reference(model, kwargs, profile):
+    """Accelerated by ``profile``: its output, the float64 reference of the same plans through the same processors
+    (``router.runner.kernels = REFERENCE``), and the report; restored after."""
+    videoaccel.accelerate(model, profile)
     out = _run(model, kwargs)
     router = router_of(model)
     router.runner.kernels = REFERENCE
@@ -64,6 +60,17 @@ def test_sparse_plans_equal_reference_of_the_same_plan(name, plan):
     ref = _run(model, kwargs)
     rep = videoaccel.report(model).transformers["transformer"]
     videoaccel.restore(model)
+    return out, ref, rep
+
+
+@pytest.mark.parametrize("plan", list(SPARSE))
+@pytest.mark.parametrize("name", list(TINY))
+def test_sparse_plans_equal_reference_of_the_same_plan(name, plan):
+    """The kernels (torch path on CPU) through the real processors equal a float64 reference of the
+    same plan through the same plumbing; and the plan really is sparse."""
+    model, kwargs = TINY[name]()
+    block = 32 if plan == "pyramid" else 16
+    out, ref, rep = sparse_and_reference(model, kwargs, Profile(plan, default=SPARSE[plan], block=block, order="tile"))
     assert (out - ref).abs().max().item() <= 2e-5 * max(1.0, ref.abs().max().item())
     assert rep.fallbacks == 0, rep
     assert rep.mean_density < 1.0

@@ -146,6 +146,7 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
     from videoaccel.pipelines import fp8_linear as fp8, router_of
     from videoaccel.pipelines.compile import compile_transformer, uncompile
     from videoaccel.pipelines.models import spec_for
+    from videoaccel.pipelines.spec import attention_heads
 
     prof = load_profile(profile) if profile else None
     times = bucket_timesteps(prof)
@@ -160,7 +161,7 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
         spec = spec_for(model)
         attn = spec.self_attention(model)
         sample = sorted({0, len(attn) // 4, len(attn) // 2, 3 * len(attn) // 4, len(attn) - 1})
-        mapped = map_profile(prof, len(attn), attn[0].heads, block=128) if prof else None
+        mapped = map_profile(prof, len(attn), attention_heads(attn[0]), block=128) if prof else None
         f, h, w = CASES[case].grid
         base: dict[str, float] = {}
         dense_out = dense_layers = chosen = None
