@@ -2,13 +2,19 @@
 stock model, a sparse plan is sparse and equals the float64 reference of the same plan through the same
 processors, restore() is exact, and diffusers' step caches stack in either order; the families videoaccel
 cannot route are refused up front with the reason."""
+import functools
+
 import diffusers
 import pytest
 import torch
+from torch._dynamo.utils import counters
 
 import videoaccel
+from videoaccel.benchmarks.cases import E2E_CASES, BenchCase
+from videoaccel.benchmarks.e2e import build_case
 from videoaccel.cache_spec import CacheSpec
 from videoaccel.pipelines.caches import build
+from videoaccel.pipelines.compile import compile_transformer, uncompile
 from videoaccel.pipelines.families import REFUSED, SPECS
 from videoaccel.pipelines.models import spec_for
 from videoaccel.plans import Profile
@@ -43,6 +49,26 @@ def test_dense_sparse_reference_and_restore(name, plan):
     assert rep.fallbacks == 0, rep
     assert rep.mean_density < 1.0
     assert torch.equal(_run(model, kwargs), stock)  # restore() is exact
+
+
+@pytest.mark.parametrize("name", ["hunyuan15", "cosmos", "easyanimate", "kandinsky5", "helios"])
+def test_regional_compile_has_no_graph_breaks(name):
+    """The replacement processors, and dispatch families with their own layouts, compile without graph breaks
+    (aot_eager: dynamo is the question, as in test_compile)."""
+    model, kwargs = TINY_MORE[name]()
+    videoaccel.accelerate(model, Profile("radial", default=SPARSE["radial"], block=16))
+    eager = _run(model, kwargs)
+    torch._dynamo.reset()
+    counters.clear()
+    compile_transformer(model, backend="aot_eager")
+    try:
+        compiled = _run(model, kwargs)
+    finally:
+        uncompile(model)
+        videoaccel.restore(model)
+        torch._dynamo.reset()
+    assert sum(counters["graph_break"].values()) == 0, dict(counters["graph_break"])
+    assert (compiled - eager).abs().max().item() <= 1e-5
 
 
 STEPS = (900.0, 600.0, 300.0)
@@ -102,3 +128,21 @@ def test_refused_configurations_say_why():
     kandinsky.register_to_config(attention_type="nabla")
     with pytest.raises(ValueError, match="attention_type='nabla' computes its own sparse attention mask"):
         spec_for(kandinsky)
+
+
+@functools.cache
+def _tiny_configs() -> dict:
+    """Class name -> the config of its tiny model (built once, when a test asks)."""
+    models = (make()[0] for make in [*TINY.values(), *TINY_MORE.values()])
+    return {type(m).__name__: {k: v for k, v in m.config.items() if not k.startswith("_")} for m in models}
+
+
+@pytest.mark.parametrize("case", list(E2E_CASES))
+def test_bench_case_inputs_run_a_tiny_model_of_its_class(case):
+    """bench e2e builds each family's step inputs from the model's config: the same code on a tiny config of the
+    class runs a forward, and the spec reads the case's token grid off those inputs."""
+    c = E2E_CASES[case]
+    small = BenchCase(case, c.model, _tiny_configs()[c.model], (5, 16, 16))
+    model, kw = build_case(small, "cpu", torch.float32)
+    assert spec_for(model).grid(model, (), kw) == small.grid
+    assert torch.isfinite(_run(model, kw)).all()
