@@ -146,3 +146,11 @@ def test_bench_case_inputs_run_a_tiny_model_of_its_class(case):
     model, kw = build_case(small, "cpu", torch.float32)
     assert spec_for(model).grid(model, (), kw) == small.grid
     assert torch.isfinite(_run(model, kw)).all()
+
+
+def test_diffusion_forcing_pipelines_are_refused_with_the_reason():
+    from diffusers import SkyReelsV2DiffusionForcingPipeline
+
+    pipe = SkyReelsV2DiffusionForcingPipeline.__new__(SkyReelsV2DiffusionForcingPipeline)  # the class is what is refused
+    with pytest.raises(ValueError, match="its own copy of the scheduler.*SkyReelsV2Pipeline and SkyReelsV2ImageToVideo"):
+        videoaccel.accelerate(pipe, "dense")

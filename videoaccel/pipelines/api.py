@@ -14,7 +14,7 @@ from ..routing import AttentionRouter, Observer, Report
 from . import caches
 from . import fp8_linear as fp8
 from .installation import Installation, installation_of
-from .models import spec_for, transformers_of
+from .models import check_pipeline, spec_for, transformers_of
 from .spec import attention_heads
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ def check_profile(pipe: Pipe, profile: ProfileLike) -> Profile:
     """The loaded profile, or ValueError for anything accelerate() would refuse (profile values, another
     model's profile, layer/head counts), before any step runs and without installing anything."""
     prof = load_profile(profile)
+    check_pipeline(pipe)
     for name, model in transformers_of(pipe):
         if installation_of(model) is not None:
             raise ValueError(f"{name} is already accelerated: call videoaccel.restore(pipe) before accelerating again")

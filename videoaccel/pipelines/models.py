@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .families import PIPELINES, REFUSED, SPECS
+from .families import PIPELINES, REFUSED, REFUSED_PIPELINES, SPECS
 from .spec import ModelSpec
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
 
-__all__ = ["PIPELINES", "SPECS", "spec_for", "transformers_of", "wan_latent_grid"]
+__all__ = ["PIPELINES", "SPECS", "check_pipeline", "spec_for", "transformers_of", "wan_latent_grid"]
 
 
 def spec_for(model: torch.nn.Module) -> ModelSpec:
@@ -27,6 +27,13 @@ def spec_for(model: torch.nn.Module) -> ModelSpec:
     if why := spec.refuse(model):
         raise ValueError(f"{name} cannot be accelerated with this config: {why}")
     return spec
+
+
+def check_pipeline(pipe: DiffusionPipeline | torch.nn.Module) -> None:
+    """ValueError saying why for a pipeline whose transformer videoaccel routes but whose loop it cannot follow."""
+    name = type(pipe).__name__
+    if name in REFUSED_PIPELINES:
+        raise ValueError(f"{name} cannot be accelerated: {REFUSED_PIPELINES[name]}")
 
 
 def transformers_of(pipe: DiffusionPipeline | torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:

@@ -5,6 +5,7 @@ from . import cross_text, joint_text, refused, wan_like
 
 SPECS = {s.class_name: s for m in (wan_like, joint_text, cross_text) for s in m.SPECS}
 REFUSED: dict[str, str] = refused.REFUSED
+REFUSED_PIPELINES: dict[str, str] = refused.REFUSED_PIPELINES
 PIPELINES = tuple(p for s in SPECS.values() for p in s.pipelines)
 
-__all__ = ["PIPELINES", "REFUSED", "SPECS"]
+__all__ = ["PIPELINES", "REFUSED", "REFUSED_PIPELINES", "SPECS"]

@@ -40,9 +40,8 @@ def _helios_history(m, args, kwargs) -> int:
 
 SPECS = [
     _wan_family("WanTransformer3DModel", ("WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline"), tile_order=True),
-    _wan_family("SkyReelsV2Transformer3DModel", ("SkyReelsV2Pipeline", "SkyReelsV2ImageToVideoPipeline",
-                "SkyReelsV2DiffusionForcingPipeline", "SkyReelsV2DiffusionForcingImageToVideoPipeline",
-                "SkyReelsV2DiffusionForcingVideoToVideoPipeline"), refuse=_skyreels_refuse),
+    _wan_family("SkyReelsV2Transformer3DModel", ("SkyReelsV2Pipeline", "SkyReelsV2ImageToVideoPipeline"),
+                refuse=_skyreels_refuse),  # its diffusion-forcing pipelines: families/refused.py
     _wan_family("WanVACETransformer3DModel", ("WanVACEPipeline",),  # the VACE blocks run first, over the same grid
                 self_attention=lambda m: [b.attn1 for b in list(m.vace_blocks) + list(m.blocks)],
                 blocks=lambda m: list(m.vace_blocks) + list(m.blocks)),
