@@ -3,6 +3,7 @@ stock model, a sparse plan is sparse and equals the float64 reference of the sam
 processors, restore() is exact, and diffusers' step caches stack in either order; the families videoaccel
 cannot route are refused up front with the reason."""
 import functools
+from pathlib import Path
 
 import diffusers
 import pytest
@@ -154,3 +155,23 @@ def test_diffusion_forcing_pipelines_are_refused_with_the_reason():
     pipe = SkyReelsV2DiffusionForcingPipeline.__new__(SkyReelsV2DiffusionForcingPipeline)  # the class is what is refused
     with pytest.raises(ValueError, match="its own copy of the scheduler.*SkyReelsV2Pipeline and SkyReelsV2ImageToVideo"):
         videoaccel.accelerate(pipe, "dense")
+
+
+PROFILES = Path(__file__).resolve().parent.parent / "profiles"
+
+
+def test_every_family_ships_a_preset_profile_that_loads_for_its_model_only():
+    by_class = {}
+    for path in PROFILES.glob("*.json"):
+        prof = Profile.load(path)
+        if prof.model and not prof.calibrated:
+            by_class.setdefault(prof.model["class"], path)
+    assert set(SPECS) <= set(by_class), set(SPECS) - set(by_class)
+    for name, make in TINY_MORE.items():
+        model, kwargs = make()
+        path = by_class[type(model).__name__]
+        videoaccel.accelerate(model, str(path))
+        _run(model, kwargs)
+        videoaccel.restore(model)
+    with pytest.raises(ValueError, match="was made for"):
+        videoaccel.accelerate(TINY_MORE["cosmos"]()[0], str(by_class["WanTransformer3DModel"]))
