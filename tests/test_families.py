@@ -175,3 +175,12 @@ def test_every_family_ships_a_preset_profile_that_loads_for_its_model_only():
         videoaccel.restore(model)
     with pytest.raises(ValueError, match="was made for"):
         videoaccel.accelerate(TINY_MORE["cosmos"]()[0], str(by_class["WanTransformer3DModel"]))
+
+
+def test_readme_lists_every_family_with_its_pipelines():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| ") and "Transformer3DModel`" in line]
+    for spec in SPECS.values():
+        (row,) = [r for r in rows if f"`{spec.class_name}`" in r]
+        assert all(f"`{p}`" in row for p in spec.pipelines), (spec.class_name, row)
+        assert ("| dispatch |" in row) == (spec.processor == "dispatch"), row
