@@ -39,7 +39,10 @@ def test_dense_sparse_reference_and_restore(name, plan):
     model, kwargs = TINY_MORE[name]()
     stock = _run(model, kwargs)
     videoaccel.accelerate(model, "dense")
-    dense = _run(model, kwargs)
+    joined = set()
+    with videoaccel.observe(model, lambda call: joined.add(call.geometry.text)):
+        dense = _run(model, kwargs)
+    assert joined == {spec_for(model).text(model, (), kwargs)}  # the spec's joint-token hint is what the calls see
     rep = videoaccel.report(model).transformers["transformer"]
     videoaccel.restore(model)
     assert (dense - stock).abs().max().item() <= 1e-5 * max(1.0, stock.abs().max().item())

@@ -15,10 +15,18 @@ def _attn2(m):
     return [b.attn2 for b in m.blocks]
 
 
-def _wan_family(name: str, pipelines: tuple[str, ...], **kw) -> ModelSpec:
-    return ModelSpec(name, kw.pop("self_attention", _attn1), _attn2, kw.pop("text_position", "none"),
-                     kw.pop("grid", grid_channels_first), "dispatch", pipelines, blocks=kw.pop("blocks", lambda m: list(m.blocks)),
-                     **kw)
+def _blocks(m):
+    return list(m.blocks)
+
+
+def _wan_family(name: str, pipelines: tuple[str, ...], *, self_attention=_attn1, cross_attention=_attn2, blocks=_blocks,
+                grid=grid_channels_first, text_position: str = "none", **kw) -> ModelSpec:
+    """A spec with Wan's defaults: blocks' attn1 / attn2, latents [B, C, F, H, W], the stock processor via dispatch."""
+    return ModelSpec(name, self_attention, cross_attention, text_position, grid, "dispatch", pipelines, blocks=blocks, **kw)
+
+
+def _vace_blocks(m):
+    return list(m.vace_blocks) + list(m.blocks)
 
 
 def _skyreels_refuse(m) -> str | None:
@@ -43,8 +51,8 @@ SPECS = [
     _wan_family("SkyReelsV2Transformer3DModel", ("SkyReelsV2Pipeline", "SkyReelsV2ImageToVideoPipeline"),
                 refuse=_skyreels_refuse),  # its diffusion-forcing pipelines: families/refused.py
     _wan_family("WanVACETransformer3DModel", ("WanVACEPipeline",),  # the VACE blocks run first, over the same grid
-                self_attention=lambda m: [b.attn1 for b in list(m.vace_blocks) + list(m.blocks)],
-                blocks=lambda m: list(m.vace_blocks) + list(m.blocks)),
+                self_attention=lambda m: [b.attn1 for b in _vace_blocks(m)],
+                cross_attention=lambda m: [b.attn2 for b in _vace_blocks(m)], blocks=_vace_blocks),
     _wan_family("ChronoEditTransformer3DModel", ("ChronoEditPipeline",)),
     _wan_family("WanAnimateTransformer3DModel", ("WanAnimatePipeline",)),
     _wan_family("AnyFlowTransformer3DModel", ("AnyFlowPipeline",), grid=grid_frames_first),
