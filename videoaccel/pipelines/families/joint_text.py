@@ -25,24 +25,24 @@ def _tokens(*names: str):
     return count
 
 
-def _no_blocks(m):
+def _none(m):  # no cross-attention: the text is in the joint sequence
     return []
 
 
 SPECS = [
-    ModelSpec("HunyuanVideoTransformer3DModel", _attn, _no_blocks, "back", grid_channels_first, "dispatch",
+    ModelSpec("HunyuanVideoTransformer3DModel", _attn, _none, "back", grid_channels_first, "dispatch",
               ("HunyuanVideoPipeline", "HunyuanVideoImageToVideoPipeline", "HunyuanSkyreelsImageToVideoPipeline"), blocks=_blocks),
-    ModelSpec("HunyuanVideo15Transformer3DModel", _attn, _no_blocks, "back", grid_channels_first, "hunyuanvideo15",
+    ModelSpec("HunyuanVideo15Transformer3DModel", _attn, _none, "back", grid_channels_first, "hunyuanvideo15",
               ("HunyuanVideo15Pipeline", "HunyuanVideo15ImageToVideoPipeline"), blocks=_blocks,
               joint=_tokens("image_embeds", "encoder_hidden_states_2", "encoder_hidden_states")),
-    ModelSpec("MotifVideoTransformer3DModel", _attn, _no_blocks, "back", grid_channels_first, "dispatch",
+    ModelSpec("MotifVideoTransformer3DModel", _attn, _none, "back", grid_channels_first, "dispatch",
               ("MotifVideoPipeline", "MotifVideoImage2VideoPipeline"), blocks=_blocks,
               joint=_tokens("image_embeds", "encoder_hidden_states")),
-    ModelSpec("MochiTransformer3DModel", _attn1, _no_blocks, "back", grid_channels_first, "mochi", ("MochiPipeline",)),
-    ModelSpec("CogVideoXTransformer3DModel", _attn1, _no_blocks, "front", grid_frames_first, "cogvideox",
+    ModelSpec("MochiTransformer3DModel", _attn1, _none, "back", grid_channels_first, "mochi", ("MochiPipeline",)),
+    ModelSpec("CogVideoXTransformer3DModel", _attn1, _none, "front", grid_frames_first, "cogvideox",
               ("CogVideoXPipeline", "CogVideoXImageToVideoPipeline", "CogVideoXVideoToVideoPipeline")),
-    ModelSpec("ConsisIDTransformer3DModel", _attn1, _no_blocks, "front", grid_frames_first, "cogvideox", ("ConsisIDPipeline",)),
-    ModelSpec("EasyAnimateTransformer3DModel", _attn1, _no_blocks, "front", grid_channels_first, "easyanimate",
+    ModelSpec("ConsisIDTransformer3DModel", _attn1, _none, "front", grid_frames_first, "cogvideox", ("ConsisIDPipeline",)),
+    ModelSpec("EasyAnimateTransformer3DModel", _attn1, _none, "front", grid_channels_first, "easyanimate",
               ("EasyAnimatePipeline", "EasyAnimateInpaintPipeline", "EasyAnimateControlPipeline"),
               joint=_tokens("encoder_hidden_states", "encoder_hidden_states_t5")),
 ]
