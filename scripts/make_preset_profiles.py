@@ -21,6 +21,18 @@ FAMILIES = {  # file: (transformer class, token order, steps of a typical run)
     "cogvideox": ("CogVideoXTransformer3DModel", "frame", 50),
     "ltx-video": ("LTXVideoTransformer3DModel", "frame", 50),
     "mochi": ("MochiTransformer3DModel", "frame", 64),
+    "skyreels-v2": ("SkyReelsV2Transformer3DModel", "frame", 50),
+    "wan-vace": ("WanVACETransformer3DModel", "frame", 50),
+    "chronoedit": ("ChronoEditTransformer3DModel", "frame", 50),
+    "wan-animate": ("WanAnimateTransformer3DModel", "frame", 20),
+    "anyflow": ("AnyFlowTransformer3DModel", "frame", 50),
+    "helios": ("HeliosTransformer3DModel", "frame", 50),
+    "hunyuanvideo1.5": ("HunyuanVideo15Transformer3DModel", "frame", 50),
+    "motif-video": ("MotifVideoTransformer3DModel", "frame", 50),
+    "consisid": ("ConsisIDTransformer3DModel", "frame", 50),
+    "easyanimate": ("EasyAnimateTransformer3DModel", "frame", 50),
+    "cosmos": ("CosmosTransformer3DModel", "frame", 36),
+    "kandinsky5": ("Kandinsky5Transformer3DModel", "frame", 50),
 }
 
 

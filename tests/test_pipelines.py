@@ -49,14 +49,10 @@ def test_accelerated_restores_when_the_block_ends():
     videoaccel.restore(model)
 
 
-@pytest.mark.parametrize("plan", list(SPARSE))
-@pytest.mark.parametrize("name", list(TINY))
-def test_sparse_plans_equal_reference_of_the_same_plan(name, plan):
-    """The kernels (torch path on CPU) through the real processors equal a float64 reference of the
-    same plan through the same plumbing; and the plan really is sparse."""
-    model, kwargs = TINY[name]()
-    block = 32 if plan == "pyramid" else 16
-    videoaccel.accelerate(model, Profile(plan, default=SPARSE[plan], block=block, order="tile"))
+def sparse_and_reference(model, kwargs, profile):
+    """Accelerated by ``profile``: its output, the float64 reference of the same plans through the same processors
+    (``router.runner.kernels = REFERENCE``), and the report; restored after."""
+    videoaccel.accelerate(model, profile)
     out = _run(model, kwargs)
     router = router_of(model)
     router.runner.kernels = REFERENCE
@@ -64,6 +60,17 @@ def test_sparse_plans_equal_reference_of_the_same_plan(name, plan):
     ref = _run(model, kwargs)
     rep = videoaccel.report(model).transformers["transformer"]
     videoaccel.restore(model)
+    return out, ref, rep
+
+
+@pytest.mark.parametrize("plan", list(SPARSE))
+@pytest.mark.parametrize("name", list(TINY))
+def test_sparse_plans_equal_reference_of_the_same_plan(name, plan):
+    """The kernels (torch path on CPU) through the real processors equal a float64 reference of the
+    same plan through the same plumbing; and the plan really is sparse."""
+    model, kwargs = TINY[name]()
+    block = 32 if plan == "pyramid" else 16
+    out, ref, rep = sparse_and_reference(model, kwargs, Profile(plan, default=SPARSE[plan], block=block, order="tile"))
     assert (out - ref).abs().max().item() <= 2e-5 * max(1.0, ref.abs().max().item())
     assert rep.fallbacks == 0, rep
     assert rep.mean_density < 1.0
@@ -80,24 +87,14 @@ def test_tile_order_with_dense_plans_is_exact():
 
 
 def _tiny_wan_pipeline():
-    import tokenizers
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline
-    from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
 
-    torch.manual_seed(0)
-    vocab = {w: i for i, w in enumerate(["<pad>", "</s>", "<unk>", "a", "red", "circle", "moving", "left"])}
-    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
-    te = UMT5EncoderModel(UMT5Config(vocab_size=8, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=2, relative_attention_num_buckets=8))
-    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
+    from tiny_pipelines import text_and_vae
+
+    parts = text_and_vae()
     model, _ = TINY["wan"]()
-    from diffusers import WanTransformer3DModel
-
-    tr = WanTransformer3DModel.from_config({**model.config, "in_channels": 16, "out_channels": 16})
-    for m in (te, vae, tr):
-        m.eval()  # as from_pretrained leaves them: no dropout, deterministic generations
-    return WanPipeline(tokenizer=tokenizer, text_encoder=te, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0), transformer=tr)
+    tr = WanTransformer3DModel.from_config({**model.config, "in_channels": 16, "out_channels": 16}).eval()
+    return WanPipeline(**parts, scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0), transformer=tr)
 
 
 def test_pipeline_call_with_cfg_sees_steps_and_resets():

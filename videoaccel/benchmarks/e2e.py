@@ -17,42 +17,31 @@ import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Callable
 
 import torch
 
 from ..plans import Profile, load_profile
-from .cases import CASES, TINY
+from .cases import E2E_CASES, TINY, BenchCase
+from .inputs import step_inputs
 from .profile_map import bucket_timesteps, map_profile, profile_totals
 from .record import write_record
 
 
 def build(case: str, device: str = "cuda", dtype: torch.dtype = torch.bfloat16) -> tuple[torch.nn.Module, dict]:
+    """The case's transformer from its config (random weights) and the forward arguments of one step."""
+    return build_case({**E2E_CASES, **TINY}[case], device, dtype)
+
+
+def build_case(c: BenchCase, device: str = "cuda", dtype: torch.dtype = torch.bfloat16) -> tuple[torch.nn.Module, dict]:
     import diffusers
 
-    c = {**CASES, **TINY}[case]
-    cls_name, cfg, (f, h, w) = c.model, c.config, c.latent
     torch.manual_seed(0)
     with torch.device(device):
-        model = getattr(diffusers, cls_name)(**cfg).to(dtype).eval()
+        model = getattr(diffusers, c.model)(**c.config).to(dtype).eval()
     g = torch.Generator(device=device).manual_seed(1)
     rnd = lambda *s: torch.randn(*s, generator=g, device=device, dtype=dtype)  # noqa: E731
-    t = torch.tensor([700.0], device=device)
-    if cls_name == "WanTransformer3DModel":
-        kw = dict(hidden_states=rnd(1, 16, f, h, w), timestep=t, encoder_hidden_states=rnd(1, 512, 4096))
-    elif cls_name == "CogVideoXTransformer3DModel":
-        from diffusers import CogVideoXPipeline
-
-        ns = SimpleNamespace(vae_scale_factor_spatial=8, transformer=model)
-        rope = CogVideoXPipeline._prepare_rotary_positional_embeddings(ns, h * 8, w * 8, f, torch.device(device))
-        kw = dict(hidden_states=rnd(1, f, 16, h, w), timestep=t, encoder_hidden_states=rnd(1, 226, 4096), image_rotary_emb=rope)
-    else:
-        mask = torch.ones(1, 256, device=device, dtype=torch.bool)
-        mask[:, 200:] = False
-        kw = dict(hidden_states=rnd(1, 16, f, h, w), timestep=t, encoder_hidden_states=rnd(1, 256, 4096),
-                  encoder_attention_mask=mask, pooled_projections=rnd(1, 768), guidance=torch.tensor([6000.0], device=device))
-    return model, dict(kw, return_dict=False)
+    return model, step_inputs(c.model, dict(model.config), c.latent, rnd, device)
 
 
 SLOW_S = 5.0
@@ -146,6 +135,7 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
     from videoaccel.pipelines import fp8_linear as fp8, router_of
     from videoaccel.pipelines.compile import compile_transformer, uncompile
     from videoaccel.pipelines.models import spec_for
+    from videoaccel.pipelines.spec import attention_heads
 
     prof = load_profile(profile) if profile else None
     times = bucket_timesteps(prof)
@@ -160,8 +150,8 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
         spec = spec_for(model)
         attn = spec.self_attention(model)
         sample = sorted({0, len(attn) // 4, len(attn) // 2, 3 * len(attn) // 4, len(attn) - 1})
-        mapped = map_profile(prof, len(attn), attn[0].heads, block=128) if prof else None
-        f, h, w = CASES[case].grid
+        mapped = map_profile(prof, len(attn), attention_heads(attn[0]), block=128) if prof else None
+        f, h, w = E2E_CASES[case].grid
         base: dict[str, float] = {}
         dense_out = dense_layers = chosen = None
         t_case = time.time()
@@ -170,7 +160,7 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
                 t_mid = 700.0 if s.bucket is None else times[s.bucket]
 
                 def step(i, t_mid=t_mid):  # every forward a new step: estimates run at their real period
-                    return model(**{**kw, "timestep": torch.tensor([t_mid - 0.01 * i], device="cuda")})[0]
+                    return model(**{**kw, "timestep": torch.full_like(kw["timestep"], t_mid - 0.01 * i)})[0]
 
                 row = dict(case=case, impl=s.impl)
                 if s.fp8_linear and chosen is None:

@@ -90,11 +90,11 @@ def bench_command(suite: str | None, self_check: bool, out: str, *, geometry: st
 
         if not torch.cuda.is_available():
             raise SystemExit("videoaccel bench e2e needs a CUDA GPU (full-size models); on CPU run `videoaccel bench --self-check`")
-        from ..benchmarks.e2e import CASES, run
+        from ..benchmarks.e2e import E2E_CASES, run
 
-        unknown = [m for m in models if m not in CASES]
+        unknown = [m for m in models if m not in E2E_CASES]
         if unknown:
-            raise SystemExit(f"unknown models {unknown}; choose from {', '.join(CASES)}")
+            raise SystemExit(f"unknown models {unknown}; choose from {', '.join(E2E_CASES)}")
         run(models, out, presets, fp8_linear=fp8_linear, compile=compile, cudagraphs=cudagraphs, profile=profile)
         return 0
     if not self_check:

@@ -1,4 +1,4 @@
-"""`videoaccel generate`: text to video with a diffusers pipeline, accelerated by a profile."""
+"""`videoaccel generate`: text (and image or video) to video with a diffusers pipeline, accelerated by a profile."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from . import args as types
 from . import ranks, session
+from .conditioning import conditioning
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -16,6 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--model", default=None, help="diffusers directory or hub id (default: the embedded tiny model)")
     g.add_argument("--profile", default=None, help="profile file or preset (default: the model's shipped profile, else radial)")
     g.add_argument("--dense", action="store_true", help="no acceleration (the stock pipeline)")
+    g.add_argument("--image", default=None, metavar="PATH", help="the image an image-to-video pipeline starts from")
+    g.add_argument("--video", default=None, metavar="PATH", help="the video a video-to-video (or VACE) pipeline starts from: "
+                   ".mp4, .gif or a directory of PNG frames")
     g.add_argument("--steps", type=types.positive_int, default=None)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--height", type=types.size)
@@ -36,7 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--allow-pickle", action="store_true", help=session.ALLOW_PICKLE_HELP)
     g.set_defaults(func=lambda a: generate_command(a.prompt, a.output, vars(a), model=a.model, profile=a.profile, dense=a.dense,
                                                    seed=a.seed, compile=a.compile, compare_dense=a.compare_dense,
-                                                   ulysses=a.ulysses, cache=a.cache, allow_pickle=a.allow_pickle))
+                                                   ulysses=a.ulysses, cache=a.cache, allow_pickle=a.allow_pickle,
+                                                   image=a.image, video=a.video))
 
 
 def beside(path: str, tag: str) -> str:
@@ -101,7 +106,8 @@ def _check_gpus(degree: int) -> None:
 
 
 def generate_command(prompt: str, output: str, flags: dict, *, model: str | None, profile: str | None, dense: bool, seed: int,
-                     compile: bool, compare_dense: bool, ulysses: int, cache: str | None = None, allow_pickle: bool = False) -> int:
+                     compile: bool, compare_dense: bool, ulysses: int, cache: str | None = None, allow_pickle: bool = False,
+                     image: str | None = None, video: str | None = None) -> int:
     """Generate one video (and with ``compare_dense`` its dense twin and a side-by-side); bad input raises ValueError
     or OSError before the model loads (cli.main: one line, exit code 2)."""
     import inspect
@@ -119,6 +125,7 @@ def generate_command(prompt: str, output: str, flags: dict, *, model: str | None
     for path in [output] + extra:
         check_output_path(path)
     session.check_geometry(model, call)
+    call.update(conditioning(model, image, video))
     profile = None if dense else load_profile(profile or session.default_profile(model, embedded))
     cache_spec = _cache(cache, profile, model)
     if ulysses > 1:

@@ -108,7 +108,7 @@ def generate_video(pipe: DiffusionPipeline, prompt: str, call: dict, seed: int) 
 
     g = torch.Generator(device="cpu").manual_seed(seed)
     t = time.perf_counter()
-    frames = pipe(prompt, generator=g, output_type="np", **call).frames[0]
+    frames = pipe(prompt=prompt, generator=g, output_type="np", **call).frames[0]  # by name: I2V pipelines take the image first
     return as_uint8_video(frames), time.perf_counter() - t
 
 

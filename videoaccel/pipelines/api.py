@@ -14,7 +14,8 @@ from ..routing import AttentionRouter, Observer, Report
 from . import caches
 from . import fp8_linear as fp8
 from .installation import Installation, installation_of
-from .models import spec_for, transformers_of
+from .models import check_pipeline, spec_for, transformers_of
+from .spec import attention_heads
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline, ModelMixin
@@ -85,13 +86,14 @@ def check_profile(pipe: Pipe, profile: ProfileLike) -> Profile:
     """The loaded profile, or ValueError for anything accelerate() would refuse (profile values, another
     model's profile, layer/head counts), before any step runs and without installing anything."""
     prof = load_profile(profile)
+    check_pipeline(pipe)
     for name, model in transformers_of(pipe):
         if installation_of(model) is not None:
             raise ValueError(f"{name} is already accelerated: call videoaccel.restore(pipe) before accelerating again")
         spec = spec_for(model)
         _check_fingerprint(prof, model)
         attn = spec.self_attention(model)
-        profile_fits_model(prof, len(attn), getattr(attn[0], "heads", None) if attn else None)
+        profile_fits_model(prof, len(attn), attention_heads(attn[0]) if attn else None)
         caches.check(model, None if isinstance(pipe, torch.nn.Module) else type(pipe).__name__)  # a cache enabled before
         if getattr(model, "_parallel_config", None) is not None and spec.processor != "dispatch":
             raise ValueError(f"{type(model).__name__} under context parallelism is not supported by videoaccel yet "

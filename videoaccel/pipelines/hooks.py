@@ -18,7 +18,7 @@ from diffusers.hooks import HookRegistry, ModelHook
 from ..routing import AttentionRouter
 from . import caches
 from .graphs import ForwardGraphs
-from .models import ModelSpec, named_arg
+from .spec import ModelSpec, named_arg
 
 STEP_HOOK = "videoaccel_step"
 ORDER_HOOK = "videoaccel_tile_order"

@@ -25,6 +25,7 @@ from .graphs import ForwardGraphs
 from .hooks import ORDER_HOOK, STEP_HOOK, TILE_MODULES, StepHook, TileOrderHook, add_hook, remove_hook
 from .models import spec_for
 from .processors import REPLACEMENTS
+from .spec import attention_heads
 
 log = logging.getLogger("videoaccel")
 ATTR = "_videoaccel"
@@ -47,7 +48,7 @@ class Installation:
         tile = spec.tile_order and getattr(model, "_parallel_config", None) is None
         if spec.tile_order and not tile:  # context parallelism shards the sequence between blocks: no model-level reordering
             log.info("videoaccel: %s is context-parallel: frame-major token order", type(model).__name__)
-        router = AttentionRouter(prof, len(attn), attn[0].heads, spec.text_position, tile_order=tile)
+        router = AttentionRouter(prof, len(attn), attention_heads(attn[0]), spec.text_position, tile_order=tile)
         if note := unapplied_note(prof, len(attn)):  # once per process and text (Python's warning registry)
             warnings.warn(f"videoaccel: {note}", ProfileNotApplied, stacklevel=2)
         if prof.order == "tile" and not spec.tile_order:
