@@ -44,7 +44,7 @@ def transformer_ms(pipe: DiffusionPipeline, prompts: list[str], seeds: list[int]
     try:
         for i, (prompt, seed) in enumerate(zip(prompts, seeds)):
             events.clear()
-            pipe(prompt, generator=torch.Generator("cpu").manual_seed(seed), output_type="latent", **call)
+            pipe(prompt=prompt, generator=torch.Generator("cpu").manual_seed(seed), output_type="latent", **call)
             torch.cuda.synchronize()
             if i:
                 total += sum(a.elapsed_time(b) for a, b in events)

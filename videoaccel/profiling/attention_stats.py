@@ -132,7 +132,7 @@ def measure(pipe: DiffusionPipeline, prompts: list[str], *, seed: int = 0, query
         with pipelines.observe(pipe, obs):
             for i, prompt in enumerate(tqdm(prompts, desc="attention statistics", disable=not progress)):
                 gen = torch.Generator(device="cpu").manual_seed(seed + i)
-                pipe(prompt, generator=gen, output_type="latent", **call_kwargs)
+                pipe(prompt=prompt, generator=gen, output_type="latent", **call_kwargs)
     finally:
         pipelines.restore(pipe)
     if obs.geometry is None:

@@ -58,7 +58,7 @@ def _latent_run(pipe, prompt: str, seed: int, on_step, call: dict) -> torch.Tens
         return kw
 
     g = torch.Generator(device=getattr(pipe, "device", "cpu")).manual_seed(seed)
-    return pipe(prompt, generator=g, output_type="latent", callback_on_step_end=callback,
+    return pipe(prompt=prompt, generator=g, output_type="latent", callback_on_step_end=callback,
                 callback_on_step_end_tensor_inputs=["latents"], **call)
 
 

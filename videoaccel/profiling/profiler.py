@@ -186,7 +186,7 @@ def calibrate(pipe: DiffusionPipeline, prompts: list[str], config: ProfileConfig
                 if i < start:
                     continue
                 g = torch.Generator(device=getattr(pipe, "device", "cpu")).manual_seed(seed + i)
-                pipe(prompt, generator=g, output_type="latent", **call_kwargs)
+                pipe(prompt=prompt, generator=g, output_type="latent", **call_kwargs)
                 if checkpoint:
                     save_checkpoint(checkpoint, prof, i + 1, key)
                 bar.update()
