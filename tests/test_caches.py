@@ -232,13 +232,14 @@ def test_bench_stack_smoke_on_a_tiny_wan(tmp_path):
 
 
 def test_bench_stack_fidelity_reaches_the_embedded_model(monkeypatch):
-    """--fidelity loads the embedded testbed model through the CLI session (its imports resolve; the run itself is GPU work)."""
+    """--fidelity loads the embedded testbed model (its imports resolve; the run itself is GPU work)."""
+    from diffusers import WanPipeline
+
     from videoaccel.benchmarks import stack_fidelity
-    from videoaccel.cli import session
 
     def load(model, *a, **k):
         raise RuntimeError(f"loading {model}")
 
-    monkeypatch.setattr(session, "load_pipeline", load)
+    monkeypatch.setattr(WanPipeline, "from_pretrained", load)
     with pytest.raises(RuntimeError, match="tiny-t2v"):
         stack_fidelity.run("", prompts_n=1, steps=2, stacks=["dense"])
