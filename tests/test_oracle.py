@@ -8,6 +8,7 @@ from videoaccel.patterns import VideoGeometry, fit_density, mask_density
 from videoaccel.patterns.measure import evaluate, sample_head
 from videoaccel.patterns.oracle import block_mass, oracle_masks
 from videoaccel.patterns.synthetic import planted_qk
+from videoaccel.plans import Plan, Profile
 from videoaccel.profiling.oracle import oracle_for_total, oracle_profile
 from tiny_models import TINY
 
@@ -67,3 +68,28 @@ def test_oracle_total_density_counts_warm_up_steps():
     assert prof.dense_steps == 5 and prof.default.kwargs["density"] == pytest.approx((0.44 * 20 - 5) / 15)
     with pytest.raises(ValueError, match="exceed the total density"):
         oracle_for_total(0.1, steps=20, dense_steps=5)
+
+
+def test_layer_oracle_moves_blocks_to_the_heads_that_need_them():
+    """Across the heads of a layer: a sharp head keeps few blocks, a diffuse one many, the total as asked; every row
+    keeps at least its heaviest block; it routes as a per-call mask (no host read) and reports its density."""
+    from videoaccel.patterns.oracle import layer_oracle_masks
+    from videoaccel.patterns.synthetic import planted_qk
+
+    sharp_q, sharp_k = planted_qk(G, "local", width=0.1, sharpness=40.0, seed=1)
+    gen = torch.Generator().manual_seed(2)
+    q = torch.stack([sharp_q, torch.randn(sharp_q.shape, generator=gen) * 0.01], 1)[None]
+    k = torch.stack([sharp_k, torch.randn(sharp_k.shape, generator=gen) * 0.01], 1)[None]
+    masks = layer_oracle_masks(q, k, G, 0.3)
+    kept = masks.sum((-1, -2)).tolist()
+    assert kept[0] < kept[1]  # the diffuse head gets the blocks the sharp one does not need
+    assert masks.any(-1).all()
+    n = G.num_blocks ** 2 * 2
+    assert abs(masks.sum().item() - 0.3 * n) <= G.num_blocks  # the top share, plus rows' heaviest blocks
+    model, kwargs = TINY["wan"]()
+    videoaccel.accelerate(model, Profile("o", default=Plan("oracle_layer", (("density", 0.3),)), block=16))
+    with torch.no_grad():
+        out = model(**kwargs)[0]
+    rep = videoaccel.report(model).transformers["transformer"]
+    videoaccel.restore(model)
+    assert torch.isfinite(out).all() and rep.fallbacks == 0 and 0.2 < rep.mean_density < 0.45

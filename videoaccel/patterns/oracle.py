@@ -53,6 +53,24 @@ def oracle_masks(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, dens
     return top_k_blocks(block_mass(q, k, geometry, scale), density)
 
 
+def layer_oracle_masks(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, density: float, scale: float | None = None,
+                       heads: torch.Tensor | None = None) -> torch.Tensor:
+    """bool [H, NB, NB]: the exact top key blocks of a whole layer at once, across its heads (``heads``, default all):
+    the ``density`` share of all (head, query block, key block) pairs that holds the most mass, plus each row's
+    heaviest block (no row goes empty). A head with sharp attention gives blocks to a diffuse one, as a profile's
+    per-head budgets may: the bound a profile's layer can be judged by (a per-head oracle keeps every head at one
+    density). Masses are comparable across heads: every row of a query block holds that block's rows of mass."""
+    if not 0.0 < density <= 1.0:
+        raise ValueError(f"oracle density {density} must be in (0, 1]")
+    if heads is not None:
+        q, k = q.index_select(2, heads.long()), k.index_select(2, heads.long())
+    mass = block_mass(q, k, geometry, scale)  # [H, NB, NB]
+    keep = max(1, round(density * mass.numel()))
+    flat = torch.zeros(mass.numel(), dtype=torch.bool, device=mass.device)
+    flat[mass.flatten().topk(min(keep, mass.numel())).indices] = True
+    return flat.view_as(mass) | top_k_blocks(mass, 1.0 / mass.shape[-1])
+
+
 def top_k_density(geometry: VideoGeometry, density: float) -> float:
     """Computed density of a per-row top-k block mask (``top_k_blocks``) on this geometry, kept blocks counted
     full: ``round(density * NB)`` blocks a row can exceed ``density`` when blocks are coarse."""

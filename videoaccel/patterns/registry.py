@@ -94,6 +94,7 @@ PATTERNS: dict[str, PatternSpec] = {s.name: s for s in [
     PatternSpec("sampled", "top_k", ("density", "rows", "every"), "sampled:sampled_scores", every=2,
                 estimate_cost="sampled:estimate_share", preset=Preset("density", 0.25), color=(220, 80, 160), scored=True),
     PatternSpec("oracle", "top_k", ("density",), "oracle:oracle_scores", every=0, benchmark_only=True),  # exact, every call
+    PatternSpec("oracle_layer", "mask", ("density",), "oracle:layer_oracle_masks", every=0, benchmark_only=True),  # the bound
 ]}
 
 STATIC = tuple(n for n, s in PATTERNS.items() if not s.dynamic)  # fixed and static

@@ -2,27 +2,33 @@
 
 Why: the fidelity benchmark reports every plan's gap to the oracle at the same total density (dense
 warm-up steps counted at 1.0), the upper bound a block mask of that size can reach. Each call costs
-a full attention map (patterns/oracle.py): never ship an oracle profile.
+a full attention map (patterns/oracle.py): never ship an oracle profile. ``per_layer`` takes the top
+blocks of each layer across its heads at once (``oracle_layer``), as a profile's per-head budgets may
+spend them; a per-head oracle keeps every head at one density and is no bound for a profile.
 """
 from __future__ import annotations
 
 from ..plans import Plan, Profile
 
 
-def oracle_profile(density: float, block: int = 128, dense_steps: int = 0, order: str = "frame") -> Profile:
-    """Every head of every call keeps its exact top ``density`` key blocks; the first ``dense_steps`` run dense."""
-    return Profile(name=f"oracle-b{block}-{density:.3g}" + (f"-w{dense_steps}" if dense_steps else ""),
-                   default=Plan("oracle", (("density", float(density)),)), dense_steps=dense_steps, order=order,
+def oracle_profile(density: float, block: int = 128, dense_steps: int = 0, order: str = "frame",
+                   per_layer: bool = False) -> Profile:
+    """Every call keeps its exact top ``density`` key blocks (per head, or ``per_layer`` across its heads); the first
+    ``dense_steps`` run dense."""
+    pattern = "oracle_layer" if per_layer else "oracle"
+    return Profile(name=f"{pattern}-b{block}-{density:.3g}" + (f"-w{dense_steps}" if dense_steps else ""),
+                   default=Plan(pattern, (("density", float(density)),)), dense_steps=dense_steps, order=order,
                    block=block, meta={"oracle": True, "benchmark_only": True})
 
 
-def oracle_for_total(total: float, steps: int, dense_steps: int = 0, block: int = 128, order: str = "frame") -> Profile:
+def oracle_for_total(total: float, steps: int, dense_steps: int = 0, block: int = 128, order: str = "frame",
+                     per_layer: bool = False) -> Profile:
     """The oracle whose total density over ``steps`` (warm-up steps at 1.0) is ``total``."""
     if not 0 <= dense_steps < steps:
         raise ValueError(f"dense_steps={dense_steps} must lie in [0, steps={steps})")
     per_step = (total * steps - dense_steps) / (steps - dense_steps)
     if per_step <= 0:
         raise ValueError(f"{dense_steps} dense steps of {steps} already exceed the total density {total}")
-    prof = oracle_profile(min(per_step, 1.0), block, dense_steps, order)
+    prof = oracle_profile(min(per_step, 1.0), block, dense_steps, order, per_layer)
     prof.meta["total_density"] = total
     return prof

@@ -153,7 +153,7 @@ class PlanCompiler:
                 density.append(math.nan)
             else:
                 kw = dict(p.params)
-                asked = kw.pop("density", None)
+                asked = kw.pop("density", None) if spec.selection == "top_k" else None  # a mask estimate takes its own
                 every = int(kw.pop("every", spec.every))
                 groups.setdefault((p.pattern, tuple(sorted(kw.items())), every), []).append(h)
                 if spec.selection == "top_k":
