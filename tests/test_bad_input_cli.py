@@ -130,7 +130,7 @@ def test_generate_plan_and_geometry_errors_are_one_line_before_the_model(extra, 
 
 def test_trailing_slash_output_is_a_png_directory(tmp_path, monkeypatch):
     seen = {}
-    monkeypatch.setattr("videoaccel.video.write_video", lambda frames, path, fps: seen.setdefault("path", path))
+    monkeypatch.setattr("videoaccel.cli.generate.write_video", lambda frames, path, fps: seen.setdefault("path", path))
     monkeypatch.setattr(session, "generate_video", lambda *a: (__import__("numpy").zeros((1, 16, 16, 3), "uint8"), 0.1))
     monkeypatch.setattr(session, "load_pipeline", lambda *a, **k: object())
     out = str(tmp_path / "clip.v2") + "/"

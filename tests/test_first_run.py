@@ -107,7 +107,7 @@ def test_help_keeps_its_usage(capsys):
 
 
 def test_bench_without_a_suite_names_every_suite(capsys):
-    from videoaccel.cli.bench import SUITES
+    from videoaccel.cli.parsers import SUITES
 
     assert cli.main(["bench"]) == 2
     err = capsys.readouterr().err

@@ -19,8 +19,16 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
+import diffusers
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
+import videoaccel  # the public API, as a user calls it
+
+from ..pipelines import fp8_linear as fp8, router_of
+from ..pipelines.compile import compile_transformer, uncompile
+from ..pipelines.models import spec_for
+from ..pipelines.spec import attention_heads
 from ..plans import Profile, load_profile
 from .cases import E2E_CASES, TINY, BenchCase
 from .inputs import step_inputs
@@ -34,8 +42,6 @@ def build(case: str, device: str = "cuda", dtype: torch.dtype = torch.bfloat16) 
 
 
 def build_case(c: BenchCase, device: str = "cuda", dtype: torch.dtype = torch.bfloat16) -> tuple[torch.nn.Module, dict]:
-    import diffusers
-
     torch.manual_seed(0)
     with torch.device(device):
         model = getattr(diffusers, c.model)(**c.config).to(dtype).eval()
@@ -76,8 +82,6 @@ def _time(fn, repeats: int, warmup: int = 2, timed: Callable[[], None] | None = 
 
 def _calls(model) -> int:
     """Attention calls the router ran (under CUDA graphs: the ones replayed too)."""
-    from videoaccel.pipelines import router_of
-
     return sum(s.calls for s in router_of(model).stats.values())
 
 
@@ -129,14 +133,6 @@ def settings(presets: tuple[str, ...], compile: bool, cudagraphs: bool, fp8_line
 
 def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bool = True, compile: bool = False,
         cudagraphs: bool = False, profile: str | None = None) -> list:
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    import videoaccel
-    from videoaccel.pipelines import fp8_linear as fp8, router_of
-    from videoaccel.pipelines.compile import compile_transformer, uncompile
-    from videoaccel.pipelines.models import spec_for
-    from videoaccel.pipelines.spec import attention_heads
-
     prof = load_profile(profile) if profile else None
     times = bucket_timesteps(prof)
     results = []

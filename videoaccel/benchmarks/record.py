@@ -7,6 +7,7 @@ import os
 import subprocess
 
 import torch
+import triton
 
 from ..files import write_json
 
@@ -21,8 +22,6 @@ def device_tag(device: str) -> str:
 
 
 def header(suite: str, command: str, results: list, device: str | None = None) -> dict:
-    import triton
-
     sha = os.environ.get("VIDEOACCEL_SHA") or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                                               text=True).stdout.strip() or "unknown"
     return {"suite": suite, "device": device or device_name(), "torch": torch.__version__, "triton": triton.__version__,

@@ -6,6 +6,7 @@ summary (the embedded model's colour/direction adherence: tiny/evaluate.py).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -14,11 +15,14 @@ from typing import Protocol
 
 import numpy as np
 
+from .. import pipelines
 from ..files import check_json_path, write_json
-from ..metrics import num
+from ..metrics import PLAN_FIX, num, psnr, ssim, verdict
+from ..plans import load_profile
+from ..prompt_check import unknown_words_note
+from ..tiny.evaluate import Adherence
 from . import session
-
-USAGE_ERROR = 2
+from .compare import USAGE_ERROR
 
 
 class Scorer(Protocol):
@@ -29,14 +33,14 @@ class Scorer(Protocol):
         """Fields of the summary over every row."""
 
 
+def run(a: argparse.Namespace) -> int:
+    return compare_prompts(a.prompts, a.json or "compare.json", vars(a), model=a.model, profile=a.profile, seed=a.seed,
+                           scorer=Adherence())
+
+
 def compare_prompts(prompts_file: str, out: str, flags: dict, *, model: str | None, profile: str | None, seed: int,
                     scorer: Scorer | None = None) -> int:
     """Write the JSON report to ``out``; 2 (message on stderr) on bad input before any model work."""
-    from .. import pipelines
-    from ..metrics import PLAN_FIX, psnr, ssim, verdict
-    from ..plans import load_profile
-    from ..prompt_check import unknown_words_note
-
     try:
         check_json_path(out)
     except (OSError, ValueError) as e:

@@ -16,24 +16,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
+from diffusers import DiffusionPipeline
 
 from ..call_defaults import CALL_DEFAULTS, KEYS, model_defaults
 from ..files import read_text
+from ..pipelines.models import spec_for, transformers_of, wan_latent_grid
 from ..plan_checks import ProfileNotApplied, unapplied_note
 from ..profile_schema import shown, summarise
 from ..prompt_check import read_prompts
 from ..tiny import EMBEDDED, EMBEDDED_PROFILE
+from ..video import as_uint8_video
+
+try:  # where diffusers has it, from_pretrained resolves ``dtype=`` (dtype_kwarg)
+    from diffusers.utils import deprecation_utils
+except ImportError:
+    deprecation_utils = None
 
 if TYPE_CHECKING:
-    import torch
-    from diffusers import DiffusionPipeline
-
     from ..plans import Profile
 
 PROFILE_NAME = "videoaccel_profile.json"  # a calibrated profile shipped inside a user's model directory
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")  # weights diffusers would load by unpickling
-ALLOW_PICKLE_HELP = ("load a model directory whose weights are pickle files (.bin, .pt) without safetensors: this UNPICKLES "
-                     "them, which can run code from the files; only for files you trust (default: refused)")
 __all__ = ["EMBEDDED", "EMBEDDED_PROFILE", "call_kwargs", "check_geometry", "default_profile", "describe_call", "generate_video",
            "load_pipeline", "model_defaults", "read_prompts", "resolve_model"]
 
@@ -93,8 +97,6 @@ def pipeline_class(model: str) -> str | None:
 
 def check_geometry(model: str, call: dict) -> None:
     """Wan's VAE takes 4k + 1 frames and sizes divisible by 16 (8x VAE, patch 2): say so before loading the model."""
-    from ..pipelines.models import wan_latent_grid
-
     cls = pipeline_class(model)
     if cls in ("WanPipeline", "WanImageToVideoPipeline") and {"num_frames", "height", "width"} <= call.keys():
         wan_latent_grid(call["num_frames"], call["height"], call["width"])
@@ -102,10 +104,6 @@ def check_geometry(model: str, call: dict) -> None:
 
 def generate_video(pipe: DiffusionPipeline, prompt: str, call: dict, seed: int) -> tuple[np.ndarray, float]:
     """One video (uint8 [F, H, W, 3]) from a CPU generator seeded with ``seed``, and the seconds it took."""
-    import torch
-
-    from ..video import as_uint8_video
-
     g = torch.Generator(device="cpu").manual_seed(seed)
     t = time.perf_counter()
     frames = pipe(prompt=prompt, generator=g, output_type="np", **call).frames[0]  # by name: I2V pipelines take the image first
@@ -123,9 +121,6 @@ def default_profile(model: str, embedded: bool) -> str:
 def load_pipeline(model: str, device: str | None = None, allow_pickle: bool = False) -> DiffusionPipeline:
     """A diffusers pipeline from a local directory or a hub id (the hub needs network access); bf16 on a GPU, float32 on a
     CPU. Safetensors weights only, unless ``allow_pickle`` (then diffusers may unpickle .bin files)."""
-    import torch
-    from diffusers import DiffusionPipeline
-
     cuda = torch.cuda.is_available()
     safe = {} if allow_pickle else {"use_safetensors": True}
     try:
@@ -142,8 +137,6 @@ def load_pipeline(model: str, device: str | None = None, allow_pickle: bool = Fa
 def profile_note(pipe: DiffusionPipeline, profile: Profile, call: dict) -> str | None:
     """The one line for a profile that cannot run as written on this call (its warm-up covers every step, or every
     head is dense), before generating. The library's own warning of it is then off in this process: said once."""
-    from ..pipelines.models import spec_for, transformers_of
-
     warnings.filterwarnings("ignore", category=ProfileNotApplied)
     param = inspect.signature(pipe).parameters.get("num_inference_steps")
     steps = call.get("num_inference_steps") or (param.default if param is not None else None)
@@ -155,10 +148,6 @@ def profile_note(pipe: DiffusionPipeline, profile: Profile, call: dict) -> str |
 def dtype_kwarg(dtype: torch.dtype) -> dict:
     """``from_pretrained``'s dtype argument: ``dtype=`` where diffusers resolves it (there ``torch_dtype`` warns that it
     is deprecated), ``torch_dtype=`` on older diffusers. Its signature is ``**kwargs``, so ask the module that resolves it."""
-    try:
-        from diffusers.utils import deprecation_utils
-    except ImportError:
-        return {"torch_dtype": dtype}
     return {"dtype": dtype} if hasattr(deprecation_utils, "_resolve_dtype") else {"torch_dtype": dtype}
 
 

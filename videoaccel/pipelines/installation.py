@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from diffusers.models.attention_dispatch import AttentionBackendName
 
 from ..plan_checks import ProfileNotApplied, unapplied_note
 from ..plans import Profile
@@ -62,8 +63,6 @@ class Installation:
             for i, m in enumerate(attn):
                 _set_processor(m, REPLACEMENTS[spec.processor](router, i))
         if torch.cuda.is_available():  # cross-attention: the fastest dense path
-            from diffusers.models.attention_dispatch import AttentionBackendName
-
             for m in spec.cross_attention(model):
                 inst.cross.append((m, getattr(m.processor, "_attention_backend", None)))
                 m.processor._attention_backend = AttentionBackendName._NATIVE_CUDNN

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import torch
 
+from .. import pipelines
 from ..plans import Profile
 
 if TYPE_CHECKING:
@@ -21,22 +22,16 @@ if TYPE_CHECKING:
 
 def observe(pipe: DiffusionPipeline, observer: Observer) -> AbstractContextManager[Observer]:
     """Every routed self-attention call of ``pipe`` is shown to ``observer(AttentionCall)`` inside the block."""
-    from .. import pipelines
-
     return pipelines.observe(pipe, observer)
 
 
 def num_layers(model: torch.nn.Module) -> int:
-    from ..pipelines import router_of
-
-    return router_of(model).num_layers
+    return pipelines.router_of(model).num_layers
 
 
 @contextmanager
 def dense_forwards(model: torch.nn.Module) -> Iterator[None]:
     """Inside, every head runs dense (same token order and block, so the step and order hooks agree)."""
-    from ..pipelines import router_of
-
-    router = router_of(model)
+    router = pipelines.router_of(model)
     with router.using(Profile("shadow", block=router.profile.block, order=router.profile.order)):
         yield

@@ -23,8 +23,9 @@ from tqdm.auto import tqdm
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
 
-from .. import values
+from .. import __version__, pipelines, values
 from ..patterns import SCORED, TUNABLE, VideoGeometry
+from ..pipelines.models import transformers_of
 from ..plans import Profile, bucket_of
 from ..routing import AttentionCall
 from . import attach, choose, probe, scoring
@@ -164,9 +165,6 @@ def profile_pipeline(pipe: DiffusionPipeline, prompts: list[str], config: Profil
 def calibrate(pipe: DiffusionPipeline, prompts: list[str], config: ProfileConfig | None = None, *, seed: int = 0, progress: bool = True,
               checkpoint: str | None = None, **call_kwargs) -> Calibrated:
     """The calibration half of profile_pipeline: dense generations with every candidate scored."""
-    from .. import pipelines
-    from ..pipelines.models import transformers_of
-
     config = config or ProfileConfig()
     models = transformers_of(pipe)
     if len(models) != 1:
@@ -202,14 +200,12 @@ def calibrate(pipe: DiffusionPipeline, prompts: list[str], config: ProfileConfig
         raise ValueError("no self-attention call was observed: is the pipeline's transformer supported?")
     meta = {"prompts": list(prompts), "seed": seed, "call": {k: v for k, v in call_kwargs.items() if isinstance(v, (int, float, str))},
             "geometry": [geometry.frames, geometry.height, geometry.width, geometry.text], "torch": torch.__version__,
-            "videoaccel": __import__("videoaccel").__version__}
+            "videoaccel": __version__}
     return Calibrated(prof, heads, num_layers, geometry, model, meta)
 
 
 def _probe(pipe, model, prof: Profiler, geometry: VideoGeometry, prompt: str, seed: int, call: dict) -> None:
     """Step sensitivities (probe.py) with the reference plan: the allocation without step information."""
-    from .. import pipelines
-
     keys, choice, plans = choose.reference(prof, geometry)
     layers = choose.per_layer(keys, choice, plans, max(k[0] for k in keys) + 1, prof.config.buckets)
     ref = Profile("probe-reference", layers=layers, bucket_edges=prof.edges, order=prof.config.order, block=prof.config.block)
