@@ -76,7 +76,8 @@ def test_target_density_allocation_and_compensation():
     assert chosen.budget["expected_cost"] <= 0.3 + 1e-6
     # expected: the exact masks at this geometry (+ estimates, + one pooled key per block when compensated);
     # total_density: the plans' nominal densities
-    exact = [prof._candidates(G).cost[[p for p in prof._candidates(G).plans].index(replace(plan, compensate=False))] +
+    built = prof.scorer.candidates(G)
+    exact = [built.cost[built.plans.index(replace(plan, compensate=False))] +
              (1 / G.block if plan.compensate else 0) for plan in chosen.layers[0][0]]
     assert chosen.budget["expected_density"] == pytest.approx(float(sum(exact)) / len(exact), abs=1e-6)
     assert chosen.budget["expected_density"] <= chosen.budget["expected_cost"] + 1e-6  # analytic: FP8 no cheaper
@@ -158,23 +159,23 @@ def test_profiling_resumes_from_a_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="other settings or prompts"):
         profile_pipeline(_tiny_wan_pipeline(), prompts, cfg, name="p", checkpoint=ck, **kw)
     (tmp_path / "ck").unlink()
-    import videoaccel.profiling.profiler as pr
+    from videoaccel.profiling.checkpoint import Checkpoint
 
     calls = []
-    orig = pr.save_checkpoint
+    orig = Checkpoint.save
 
-    def crash_after_first(path, prof, done, key):
-        orig(path, prof, done, key)
+    def crash_after_first(self, calibration, done):
+        orig(self, calibration, done)
         calls.append(done)
         if done == 1:
             raise KeyboardInterrupt
 
-    pr.save_checkpoint = crash_after_first
+    Checkpoint.save = crash_after_first
     try:
         with pytest.raises(KeyboardInterrupt):
             profile_pipeline(_tiny_wan_pipeline(), prompts, cfg, name="p", checkpoint=ck, **kw)
     finally:
-        pr.save_checkpoint = orig
+        Checkpoint.save = orig
     resumed = profile_pipeline(_tiny_wan_pipeline(), prompts, cfg, name="p", checkpoint=ck, **kw).to_json()
     assert resumed == full
 
@@ -219,10 +220,10 @@ def test_fp8_candidate_scores_are_the_per_head_fp8_error():
     q, k, v = (torch.randn(1, g.seq_len, 2, 64, generator=gen) for _ in range(3))
     prof = Profiler(ProfileConfig(block=32, fp8=True, rows=32, compensate=False), [900.0, 500.0])
     prof.observe(0, 0, 900.0, q, k, v, g)
-    errs = prof.cal.step_err[0][0][1]
-    assert errs.device.type == "cpu" and errs.shape == (2, len(prof._cands[g].plans) + 1)
+    errs = prof.calibration.step_calls(0)[0][1]
+    assert errs.device.type == "cpu" and errs.shape == (2, len(prof.scorer.candidates(g).plans) + 1)
     for h in range(2):  # the one-head path, from the same generator state: the rows of the observed call
         replay = Profiler(ProfileConfig(block=32, fp8=True, rows=32, compensate=False), [900.0, 500.0])
-        one = sample_head(q[0, :, h], k[0, :, h], v[0, :, h], g, 32, generator=replay._gen)
+        one = sample_head(q[0, :, h], k[0, :, h], v[0, :, h], g, 32, generator=replay.calibration.generator)
         assert torch.allclose(errs[h, -1], fp8_error(q[0, :, h], k[0, :, h], v[0, :, h], one, g), atol=1e-6)
         assert 0 < float(errs[h, -1]) < 0.2

@@ -1,8 +1,9 @@
-"""The profiler's only coupling to the routing, in one place.
+"""The profiling package's only coupling to the routing, in one place.
 
-Why: the router must not know the profiler. Calibration needs two things from an accelerated
-pipeline: every self-attention call's q/k/v (the router's observer interface, ``observe``), and one
-forward with every head dense (the probe's shadow pass, ``dense_forwards``).
+Why: the router must not know the profiler. Calibration and attention statistics need four things from a
+pipeline: to run it by a profile of their own and get it back as it was (``routed``), every self-attention
+call's q/k/v (the router's observer interface, ``observe``), the probe's switch to its reference plan
+(``switch``), and one forward with every head dense (the probe's shadow pass, ``dense_forwards``).
 """
 from __future__ import annotations
 
@@ -20,9 +21,26 @@ if TYPE_CHECKING:
     from ..routing import Observer
 
 
+@contextmanager
+def routed(pipe: DiffusionPipeline, profile: Profile) -> Iterator[None]:
+    """Inside, ``pipe`` runs accelerated by ``profile``; on exit it is restored, whatever profile it runs by then
+    (``switch``)."""
+    pipelines.accelerate(pipe, profile)
+    try:
+        yield
+    finally:
+        pipelines.restore(pipe)
+
+
 def observe(pipe: DiffusionPipeline, observer: Observer) -> AbstractContextManager[Observer]:
     """Every routed self-attention call of ``pipe`` is shown to ``observer(AttentionCall)`` inside the block."""
     return pipelines.observe(pipe, observer)
+
+
+def switch(pipe: DiffusionPipeline, profile: Profile) -> None:
+    """Run ``pipe`` by ``profile`` from now on (observers stay with the installation it had)."""
+    pipelines.restore(pipe)
+    pipelines.accelerate(pipe, profile)
 
 
 def num_layers(model: torch.nn.Module) -> int:

@@ -17,15 +17,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .. import pipelines
 from ..files import write_image
 from ..patterns.geometry import VideoGeometry
 from ..patterns.token_order import tile_major_permutation
 from ..plans import Profile
-from ..routing import AttentionCall
+from . import attach
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
+
+    from ..routing import AttentionCall
 
 DENSITIES = (0.05, 0.1, 0.15, 0.25)
 BLOCKS = (128, 64)
@@ -126,14 +127,10 @@ def measure(pipe: DiffusionPipeline, prompts: list[str], *, seed: int = 0, query
             progress: bool = True, **call_kwargs) -> RecallObserver:
     """Generate ``prompts`` densely (frame order) and return the filled observer; ``call_kwargs`` go to pipe()."""
     obs = RecallObserver(sample_steps(call_kwargs.get("num_inference_steps", 50)), query_blocks, seed, blocks)
-    pipelines.accelerate(pipe, Profile("attention-stats", order="frame", meta={"observe": True}))
-    try:
-        with pipelines.observe(pipe, obs):
-            for i, prompt in enumerate(tqdm(prompts, desc="attention statistics", disable=not progress)):
-                gen = torch.Generator(device="cpu").manual_seed(seed + i)
-                pipe(prompt=prompt, generator=gen, output_type="latent", **call_kwargs)
-    finally:
-        pipelines.restore(pipe)
+    with attach.routed(pipe, Profile("attention-stats", order="frame", meta={"observe": True})), attach.observe(pipe, obs):
+        for i, prompt in enumerate(tqdm(prompts, desc="attention statistics", disable=not progress)):
+            gen = torch.Generator(device="cpu").manual_seed(seed + i)
+            pipe(prompt=prompt, generator=gen, output_type="latent", **call_kwargs)
     if obs.geometry is None:
         raise ValueError("no self-attention call was observed at the sampled steps: is the pipeline supported?")
     return obs
