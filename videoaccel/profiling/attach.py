@@ -1,9 +1,9 @@
-"""The profiling package's only coupling to the routing, in one place.
+"""The profiling package's only coupling to the routing (and the diffusers glue around it), in one place.
 
-Why: the router must not know the profiler. Calibration and attention statistics need four things from a
-pipeline: to run it by a profile of their own and get it back as it was (``routed``), every self-attention
-call's q/k/v (the router's observer interface, ``observe``), the probe's switch to its reference plan
-(``switch``), and one forward with every head dense (the probe's shadow pass, ``dense_forwards``).
+Why: the router must not know the profiler. Calibration and attention statistics need these from a pipeline: its
+one transformer (``transformer``), to run it by a profile of their own and get it back as it was (``routed``), every
+self-attention call's q/k/v (the router's observer interface, ``observe``), the probe's switch to its reference
+plan (``switch``), and one forward with every head dense (the probe's shadow pass, ``dense_forwards``).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Iterator
 import torch
 
 from .. import pipelines
+from ..pipelines.models import transformers_of
 from ..plans import Profile
 
 if TYPE_CHECKING:
@@ -41,6 +42,14 @@ def switch(pipe: DiffusionPipeline, profile: Profile) -> None:
     """Run ``pipe`` by ``profile`` from now on (observers stay with the installation it had)."""
     pipelines.restore(pipe)
     pipelines.accelerate(pipe, profile)
+
+
+def transformer(pipe: DiffusionPipeline) -> torch.nn.Module:
+    """The pipeline's one transformer; ValueError for pipelines with two (profile each stage)."""
+    models = transformers_of(pipe)
+    if len(models) != 1:
+        raise ValueError("profiling pipelines with two transformers (Wan2.2 A14B) is not supported yet: profile each stage")
+    return models[0][1]
 
 
 def num_layers(model: torch.nn.Module) -> int:

@@ -19,7 +19,6 @@ from tqdm.auto import tqdm
 
 from .. import __version__, values
 from ..patterns import SCORED, TUNABLE, VideoGeometry
-from ..pipelines.models import transformers_of
 from ..plans import Profile
 from . import attach, probe
 from .calibration import Calibration
@@ -137,10 +136,7 @@ def calibrate(pipe: DiffusionPipeline, prompts: list[str], config: ProfileConfig
               checkpoint: str | None = None, **call_kwargs) -> Calibrated:
     """The calibration half of profile_pipeline: dense generations with every candidate scored."""
     config = config or ProfileConfig()
-    models = transformers_of(pipe)
-    if len(models) != 1:
-        raise ValueError("profiling pipelines with two transformers (Wan2.2 A14B) is not supported yet: profile each stage")
-    _, model = models[0]
+    model = attach.transformer(pipe)
     steps = call_kwargs.get("num_inference_steps", 50)
     pipe.scheduler.set_timesteps(steps)
     timesteps = [float(t) for t in pipe.scheduler.timesteps]
