@@ -294,7 +294,7 @@ def _user_paths(line: str) -> str:
 
 
 def first_run(doc: dict) -> str:
-    """README command 1 with --compare-dense as recorded (bench/first-run-cpu.json, scripts/bench_first_run.py)."""
+    """README command 1 with --compare-dense as recorded (bench/first-run-cpu.json, videoaccel/benchmarks/first_run.py)."""
     r = doc["results"][0]
     return "\n".join(["```text", f"$ videoaccel generate {json.dumps(r['prompt'])} -o out.mp4 --compare-dense",
                       *map(_user_paths, r["stdout"]), "```"])

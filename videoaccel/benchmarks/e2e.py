@@ -29,7 +29,7 @@ from ..pipelines import fp8_linear as fp8, router_of
 from ..pipelines.compile import compile_transformer, uncompile
 from ..pipelines.models import spec_for
 from ..pipelines.spec import attention_heads
-from ..plans import Profile, load_profile
+from ..plans import load_profile
 from .cases import E2E_CASES, TINY, BenchCase
 from .inputs import step_inputs
 from .profile_map import bucket_timesteps, map_profile, profile_totals

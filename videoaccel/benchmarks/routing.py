@@ -17,8 +17,8 @@ Writes ``routing-<device>.json`` (bench format) and prints a table last.
 """
 from __future__ import annotations
 
+import argparse
 import math
-import sys
 from dataclasses import replace
 
 import torch
@@ -37,7 +37,7 @@ from ..pipelines.compile import compile_transformer, uncompile
 from ..plans import Plan, Profile
 from ..tiny.model import TESTBED, TEXT_LEN
 from .e2e import build
-from .record import write_record
+from .record import run_suite, suite_command, write_record
 from .timing import median_ms
 
 
@@ -180,7 +180,10 @@ def host_rows() -> list[dict]:
     return rows
 
 
-def main(out_dir: str) -> None:
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m videoaccel.benchmarks.routing", description="writes OUT/routing-<device>.json")
+    ap.add_argument("out_dir", nargs="?", default="bench", metavar="OUT")
+    out_dir = ap.parse_args(argv).out_dir
     rows = []
     for part in (kernel_rows, generation_rows, host_rows):
         try:
@@ -190,7 +193,7 @@ def main(out_dir: str) -> None:
         rows += got
         for r in got:
             print(r, flush=True)
-        write_record("routing", "python -m videoaccel.benchmarks.routing " + " ".join(sys.argv[1:]), rows, out_dir)
+        write_record("routing", suite_command(__spec__.name, argv), rows, out_dir)
     print("\ncheck".ljust(36) + "result")
     for r in rows:
         print(f"{r['check']:<35} " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
@@ -198,4 +201,4 @@ def main(out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "bench")
+    run_suite(main)

@@ -170,11 +170,11 @@ def main(args: StackArgs) -> int:
         run_fidelity(args.out, args.fidelity, args.steps, args.cache, args.preset, args.stacks)
         return 0
     if not args.tiny and not torch.cuda.is_available():
-        raise SystemExit("videoaccel bench stack needs a CUDA GPU (full-size models); on a CPU add --tiny")
+        raise ValueError("videoaccel bench stack needs a CUDA GPU (full-size models); on a CPU add --tiny")
     cases = ["wan-tiny"] if args.tiny else args.models
     unknown = [m for m in cases if m not in CASES and m != "wan-tiny"]
     if unknown:
-        raise SystemExit(f"unknown models {unknown}; choose from {', '.join(CASES)}")
+        raise ValueError(f"unknown models {unknown}; choose from {', '.join(CASES)}")
     cache_spec.check_pipeline(_spec(args.cache, args.steps), None)
     run(cases, args.out, args.steps, args.cache, args.preset, args.stacks, args.dense_steps, args.tiny)
     return 0

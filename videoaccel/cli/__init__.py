@@ -51,9 +51,5 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (ValueError, OSError) as e:
         message = str(e)
-    except SystemExit as e:
-        if not isinstance(e.code, str):
-            raise
-        message = e.code
     print(f"videoaccel {args.command}{rank_tag()}: {' '.join(message.split())}", file=sys.stderr)
     return 2

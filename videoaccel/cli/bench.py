@@ -42,20 +42,17 @@ def bench_command(suite: str | None, out: str, *, geometry: str, heads: int, mod
     if suite == "cost-table":
         from ..benchmarks.cost_table import run as run_costs
 
-        try:
-            path = run_costs(out, command, geometry=geometry, heads=heads)
-        except ValueError as e:
-            raise SystemExit(str(e)) from None
+        path = run_costs(out, command, geometry=geometry, heads=heads)
         print(f"wrote {path} (give it to `videoaccel profile --cost-table`)")
         return 0
     if suite == "e2e":
         if not torch.cuda.is_available():
-            raise SystemExit("videoaccel bench e2e needs a CUDA GPU (full-size models); on CPU run `videoaccel bench --self-check`")
+            raise ValueError("videoaccel bench e2e needs a CUDA GPU (full-size models); on CPU run `videoaccel bench --self-check`")
         from ..benchmarks.e2e import E2E_CASES, run
 
         unknown = [m for m in models if m not in E2E_CASES]
         if unknown:
-            raise SystemExit(f"unknown models {unknown}; choose from {', '.join(E2E_CASES)}")
+            raise ValueError(f"unknown models {unknown}; choose from {', '.join(E2E_CASES)}")
         run(models, out, presets, fp8_linear=fp8_linear, compile=compile, cudagraphs=cudagraphs, profile=profile)
         return 0
     device = prepare_triton()  # no suite: --self-check (parsers.py refuses neither)

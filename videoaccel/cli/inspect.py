@@ -22,16 +22,13 @@ def run(a: argparse.Namespace) -> int:
     if a.profile:
         return profile_summary(a.profile, a.output)
     if not (a.pattern and a.geometry and a.output):
-        raise SystemExit("give a profile file, or --pattern, --geometry and -o")
+        raise ValueError("give a profile file, or --pattern, --geometry and -o")
     return pattern_layout(a.pattern, a.geometry, a.output, text=a.text, text_position=a.text_position, block=a.block,
                           order=a.order, params=a.param, density=a.density, qk=a.qk, synthetic=a.synthetic)
 
 
 def profile_summary(path: str, output: str | None) -> int:
-    try:
-        prof = Profile.load(path)
-    except ValueError as e:
-        raise SystemExit(str(e)) from None
+    prof = Profile.load(path)
     print(summary(prof))
     if output:
         profile_png(prof, output)
@@ -44,7 +41,7 @@ def _parse_params(items: list[str]) -> dict:
     for item in items:
         key, sep, val = item.partition("=")
         if not sep:
-            raise SystemExit(f"--param {item!r}: write NAME=VALUE, e.g. --param decay=0.5")
+            raise ValueError(f"--param {item!r}: write NAME=VALUE, e.g. --param decay=0.5")
         params[key] = int(val) if val.lstrip("-").isdigit() else float(val)
     return params
 
@@ -55,10 +52,10 @@ def _load_qk(path: str | None, geometry: VideoGeometry, synthetic: str) -> tuple
         return planted_qk(geometry, synthetic, width=0.15, sharpness=30.0)
     t = load_file(path)
     if "q" not in t or "k" not in t:
-        raise SystemExit(f"{path} must hold tensors 'q' and 'k' shaped [S, D] for one head")
+        raise ValueError(f"{path} must hold tensors 'q' and 'k' shaped [S, D] for one head")
     q, k = t["q"].float(), t["k"].float()
     if q.shape[0] != geometry.seq_len:
-        raise SystemExit(f"{path}: q has {q.shape[0]} tokens but the geometry has {geometry.seq_len}")
+        raise ValueError(f"{path}: q has {q.shape[0]} tokens but the geometry has {geometry.seq_len}")
     return q, k
 
 
@@ -67,12 +64,9 @@ def pattern_layout(pattern: str, geometry_spec: str, output: str, *, text: int, 
     """A pattern's block layout on a geometry as a PNG (dynamic patterns from given or planted q/k)."""
     dynamic = [p for p in DYNAMIC if p in USER_FACING]
     if pattern not in USER_FACING:
-        raise SystemExit(f"unknown pattern {pattern!r}; choose from {', '.join(sorted(STATIC) + dynamic)}")
-    try:
-        geometry = VideoGeometry.parse(geometry_spec, text=text, text_position=text_position if text else "none",
-                                       block=block, order=order)
-    except ValueError as e:
-        raise SystemExit(str(e)) from None
+        raise ValueError(f"unknown pattern {pattern!r}; choose from {', '.join(sorted(STATIC) + dynamic)}")
+    geometry = VideoGeometry.parse(geometry_spec, text=text, text_position=text_position if text else "none",
+                                   block=block, order=order)
     kw = dict(plan_params(pattern, tuple(_parse_params(params).items())))
     if pattern in dynamic:
         q, k = _load_qk(qk, geometry, synthetic)
@@ -88,10 +82,7 @@ def pattern_layout(pattern: str, geometry_spec: str, output: str, *, text: int, 
         kw, kept = fit_density(pattern, geometry, density, **kw)
         levels = kept
     else:
-        try:
-            kept = levels = block_mask(pattern, geometry, **kw)
-        except ValueError as e:
-            raise SystemExit(str(e)) from None
+        kept = levels = block_mask(pattern, geometry, **kw)
     dens = mask_density(kept, geometry)
     shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in kw.items())
     title = f"{pattern} {geometry_spec} {order}-major block {block}: density {dens:.3f} {shown}"

@@ -17,7 +17,7 @@ def launched() -> bool:
 
 
 def run_ranks(n: int, argv: list[str]) -> int:
-    """Run ``python -m videoaccel *argv`` as ``n`` ranks on this host; 0 when every rank succeeds, else SystemExit
+    """Run ``python -m videoaccel *argv`` as ``n`` ranks on this host; 0 when every rank succeeds, else ValueError
     with one line naming the failed ranks (each printed its own message first)."""
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # its lines repeat what the ranks said
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=n, run_id="videoaccel", rdzv_backend="c10d",
@@ -27,5 +27,5 @@ def run_ranks(n: int, argv: list[str]) -> int:
     except ChildFailedError as e:
         failed = sorted(e.failures.items())
         codes = "; ".join(f"rank {r}: " + ("stopped" if f.exitcode < 0 else f"exit code {f.exitcode}") for r, f in failed)
-        raise SystemExit(f"{len(failed)} of {n} ranks did not finish ({codes}); the first failure's message is above") from None
+        raise ValueError(f"{len(failed)} of {n} ranks did not finish ({codes}); the first failure's message is above") from None
     return 0

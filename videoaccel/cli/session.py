@@ -129,7 +129,7 @@ def load_pipeline(model: str, device: str | None = None, allow_pickle: bool = Fa
         why = " ".join(str(e).split()) if str(e) else type(e).__name__
         hint = ("; its weights are not safetensors: convert them, or pass --allow-pickle for files you trust"
                 if not allow_pickle and "safetensors" in why else "")
-        raise SystemExit(f"cannot load a diffusers pipeline from {shown(model)}: give a local diffusers directory, or a hub id "
+        raise ValueError(f"cannot load a diffusers pipeline from {shown(model)}: give a local diffusers directory, or a hub id "
                          f"on a machine with network access ({why}){hint}") from None
     return pipe.to(device or ("cuda" if cuda else "cpu"))
 

@@ -1,4 +1,4 @@
-"""Fidelity of profiled vs preset attention plans on the embedded model (GPU; runs on CPU at small n).
+"""`python -m videoaccel.benchmarks.fidelity`: fidelity of profiled vs preset attention plans on the embedded model (GPU; runs on CPU at small n).
 
 One calibration run on training-grammar prompts, then profiles for several error budgets and target
 densities chosen from it, then uncalibrated presets at matching densities, and the oracle (exact top-k
@@ -14,30 +14,29 @@ Writes (bench-format.md)
     OUT/fidelity-<dev>.json     one row per plan
     OUT/profile-<tag>.json      every profile it chose; the shipped one is copied next to the model
 
-    VIDEOACCEL_SHA=$(git rev-parse --short HEAD) python scripts/bench_fidelity.py --model assets/tiny-t2v --out $OUT
+    VIDEOACCEL_SHA=$(git rev-parse --short HEAD) python -m videoaccel.benchmarks.fidelity --model assets/tiny-t2v --out $OUT
 """
 from __future__ import annotations
 
 import argparse
 import os
-import shlex
-import sys
 import time
 from dataclasses import replace
 
 import numpy as np
 import torch
+from diffusers import WanPipeline
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-import videoaccel  # noqa: E402
-from videoaccel.benchmarks.generation_time import MODES, transformer_ms  # noqa: E402
-from videoaccel.benchmarks.record import write_record  # noqa: E402
-from videoaccel.metrics import psnr, ssim  # noqa: E402
-from videoaccel.plans import preset  # noqa: E402
-from videoaccel.profiling import ProfileConfig, calibrate  # noqa: E402
-from videoaccel.profiling.oracle import oracle_for_total  # noqa: E402
-from videoaccel.tiny import data, detect, evaluate  # noqa: E402
-from videoaccel.tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN  # noqa: E402
+import videoaccel  # the public API, as a user calls it
+
+from ..metrics import psnr, ssim
+from ..plans import preset
+from ..profiling import ProfileConfig, calibrate
+from ..profiling.oracle import oracle_for_total
+from ..tiny import data, detect, evaluate
+from ..tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN
+from .generation_time import MODES, transformer_ms
+from .record import run_suite, suite_command, write_record
 
 
 def _preset_density(spec: str) -> float | None:
@@ -49,8 +48,9 @@ def _uses(prof, pattern: str) -> bool:
     return prof.default.pattern == pattern or any(p.pattern == pattern for b in prof.layers.values() for hs in b for p in hs)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m videoaccel.benchmarks.fidelity", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="assets/tiny-t2v")
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, default=50, help="held-out prompts for dense adherence")
@@ -75,19 +75,17 @@ def main() -> None:
                     "(WanPipeline's own defaults, 81 x 480 x 832, are far outside what it was trained on)")
     ap.add_argument("--height", type=int, default=DEFAULT_HEIGHT)
     ap.add_argument("--width", type=int, default=DEFAULT_WIDTH)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     cuda = torch.cuda.is_available()
     torch.backends.cudnn.benchmark = True  # the VAE's conv3d: without it bf16 decoding is ~10x slower
-    from diffusers import WanPipeline
-
     pipe = WanPipeline.from_pretrained(args.model, torch_dtype=torch.bfloat16 if cuda else torch.float32)
     pipe = pipe.to("cuda" if cuda else "cpu")
     pipe.set_progress_bar_config(disable=True)
     call = dict(num_inference_steps=args.steps, guidance_scale=5.0, max_sequence_length=TEXT_LEN, num_frames=args.frames,
                 height=args.height, width=args.width)
     prompts, seeds, specs = evaluate.heldout(args.n)
-    command = "python " + shlex.join(sys.argv)
+    command = suite_command(__spec__.name, argv)
 
     dense, dense_s = evaluate.generate(pipe, prompts, seeds, args.batch, **call)
     adh = detect.score(dense, specs)
@@ -165,4 +163,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_suite(main)
