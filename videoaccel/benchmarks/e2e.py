@@ -132,9 +132,9 @@ def settings(presets: tuple[str, ...], compile: bool, cudagraphs: bool, fp8_line
 
 
 def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bool = True, compile: bool = False,
-        cudagraphs: bool = False, profile: str | None = None) -> list:
-    prof = load_profile(profile) if profile else None
-    times = bucket_timesteps(prof)
+        cudagraphs: bool = False, profile_path: str | None = None) -> list:
+    profile = load_profile(profile_path) if profile_path else None
+    times = bucket_timesteps(profile)
     results = []
 
     def rec(**kw):
@@ -146,7 +146,7 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
         spec = spec_for(model)
         attn = spec.self_attention(model)
         sample = sorted({0, len(attn) // 4, len(attn) // 2, 3 * len(attn) // 4, len(attn) - 1})
-        mapped = map_profile(prof, len(attn), attention_heads(attn[0]), block=128) if prof else None
+        mapped = map_profile(profile, len(attn), attention_heads(attn[0]), block=128) if profile else None
         f, h, w = E2E_CASES[case].grid
         base: dict[str, float] = {}
         dense_out = dense_layers = chosen = None
@@ -207,8 +207,8 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
                 if store and s.attention != "cudnn":
                     row["layer_rel_err"] = {i: float((store[i] - dense_layers[i]).norm() / dense_layers[i].norm()) for i in sample}
                 rec(**row)
-            if prof is not None:
-                profile_totals(case, prof, results, rec)
+            if profile is not None:
+                profile_totals(case, profile, results, rec)
             print(f"{case}: {time.time() - t_case:.0f} s", flush=True)
         del model, kw, dense_layers, store, dense_out
         torch._dynamo.reset()

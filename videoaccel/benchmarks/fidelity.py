@@ -44,8 +44,8 @@ def _preset_density(spec: str) -> float | None:
     return preset(spec).default.kwargs.get("density")
 
 
-def _uses(prof, pattern: str) -> bool:
-    return prof.default.pattern == pattern or any(p.pattern == pattern for b in prof.layers.values() for hs in b for p in hs)
+def _uses(profile, pattern: str) -> bool:
+    return profile.default.pattern == pattern or any(p.pattern == pattern for b in profile.layers.values() for hs in b for p in hs)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> None:
               f"generations of one prompt ({per_prompt:.1f} s each)", flush=True)
         plans = [(f"target-{d}", cal.profile(f"tiny-target-{d}", target_density=float(d))) for d in targets]
         plans += [(f"budget-{b}", cal.profile(f"tiny-budget-{b}", error_budget=float(b))) for b in budgets]
-    for tag, prof in plans:
-        prof.save(os.path.join(args.out, f"profile-{tag}.json"))
+    for tag, profile in plans:
+        profile.save(os.path.join(args.out, f"profile-{tag}.json"))
     plans += [(p, replace(preset(p), block=args.preset_block)) for p in args.presets.split(",") if p]
     oracles = {float(d): oracle_for_total(float(d), args.steps, block=args.oracle_block, order=args.oracle_order)
                for d in (args.targets if args.oracles is None else args.oracles).split(",") if d}
@@ -127,10 +127,10 @@ def main(argv: list[str] | None = None) -> None:
         base = timing()
     rows[0].update({f"ms_{m}": v for m, v in base.items()})
     print("dense transformer ms per generation:", {m: round(v, 1) for m, v in base.items()}, flush=True)
-    for tag, prof in plans:
-        videoaccel.accelerate(pipe, prof)
-        oracle = prof.meta.get("oracle", False)
-        per_sample = oracle or _uses(prof, "sampled")  # a batch shares one layout: masks from q/k are exact per sample only at batch 1
+    for tag, profile in plans:
+        videoaccel.accelerate(pipe, profile)
+        oracle = profile.meta.get("oracle", False)
+        per_sample = oracle or _uses(profile, "sampled")  # a batch shares one layout: masks from q/k are exact per sample only at batch 1
         videos, seconds = evaluate.generate(pipe, prompts, seeds, 1 if per_sample else args.batch, **call)
         rep = videoaccel.report(pipe)
         ms = {} if oracle else timing()  # the oracle computes dense attention to choose its blocks: no speed to claim
@@ -139,15 +139,15 @@ def main(argv: list[str] | None = None) -> None:
         s = [ssim(a, b)[1] for a, b in zip(videos, dense)]
         a = detect.score(videos, specs)
         finite = [x for x in p if np.isfinite(x)]
-        calibrated = prof.calibrated
-        target = prof.meta.get("total_density") if oracle else prof.budget.get("target_density") if calibrated else _preset_density(tag)
+        calibrated = profile.calibrated
+        target = profile.meta.get("total_density") if oracle else profile.budget.get("target_density") if calibrated else _preset_density(tag)
         if oracle and finite:
             oracle_psnr[target] = float(np.mean(finite))
         row = {"case": f"heldout-{k}", "impl": f"videoaccel-{tag}", "calibrated": calibrated,
                "oracle": oracle, "target_density": target, "attn_density": rep.mean_density,
-               "expected_density": prof.budget.get("expected_density") if calibrated else None,
-               "dense_steps": prof.dense_steps,
-               "expected_error": prof.budget.get("expected_error") if calibrated else None,
+               "expected_density": profile.budget.get("expected_density") if calibrated else None,
+               "dense_steps": profile.dense_steps,
+               "expected_error": profile.budget.get("expected_error") if calibrated else None,
                "psnr": float(np.mean(finite)) if finite else None, "psnr_min": float(min(finite)) if finite else None,
                "ssim": float(np.mean(s)), "ssim_min": float(min(s)), "colour": a["colour"], "direction": a["direction"],
                "seconds": seconds, "fallbacks": rep.fallbacks, **{f"ms_{m}": v for m, v in ms.items()},

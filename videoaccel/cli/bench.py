@@ -53,7 +53,7 @@ def bench_command(suite: str | None, out: str, *, geometry: str, heads: int, mod
         unknown = [m for m in models if m not in E2E_CASES]
         if unknown:
             raise ValueError(f"unknown models {unknown}; choose from {', '.join(E2E_CASES)}")
-        run(models, out, presets, fp8_linear=fp8_linear, compile=compile, cudagraphs=cudagraphs, profile=profile)
+        run(models, out, presets, fp8_linear=fp8_linear, compile=compile, cudagraphs=cudagraphs, profile_path=profile)
         return 0
     device = prepare_triton()  # no suite: --self-check (parsers.py refuses neither)
     from ..selfcheck import format_table, run_self_check  # the kernels load here, after the interpreter was chosen

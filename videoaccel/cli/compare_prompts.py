@@ -50,20 +50,20 @@ def compare_prompts(prompts_file: str, out: str, flags: dict, *, model: str | No
     try:
         model, embedded = session.resolve_model(model)
         call = session.call_kwargs(flags, session.model_defaults(model))
-        profile = profile or session.default_profile(model, embedded)
-        prof = load_profile(profile)
+        spec = profile or session.default_profile(model, embedded)
+        profile = load_profile(spec)
     except ValueError as e:
         print(str(e), file=sys.stderr)
         return USAGE_ERROR
     pipe = session.load_pipeline(model)
-    prof = pipelines.check_profile(pipe, prof)  # against the model, before any generation
+    profile = pipelines.check_profile(pipe, profile)  # against the model, before any generation
     print(session.describe_call(pipe, call, model) + f"; {len(prompts)} prompts, dense and accelerated", flush=True)
     if note := unknown_words_note(pipe, " ".join(prompts), model, embedded):
         print(note, file=sys.stderr)
     rows = []
     for i, prompt in enumerate(prompts):
         dense, t_dense = session.generate_video(pipe, prompt, call, seed + i)
-        pipelines.accelerate(pipe, prof)
+        pipelines.accelerate(pipe, profile)
         fast, t_fast = session.generate_video(pipe, prompt, call, seed + i)
         rep = pipelines.report(pipe)
         pipelines.restore(pipe)
@@ -74,7 +74,7 @@ def compare_prompts(prompts_file: str, out: str, flags: dict, *, model: str | No
         print(f"{i + 1}/{len(prompts)} {prompt!r}: {verdict(p, s)}, attention density {rep.mean_density:.3f}, "
               f"dense {t_dense:.1f} s, accelerated {t_fast:.1f} s", flush=True)
     finite = [r["psnr"] for r in rows if r["psnr"] is not None]
-    summary = {"profile": profile, "model": model, "prompts": len(rows), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+    summary = {"profile": spec, "model": model, "prompts": len(rows), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
                "mean_psnr": sum(finite) / len(finite) if finite else None, "mean_ssim": sum(r["ssim"] for r in rows) / len(rows),
                "mean_attn_density": sum(r["attn_density"] for r in rows) / len(rows),
                "speedup": sum(r["dense_s"] for r in rows) / sum(r["accelerated_s"] for r in rows),

@@ -28,10 +28,10 @@ def run(a: argparse.Namespace) -> int:
 
 
 def profile_summary(path: str, output: str | None) -> int:
-    prof = Profile.load(path)
-    print(summary(prof))
+    profile = Profile.load(path)
+    print(summary(profile))
     if output:
-        profile_png(prof, output)
+        profile_png(profile, output)
         print(f"wrote {output} (layers x heads per timestep bucket: colour = pattern, paler = sparser; legend inside)")
     return 0
 

@@ -79,31 +79,31 @@ def add_compare(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPars
 
 
 def add_profile(sub: argparse._SubParsersAction) -> None:
-    prof = sub.add_parser("profile", help="calibrate a pipeline once and write its per-head attention plans")
-    prof.add_argument("--model", help="diffusers pipeline directory or hub id (default: the embedded tiny model)")
-    prof.add_argument("--prompts", required=True, help="text file, one calibration prompt per line")
-    prof.add_argument("-o", "--output", required=True, help="profile .json to write")
-    prof.add_argument("--steps", type=types.positive_int,
+    parser = sub.add_parser("profile", help="calibrate a pipeline once and write its per-head attention plans")
+    parser.add_argument("--model", help="diffusers pipeline directory or hub id (default: the embedded tiny model)")
+    parser.add_argument("--prompts", required=True, help="text file, one calibration prompt per line")
+    parser.add_argument("-o", "--output", required=True, help="profile .json to write")
+    parser.add_argument("--steps", type=types.positive_int,
                       help="this, --guidance and the geometry default to the model's videoaccel.json")
-    prof.add_argument("--guidance", type=types.non_negative)
-    prof.add_argument("--height", type=types.size)
-    prof.add_argument("--width", type=types.size)
-    prof.add_argument("--frames", type=types.positive_int)
-    prof.add_argument("--error-budget", type=types.positive, default=0.05,
+    parser.add_argument("--guidance", type=types.non_negative)
+    parser.add_argument("--height", type=types.size)
+    parser.add_argument("--width", type=types.size)
+    parser.add_argument("--frames", type=types.positive_int)
+    parser.add_argument("--error-budget", type=types.positive, default=0.05,
                       help="predicted relative L2 error of the final latent (the cheapest profile that meets it)")
-    prof.add_argument("--target-density", type=types.density, help="instead: the generation's total attention cost relative "
+    parser.add_argument("--target-density", type=types.density, help="instead: the generation's total attention cost relative "
                       "to dense (dense warm-up steps count 1.0, skipped heads 0), least predicted error first")
-    prof.add_argument("--cost-table", help="`videoaccel bench cost-table` JSON of the target GPU (default: analytic costs)")
-    prof.add_argument("--no-probe", action="store_true", help="skip the step-sensitivity probe (every step weighs the same)")
-    prof.add_argument("--fp8", action=argparse.BooleanOptionalAction, default=None,
+    parser.add_argument("--cost-table", help="`videoaccel bench cost-table` JSON of the target GPU (default: analytic costs)")
+    parser.add_argument("--no-probe", action="store_true", help="skip the step-sensitivity probe (every step weighs the same)")
+    parser.add_argument("--fp8", action=argparse.BooleanOptionalAction, default=None,
                       help="FP8 variants as per-head candidates (default: when a CUDA GPU is present)")
-    prof.add_argument("--buckets", type=types.positive_int, default=3, help="timestep buckets")
-    prof.add_argument("--block", type=int, default=128, choices=BLOCKS,
+    parser.add_argument("--buckets", type=types.positive_int, default=3, help="timestep buckets")
+    parser.add_argument("--block", type=int, default=128, choices=BLOCKS,
                       help="attention block; 64 for short sequences or heads that need finer masks")
-    prof.add_argument("--seed", type=int, default=0)
-    prof.add_argument("--name")
-    prof.add_argument("--allow-pickle", action="store_true", help=ALLOW_PICKLE_HELP)
-    prof.set_defaults(func=_run_profile)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name")
+    parser.add_argument("--allow-pickle", action="store_true", help=ALLOW_PICKLE_HELP)
+    parser.set_defaults(func=_run_profile)
 
 
 def add_inspect(sub: argparse._SubParsersAction) -> None:

@@ -35,9 +35,9 @@ def profile_command(model: str | None, prompts_file: str, output: str, cfg: Prof
     print(session.describe_call(pipe, call, model) + f"; calibrating on {len(prompts)} prompts (dense)", flush=True)
     if note := unknown_words_note(pipe, " ".join(prompts), model, embedded):
         print(note, file=sys.stderr)
-    prof = profile_pipeline(pipe, prompts, cfg, name=name or Path(output).stem, seed=seed, checkpoint=checkpoint, **call)
-    prof.save(output)  # atomic: a failed write keeps the old file and says so
+    profile = profile_pipeline(pipe, prompts, cfg, name=name or Path(output).stem, seed=seed, checkpoint=checkpoint, **call)
+    profile.save(output)  # atomic: a failed write keeps the old file and says so
     Path(checkpoint).unlink(missing_ok=True)
-    print(summary(prof))
+    print(summary(profile))
     print(f"wrote {output}")
     return 0
