@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from videoaccel import cli
-from videoaccel.cli import session
+from videoaccel.cli import loading, session
 from videoaccel.metrics import NO_LOSS, PLAN_FIX, SLIGHT_LOSS, verdict
 
 
@@ -120,7 +120,7 @@ def test_hub_errors_are_not_cut(monkeypatch, capsys):
     cause = "the model is not fully cached locally " * 8 + "and the hub cannot be reached: end-of-message"
     monkeypatch.setattr(DiffusionPipeline, "from_pretrained", lambda *a, **k: (_ for _ in ()).throw(OSError(cause)))
     with pytest.raises(ValueError) as e:
-        session.load_pipeline("someone/some-model")
+        loading.load_pipeline("someone/some-model")
     assert str(e.value).endswith("end-of-message)")
 
 

@@ -13,7 +13,7 @@ from videoaccel.patterns.measure import evaluate, sample_head
 from videoaccel.patterns.synthetic import planted_qk
 from videoaccel.plans import Profile
 from videoaccel.profiling import ProfileConfig, Profiler, calibrate, profile_pipeline
-from videoaccel.profiling.inspect import summary
+from videoaccel.profile_summary import summary
 
 G = VideoGeometry(12, 16, 16, block=32, order="tile")
 

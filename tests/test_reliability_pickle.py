@@ -6,7 +6,7 @@ import pytest
 
 from test_bad_input_cli import _Plant
 from videoaccel import cli
-from videoaccel.cli import session
+from videoaccel.cli import loading, session
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def loads(monkeypatch):
         seen.append(k)
         raise ValueError("stop: the model would load here")
 
-    monkeypatch.setattr(session, "load_pipeline", load)
+    monkeypatch.setattr(loading, "load_pipeline", load)
     return seen
 
 
@@ -69,7 +69,7 @@ def test_diffusers_is_asked_for_safetensors(tmp_path):
 
     _tiny_wan_pipeline().save_pretrained(tmp_path / "wan", safe_serialization=False)
     with pytest.raises(ValueError) as e:
-        session.load_pipeline(str(tmp_path / "wan"))
+        loading.load_pipeline(str(tmp_path / "wan"))
     assert "safetensors" in str(e.value) and "--allow-pickle" in str(e.value)
-    pipe = session.load_pipeline(str(tmp_path / "wan"), allow_pickle=True)
+    pipe = loading.load_pipeline(str(tmp_path / "wan"), allow_pickle=True)
     assert type(pipe).__name__ == "WanPipeline"

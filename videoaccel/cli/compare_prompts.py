@@ -21,7 +21,7 @@ from ..metrics import PLAN_FIX, num, psnr, ssim, verdict
 from ..plans import load_profile
 from ..prompt_check import unknown_words_note
 from ..tiny.evaluate import Adherence
-from . import session
+from . import loading, session
 from .compare import USAGE_ERROR
 
 
@@ -55,16 +55,16 @@ def compare_prompts(prompts_file: str, out: str, flags: dict, *, model: str | No
     except ValueError as e:
         print(str(e), file=sys.stderr)
         return USAGE_ERROR
-    pipe = session.load_pipeline(model)
+    pipe = loading.load_pipeline(model)
     profile = pipelines.check_profile(pipe, profile)  # against the model, before any generation
     print(session.describe_call(pipe, call, model) + f"; {len(prompts)} prompts, dense and accelerated", flush=True)
     if note := unknown_words_note(pipe, " ".join(prompts), model, embedded):
         print(note, file=sys.stderr)
     rows = []
     for i, prompt in enumerate(prompts):
-        dense, t_dense = session.generate_video(pipe, prompt, call, seed + i)
+        dense, t_dense = loading.generate_video(pipe, prompt, call, seed + i)
         pipelines.accelerate(pipe, profile)
-        fast, t_fast = session.generate_video(pipe, prompt, call, seed + i)
+        fast, t_fast = loading.generate_video(pipe, prompt, call, seed + i)
         rep = pipelines.report(pipe)
         pipelines.restore(pipe)
         p, s = psnr(fast, dense)[1], ssim(fast, dense)[1]

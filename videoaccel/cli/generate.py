@@ -19,7 +19,7 @@ from ..pipelines.models import transformers_of
 from ..plans import load_profile
 from ..prompt_check import empty_prompt_note, long_prompt_note, unknown_words_note
 from ..video import check_output_path, write_video
-from . import ranks, session
+from . import loading, ranks, session
 from .conditioning import conditioning
 
 
@@ -37,15 +37,15 @@ def beside(path: str, tag: str) -> str:
 
 
 def _timed(pipe, prompt, call, seed, compile: bool):
-    """session.generate_video, after a one-step warm-up that compiles when ``compile`` (printed: compilation is
+    """loading.generate_video, after a one-step warm-up that compiles when ``compile`` (printed: compilation is
     paid once per process)."""
     if compile:
         torch._dynamo.reset()
         for _, model in transformers_of(pipe):
             compile_transformer(model)
-        _, warm = session.generate_video(pipe, prompt, {**call, "num_inference_steps": 1}, seed)
+        _, warm = loading.generate_video(pipe, prompt, {**call, "num_inference_steps": 1}, seed)
         print(f"compiled (regional torch.compile): warm-up step {warm:.1f} s")
-    return session.generate_video(pipe, prompt, call, seed)
+    return loading.generate_video(pipe, prompt, call, seed)
 
 
 def _cache(text: str | None, profile, model: str):
@@ -87,7 +87,7 @@ def generate_command(prompt: str, output: str, flags: dict, *, model: str | None
     call = session.call_kwargs(flags, defaults)
     for path in [output] + extra:
         check_output_path(path)
-    session.check_geometry(model, call)
+    loading.check_geometry(model, call)
     call.update(conditioning(model, image, video))
     profile = None if dense else load_profile(profile or session.default_profile(model, embedded))
     step_cache = _cache(cache, profile, model)
@@ -98,7 +98,7 @@ def generate_command(prompt: str, output: str, flags: dict, *, model: str | None
     rank = _init_parallel(ulysses) if ulysses > 1 else 0
     if rank == 0 and (note := empty_prompt_note(prompt)):
         print(note, file=sys.stderr)
-    pipe = session.load_pipeline(model, device=f"cuda:{rank}" if ulysses > 1 else None, allow_pickle=allow_pickle)
+    pipe = loading.load_pipeline(model, device=f"cuda:{rank}" if ulysses > 1 else None, allow_pickle=allow_pickle)
     if rank == 0:
         print(session.describe_call(pipe, call, model), flush=True)
     for note in (long_prompt_note(pipe, prompt, call), unknown_words_note(pipe, prompt, model, embedded)):
@@ -106,7 +106,7 @@ def generate_command(prompt: str, output: str, flags: dict, *, model: str | None
             print(note, file=sys.stderr)
     if not dense:
         pipelines.check_profile(pipe, profile)  # against the model, before any step (ValueError: one line, exit 2 in cli.main)
-        note = session.profile_note(pipe, profile, call)  # cannot run as written: said once, before generating
+        note = loading.profile_note(pipe, profile, call)  # cannot run as written: said once, before generating
         if rank == 0 and note:
             print(note, file=sys.stderr)
     if ulysses > 1:

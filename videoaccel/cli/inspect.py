@@ -13,7 +13,7 @@ from ..patterns.synthetic import planted_qk
 from ..pictures import layout_png, profile_png, require
 from ..plan_checks import plan_params
 from ..plans import Profile
-from ..profiling.inspect import summary
+from ..profile_summary import summary
 
 
 def run(a: argparse.Namespace) -> int:

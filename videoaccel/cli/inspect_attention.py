@@ -10,7 +10,7 @@ from ..benchmarks.record import header
 from ..files import check_writable, write_json
 from ..pictures import recall_png, require
 from ..profiling import attention_stats
-from . import session
+from . import loading, session
 
 
 def run(a: argparse.Namespace) -> int:
@@ -27,7 +27,7 @@ def attention_command(model: str | None, prompts_file: str | None, flags: dict, 
     prompts = session.read_prompts(prompts_file) if prompts_file else ["a red circle slowly moving left"]
     model, _ = session.resolve_model(model)
     call = session.call_kwargs(flags, session.model_defaults(model))
-    pipe = session.load_pipeline(model)
+    pipe = loading.load_pipeline(model)
     pipe.set_progress_bar_config(disable=True)
     print(session.describe_call(pipe, call, model) + f"; attention statistics on {len(prompts)} prompts (dense)", flush=True)
     obs = attention_stats.measure(pipe, prompts, **call)

@@ -6,11 +6,11 @@ import sys
 from pathlib import Path
 
 from ..files import check_writable
+from ..profile_summary import summary
 from ..profiling import ProfileConfig, profile_pipeline
 from ..profiling.checkpoint import check_checkpoint
-from ..profiling.inspect import summary
 from ..prompt_check import unknown_words_note
-from . import session
+from . import loading, session
 
 
 def run(a: argparse.Namespace) -> int:
@@ -30,8 +30,8 @@ def profile_command(model: str | None, prompts_file: str, output: str, cfg: Prof
     check_checkpoint(checkpoint)
     model, embedded = session.resolve_model(model, allow_pickle)
     call = session.call_kwargs(flags, session.model_defaults(model))
-    session.check_geometry(model, call)
-    pipe = session.load_pipeline(model, allow_pickle=allow_pickle)
+    loading.check_geometry(model, call)
+    pipe = loading.load_pipeline(model, allow_pickle=allow_pickle)
     print(session.describe_call(pipe, call, model) + f"; calibrating on {len(prompts)} prompts (dense)", flush=True)
     if note := unknown_words_note(pipe, " ".join(prompts), model, embedded):
         print(note, file=sys.stderr)
