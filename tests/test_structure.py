@@ -5,6 +5,8 @@ over 250 lines."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "videoaccel"
@@ -160,3 +162,11 @@ def test_imports_stand_at_the_top_of_modules():
     found = function_imports()
     assert any(f.startswith("videoaccel/__init__.py:") for f in found)  # the checker sees __getattr__'s import
     assert len(found) <= MAX_FUNCTION_IMPORTS, "imports inside functions:\n" + "\n".join(found)
+
+
+def test_the_lazy_boundary_holds():
+    """``import videoaccel`` and the command line's parsing (``--help``, a bad flag) load neither torch nor diffusers."""
+    code = ("import sys, videoaccel, videoaccel.cli; videoaccel.cli.build_parser(); "
+            "print(sorted(m for m in ('torch', 'diffusers', 'numpy', 'cv2') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PKG.parent, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
