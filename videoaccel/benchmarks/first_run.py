@@ -19,9 +19,9 @@ import sys
 import tempfile
 import time
 
-import cv2
 import numpy as np
 
+from ..files import write_image
 from ..tiny import evaluate
 from ..video import read_video
 from .record import run_suite, suite_command, write_record
@@ -55,7 +55,7 @@ def picture(sbs: str, png: str) -> None:
     v = read_video(sbs)
     rows = [v[i] for i in (0, len(v) // 2, len(v) - 1)]
     gap = np.full((4, v.shape[2], 3), 255, np.uint8)
-    cv2.imwrite(png, np.concatenate([rows[0], gap, rows[1], gap, rows[2]], 0)[..., ::-1])
+    write_image(png, np.concatenate([rows[0], gap, rows[1], gap, rows[2]], 0)[..., ::-1])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,6 +26,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import videoaccel  # the public API, as a user calls it
 
+from ..files import write_json
 from .e2e import build
 from .record import run_suite, suite_command, write_record
 from .timing import median_ms
@@ -67,8 +68,7 @@ def worker(args) -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     if rank == 0:
-        with open(os.path.join(args.tmp, f"rows-{world}.json"), "w") as f:
-            json.dump(rows, f)
+        write_json(rows, os.path.join(args.tmp, f"rows-{world}.json"), allow_nan=True)
     if world > 1:
         dist.destroy_process_group()
 

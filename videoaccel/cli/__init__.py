@@ -1,9 +1,10 @@
 """The `videoaccel` command line: one module per subcommand, its flags in parsers.py.
 
 Every command that runs a model goes through session.py (model, call defaults, prompts, default
-profile) and loading.py (the pipeline, one timed generation). A command module turns its parsed flags into typed arguments of its
-own functions (its ``run``): no argparse namespace travels further. Parsing loads neither torch nor
-diffusers: a command's module is imported once its flags have parsed (parsers.py).
+profile) and loading.py (the pipeline, one timed generation). A command module turns its parsed flags
+into typed arguments of its own functions (its ``run``): no argparse namespace travels further.
+Parsing loads neither torch nor diffusers: a command's module is imported once its flags have parsed
+(parsers.py).
 """
 from __future__ import annotations
 

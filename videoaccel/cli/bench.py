@@ -1,5 +1,8 @@
 """`videoaccel bench`: check the kernels on this machine (--self-check), time full-size models (e2e) or
-write the profiler's cost table (cost-table), or time whole denoising loops per stack (stack)."""
+write the profiler's cost table (cost-table), or time whole denoising loops per stack (stack).
+
+A suite's module is imported when that suite runs: the kernels load with it, so that --self-check can
+choose the Triton interpreter first (prepare_triton)."""
 from __future__ import annotations
 
 import argparse
@@ -22,7 +25,7 @@ def run(a: argparse.Namespace) -> int:
 
 def bench_stack(a: argparse.Namespace) -> int:
     """`videoaccel bench stack`: the flags as plain values (benchmarks/stack.py)."""
-    from ..benchmarks.stack import main  # a suite's module loads its kernels: after prepare_triton could run
+    from ..benchmarks.stack import main
 
     return main(StackArgs(models=list(a.models), out=a.out, steps=a.steps, dense_steps=a.dense_steps, cache=a.cache,
                           preset=a.preset, stacks=list(a.stacks), tiny=a.tiny, fidelity=a.fidelity))

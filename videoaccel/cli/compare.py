@@ -4,9 +4,10 @@ Prints PSNR/SSIM per frame and their means, plus LPIPS when it can be computed o
 write a side-by-side video and a JSON report. Every input and output path is checked before any
 work, so bad input exits with code 2 and writes nothing.
 
-Prompt-set mode (``--prompts FILE``, compare_prompts.py, a module of its own: this one loads no torch): run a model dense and accelerated with the
-same seeds over a prompt set and report PSNR/SSIM vs dense, achieved attention density, speedup and,
-for prompts of the embedded model's grammar, colour/direction adherence of both.
+Prompt-set mode (``--prompts FILE``, compare_prompts.py: a module of its own, so that this one loads no
+torch): run a model dense and accelerated with the same seeds over a prompt set and report PSNR/SSIM vs
+dense, achieved attention density, speedup and, for prompts of the embedded model's grammar,
+colour/direction adherence of both.
 """
 from __future__ import annotations
 
