@@ -40,11 +40,11 @@ def main() -> None:
     out = os.path.join(os.path.dirname(__file__), "..", "profiles")
     os.makedirs(out, exist_ok=True)
     for name, (cls, order, steps) in FAMILIES.items():
-        prof = Profile(name=f"{name}-radial-uncalibrated", default=Plan("radial", (("density", 0.15),)), dense_steps=steps // 5,
+        profile = Profile(name=f"{name}-radial-uncalibrated", default=Plan("radial", (("density", 0.15),)), dense_steps=steps // 5,
                        dense_layers=(0,), order=order, calibrated=False, model={"class": cls, "config_hash": None},
                        meta={"uncalibrated": True, "source": "Radial Attention defaults: dense first 20% of steps and layer 0",
                              "made_by": "scripts/make_preset_profiles.py"})
-        prof.save(os.path.join(out, f"{name}.json"))
+        profile.save(os.path.join(out, f"{name}.json"))
         print(f"wrote profiles/{name}.json")
 
 

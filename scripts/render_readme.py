@@ -274,13 +274,13 @@ def headline_table(e2e: dict, fidelity: dict | None) -> str:
             lines.append(f"| {case} | {a['speedup_vs_cudnn']:.2f}x | {b['speedup_vs_cudnn']:.2f}x | "
                          f"{b['speedup_vs_cudnn'] / a['speedup_vs_cudnn']:.2f} |")
     mapped = next((r for r in e2e["results"] if r["impl"].endswith("-compiled") and "generation_speedup_vs_cudnn" in r), None)
-    prof = next((r for r in (fidelity or {}).get("results", []) if r["impl"] == "videoaccel-target-0.25"), None)
+    profiled = next((r for r in (fidelity or {}).get("results", []) if r["impl"] == "videoaccel-target-0.25"), None)
     radial = next((r for r in (fidelity or {}).get("results", []) if r["impl"] == "videoaccel-radial:0.25"), None)
-    if prof:
+    if profiled:
         lines += ["", f"On the embedded testbed model (12480 tokens, real weights) the profile calibrated for a total density "
-                      f"of 0.25 keeps {prof['psnr']:.1f} dB (SSIM {prof['ssim']:.3f}) against dense and runs "
-                      f"{prof['speedup']:.2f}x dense eager, {prof['speedup_compiled']:.2f}x dense compiled, "
-                      f"{prof['speedup_graphs']:.2f}x dense with CUDA graphs"
+                      f"of 0.25 keeps {profiled['psnr']:.1f} dB (SSIM {profiled['ssim']:.3f}) against dense and runs "
+                      f"{profiled['speedup']:.2f}x dense eager, {profiled['speedup_compiled']:.2f}x dense compiled, "
+                      f"{profiled['speedup_graphs']:.2f}x dense with CUDA graphs"
                       + (f"; radial:0.25 gives {radial['psnr']:.1f} dB (visible loss)" if radial else "") + "."]
     if mapped:
         lines[-1] += (f" Mapped onto Wan2.1-1.3B 480p, its plans run {mapped['speedup_vs_cudnn']:.2f}x cuDNN eager per step "
@@ -294,7 +294,7 @@ def _user_paths(line: str) -> str:
 
 
 def first_run(doc: dict) -> str:
-    """README command 1 with --compare-dense as recorded (bench/first-run-cpu.json, scripts/bench_first_run.py)."""
+    """README command 1 with --compare-dense as recorded (bench/first-run-cpu.json, videoaccel/benchmarks/first_run.py)."""
     r = doc["results"][0]
     return "\n".join(["```text", f"$ videoaccel generate {json.dumps(r['prompt'])} -o out.mp4 --compare-dense",
                       *map(_user_paths, r["stdout"]), "```"])

@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from videoaccel import cli
-from videoaccel.cli import session
+from videoaccel.cli import loading
 
 
 class _Plant:
@@ -25,7 +25,7 @@ def no_model(monkeypatch):
     def load(*a, **k):
         raise AssertionError("the model was loaded before the bad input was reported")
 
-    monkeypatch.setattr(session, "load_pipeline", load)
+    monkeypatch.setattr(loading, "load_pipeline", load)
 
 
 def _prompts(tmp_path):
@@ -130,9 +130,9 @@ def test_generate_plan_and_geometry_errors_are_one_line_before_the_model(extra, 
 
 def test_trailing_slash_output_is_a_png_directory(tmp_path, monkeypatch):
     seen = {}
-    monkeypatch.setattr("videoaccel.video.write_video", lambda frames, path, fps: seen.setdefault("path", path))
-    monkeypatch.setattr(session, "generate_video", lambda *a: (__import__("numpy").zeros((1, 16, 16, 3), "uint8"), 0.1))
-    monkeypatch.setattr(session, "load_pipeline", lambda *a, **k: object())
+    monkeypatch.setattr("videoaccel.cli.generate.write_video", lambda frames, path, fps: seen.setdefault("path", path))
+    monkeypatch.setattr(loading, "generate_video", lambda *a: (__import__("numpy").zeros((1, 16, 16, 3), "uint8"), 0.1))
+    monkeypatch.setattr(loading, "load_pipeline", lambda *a, **k: object())
     out = str(tmp_path / "clip.v2") + "/"
     assert cli.main(["generate", "a red circle", "--dense", "--steps", "1", "-o", out]) == 0
     assert seen["path"] == out
@@ -180,7 +180,7 @@ def test_profile_for_another_model_fails_before_any_step(tmp_path, capsys, monke
     def no_run(*a):
         raise AssertionError("a generation ran before the profile was checked against the model")
 
-    monkeypatch.setattr(session, "generate_video", no_run)
+    monkeypatch.setattr(loading, "generate_video", no_run)
     prof = tmp_path / "other.json"
     Profile("other", model={"class": "CogVideoXTransformer3DModel", "config_hash": None}).save(prof)
     code = cli.main(["generate", "a red circle", "--profile", str(prof), "--compare-dense", "-o", str(tmp_path / "o.mp4")])

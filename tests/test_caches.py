@@ -171,12 +171,12 @@ def test_pipeline_with_cfg_two_passes_counts_steps_and_restores():
 
 @pytest.fixture
 def no_model(monkeypatch):
-    from videoaccel.cli import session
+    from videoaccel.cli import loading
 
     def load(*a, **k):
         raise AssertionError("the model was loaded before the bad input was reported")
 
-    monkeypatch.setattr(session, "load_pipeline", load)
+    monkeypatch.setattr(loading, "load_pipeline", load)
 
 
 @pytest.mark.parametrize("cache, fix", [("fbc:-1", "e.g. fbc:0.05"), ("pab:1", "e.g. pab:2"), ("teacache", "fbc:THRESHOLD")])

@@ -1,6 +1,6 @@
 """Ulysses context parallelism (diffusers' engine) with videoaccel plans: two CPU processes (gloo)
 on a tiny Wan model must match one process for dense, static sparse, draft-guided, pyramid and
-compensated plans (FP8 needs a GPU: covered by scripts/bench_multigpu.py)."""
+compensated plans (FP8 needs a GPU: covered by python -m videoaccel.benchmarks.multigpu)."""
 import os
 import sys
 

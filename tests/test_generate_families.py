@@ -42,12 +42,12 @@ def test_generate_runs_the_pipeline_accelerated(name, inputs, tmp_path, monkeypa
 
 @pytest.fixture
 def no_model(monkeypatch):
-    from videoaccel.cli import session
+    from videoaccel.cli import loading
 
     def load(*a, **k):
         raise AssertionError("the model was loaded before the bad input was reported")
 
-    monkeypatch.setattr(session, "load_pipeline", load)
+    monkeypatch.setattr(loading, "load_pipeline", load)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The Gluon (sm90) kernel without a GPU: kernel-choice policy, forced-backend errors, host-side tables,
 and an offline sm90 build of every shipped variant (wgmma present, no spills, shared memory fits).
-Correctness on the GPU: scripts/gluon_smoke.py and scripts/gpu_check.py."""
+Correctness on the GPU: python -m videoaccel.benchmarks.gluon_smoke and .gpu_check."""
 from __future__ import annotations
 
 import json
@@ -136,7 +136,7 @@ def test_every_shipped_variant_builds_for_sm90(tmp_path):
     why = _can_compile_gluon(tmp_path)
     if why:
         pytest.skip(why)
-    procs = [subprocess.Popen([sys.executable, str(ROOT / "scripts" / "gluon_sass.py"), "--json", "--version", str(v)],
+    procs = [subprocess.Popen([sys.executable, "-m", "videoaccel.benchmarks.gluon_sass", "--json", "--version", str(v)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_compile_env()) for v in (2, 3)]
     rows = []
     for p in procs:

@@ -5,7 +5,7 @@ profile (per-call sampled masks, static masks, dense, skipped and compensated he
 On the CPU the device code path is exercised through the Triton interpreter (the same launchers and kernels
 a GPU runs); the PyTorch CPU fallbacks (kernels/torch_attention.py, compensation's torch path) are
 host code by design and not used here. The GPU twin of this test runs a whole generation under
-``torch.cuda.set_sync_debug_mode("error")`` (scripts/gpu_check.py)."""
+``torch.cuda.set_sync_debug_mode("error")`` (python -m videoaccel.benchmarks.routing)."""
 from contextlib import contextmanager
 
 import pytest

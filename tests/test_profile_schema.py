@@ -2,7 +2,7 @@
 import json
 
 from videoaccel.plans import SCHEMA_VERSION, Plan, Profile, migrate
-from videoaccel.profiling.inspect import summary
+from videoaccel.profile_summary import summary
 
 V1 = {"schema_version": 1, "name": "old", "default": {"pattern": "dense"},
       "layers": {"0": [[{"pattern": "radial", "params": {"density": 0.2}}, {"pattern": "skip"}]]},

@@ -13,7 +13,7 @@ from videoaccel.patterns.measure import evaluate, sample_head
 from videoaccel.patterns.synthetic import planted_qk
 from videoaccel.plans import Profile
 from videoaccel.profiling import ProfileConfig, Profiler, calibrate, profile_pipeline
-from videoaccel.profiling.inspect import summary
+from videoaccel.profile_summary import summary
 
 G = VideoGeometry(12, 16, 16, block=32, order="tile")
 
@@ -34,33 +34,33 @@ def _heads(seed):
 
 
 def _profiler(**kw):
-    prof = Profiler(ProfileConfig(block=32, buckets=1, rows=96, **kw), timesteps=[900.0, 500.0])
+    profiler = Profiler(ProfileConfig(block=32, buckets=1, rows=96, **kw), timesteps=[900.0, 500.0])
     for step, seed in enumerate((0, 1)):
         q, k, v = _heads(seed)
-        prof.observe(0, step, 900.0 - 400 * step, q, k, v, G)
-    return prof
+        profiler.observe(0, step, 900.0 - 400 * step, q, k, v, G)
+    return profiler
 
 
 def test_profiler_picks_the_structure_each_head_has():
-    prof = _profiler(error_budget=0.05, compensate=False).choose(4, 1, G, "t")
-    plans = prof.layers[0][0]
+    profile = _profiler(error_budget=0.05, compensate=False).choose(4, 1, G, "t")
+    plans = profile.layers[0][0]
     assert plans[0].pattern in ("diagonal", "radial")
     assert plans[1].pattern == "multi_diagonal"
     assert plans[2].pattern in ("vertical_stripe", "skip") or plans[2].kwargs.get("density", 1) <= 0.1
     assert plans[3].pattern == "dense"  # nothing cheap is faithful for unstructured attention
-    assert prof.calibrated and prof.budget["expected_error"] <= 0.05
-    assert prof.budget["error_units"] == "mean per-head attention error"  # no probe: every step weighs the same
+    assert profile.calibrated and profile.budget["expected_error"] <= 0.05
+    assert profile.budget["error_units"] == "mean per-head attention error"  # no probe: every step weighs the same
 
 
 def test_chosen_plans_hold_their_budget_on_held_out_inputs():
     """Without a probe the budget bounds the RMS head error; each structured head's plan also holds on inputs
     it never saw (no over-fitting to the sampled rows)."""
     budget = 0.05
-    prof = _profiler(error_budget=budget, compensate=False).choose(4, 1, G, "t")
+    profile = _profiler(error_budget=budget, compensate=False).choose(4, 1, G, "t")
     from videoaccel.patterns import fit_density
 
     q, k, v = _heads(seed=7)  # inputs the profiler never saw
-    for h, plan in enumerate(prof.layers[0][0]):
+    for h, plan in enumerate(profile.layers[0][0]):
         if plan.pattern == "dense":
             continue
         mask = torch.zeros(G.num_blocks, G.num_blocks, dtype=torch.bool) if plan.pattern == "skip" else \
@@ -71,21 +71,22 @@ def test_chosen_plans_hold_their_budget_on_held_out_inputs():
 
 
 def test_target_density_allocation_and_compensation():
-    prof = _profiler(target_density=0.3, compensate=True)
-    chosen = prof.choose(4, 1, G, "t")
+    profiler = _profiler(target_density=0.3, compensate=True)
+    chosen = profiler.choose(4, 1, G, "t")
     assert chosen.budget["expected_cost"] <= 0.3 + 1e-6
     # expected: the exact masks at this geometry (+ estimates, + one pooled key per block when compensated);
     # total_density: the plans' nominal densities
-    exact = [prof._candidates(G).cost[[p for p in prof._candidates(G).plans].index(replace(plan, compensate=False))] +
+    built = profiler.scorer.candidates(G)
+    exact = [built.cost[built.plans.index(replace(plan, compensate=False))] +
              (1 / G.block if plan.compensate else 0) for plan in chosen.layers[0][0]]
     assert chosen.budget["expected_density"] == pytest.approx(float(sum(exact)) / len(exact), abs=1e-6)
     assert chosen.budget["expected_density"] <= chosen.budget["expected_cost"] + 1e-6  # analytic: FP8 no cheaper
     assert chosen.steps == 2 and chosen.cost_model["source"] == "analytic"
     assert any(p.compensate for p in chosen.layers[0][0])  # compensation is worth its pooled keys on planted heads
     # a probe's per-step final errors become the step weights (warm-up choice: test_allocate.py)
-    prof = _profiler(target_density=0.6, compensate=True)
-    prof.probe = {"final": [1.0, 1e-3]}
-    warm = prof.choose(4, 1, G, "t")
+    profiler = _profiler(target_density=0.6, compensate=True)
+    profiler.probe = {"final": [1.0, 1e-3]}
+    warm = profiler.choose(4, 1, G, "t")
     w = warm.meta["step_weights"]
     assert w[0] / w[1] == pytest.approx(1e6, rel=0.5) and warm.budget["expected_cost"] <= 0.6 + 1e-6
     assert warm.budget["error_units"] == "relative L2 of the final latent"
@@ -111,10 +112,10 @@ def test_profile_end_to_end_cli(tmp_path):
         assert r.returncode == 0, r.stderr[-2000:]
         outs.append(json.loads(out.read_text()))
     assert outs[0] == outs[1]  # same seed, same profile
-    prof = Profile.load(tmp_path / "p0.json")
-    assert prof.calibrated and prof.model["class"] == "WanTransformer3DModel"
-    assert len(prof.layers) == 2 and len(prof.layers[0]) == 2
-    assert "layer   0" in summary(prof)
+    profile = Profile.load(tmp_path / "p0.json")
+    assert profile.calibrated and profile.model["class"] == "WanTransformer3DModel"
+    assert len(profile.layers) == 2 and len(profile.layers[0]) == 2
+    assert "layer   0" in summary(profile)
     png = tmp_path / "p.png"
     r = subprocess.run([sys.executable, "-m", "videoaccel.cli", "inspect", str(tmp_path / "p0.json"), "-o", str(png)],
                        capture_output=True, text=True, timeout=120)
@@ -158,23 +159,23 @@ def test_profiling_resumes_from_a_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="other settings or prompts"):
         profile_pipeline(_tiny_wan_pipeline(), prompts, cfg, name="p", checkpoint=ck, **kw)
     (tmp_path / "ck").unlink()
-    import videoaccel.profiling.profiler as pr
+    from videoaccel.profiling.checkpoint import Checkpoint
 
     calls = []
-    orig = pr.save_checkpoint
+    orig = Checkpoint.save
 
-    def crash_after_first(path, prof, done, key):
-        orig(path, prof, done, key)
+    def crash_after_first(self, calibration, done):
+        orig(self, calibration, done)
         calls.append(done)
         if done == 1:
             raise KeyboardInterrupt
 
-    pr.save_checkpoint = crash_after_first
+    Checkpoint.save = crash_after_first
     try:
         with pytest.raises(KeyboardInterrupt):
             profile_pipeline(_tiny_wan_pipeline(), prompts, cfg, name="p", checkpoint=ck, **kw)
     finally:
-        pr.save_checkpoint = orig
+        Checkpoint.save = orig
     resumed = profile_pipeline(_tiny_wan_pipeline(), prompts, cfg, name="p", checkpoint=ck, **kw).to_json()
     assert resumed == full
 
@@ -217,12 +218,12 @@ def test_fp8_candidate_scores_are_the_per_head_fp8_error():
     g = VideoGeometry(3, 8, 8, block=32)
     gen = torch.Generator().manual_seed(5)
     q, k, v = (torch.randn(1, g.seq_len, 2, 64, generator=gen) for _ in range(3))
-    prof = Profiler(ProfileConfig(block=32, fp8=True, rows=32, compensate=False), [900.0, 500.0])
-    prof.observe(0, 0, 900.0, q, k, v, g)
-    errs = prof.cal.step_err[0][0][1]
-    assert errs.device.type == "cpu" and errs.shape == (2, len(prof._cands[g].plans) + 1)
+    profiler = Profiler(ProfileConfig(block=32, fp8=True, rows=32, compensate=False), [900.0, 500.0])
+    profiler.observe(0, 0, 900.0, q, k, v, g)
+    errs = profiler.calibration.step_calls(0)[0][1]
+    assert errs.device.type == "cpu" and errs.shape == (2, len(profiler.scorer.candidates(g).plans) + 1)
     for h in range(2):  # the one-head path, from the same generator state: the rows of the observed call
         replay = Profiler(ProfileConfig(block=32, fp8=True, rows=32, compensate=False), [900.0, 500.0])
-        one = sample_head(q[0, :, h], k[0, :, h], v[0, :, h], g, 32, generator=replay._gen)
+        one = sample_head(q[0, :, h], k[0, :, h], v[0, :, h], g, 32, generator=replay.calibration.generator)
         assert torch.allclose(errs[h, -1], fp8_error(q[0, :, h], k[0, :, h], v[0, :, h], one, g), atol=1e-6)
         assert 0 < float(errs[h, -1]) < 0.2

@@ -6,7 +6,7 @@ import pytest
 
 from test_bad_input_cli import _Plant
 from videoaccel import cli
-from videoaccel.cli import session
+from videoaccel.cli import loading, session
 
 
 @pytest.fixture
@@ -27,9 +27,9 @@ def loads(monkeypatch):
 
     def load(model, *a, **k):
         seen.append(k)
-        raise SystemExit("stop: the model would load here")
+        raise ValueError("stop: the model would load here")
 
-    monkeypatch.setattr(session, "load_pipeline", load)
+    monkeypatch.setattr(loading, "load_pipeline", load)
     return seen
 
 
@@ -68,8 +68,8 @@ def test_diffusers_is_asked_for_safetensors(tmp_path):
     from test_pipelines import _tiny_wan_pipeline
 
     _tiny_wan_pipeline().save_pretrained(tmp_path / "wan", safe_serialization=False)
-    with pytest.raises(SystemExit) as e:
-        session.load_pipeline(str(tmp_path / "wan"))
-    assert "safetensors" in str(e.value.code) and "--allow-pickle" in str(e.value.code)
-    pipe = session.load_pipeline(str(tmp_path / "wan"), allow_pickle=True)
+    with pytest.raises(ValueError) as e:
+        loading.load_pipeline(str(tmp_path / "wan"))
+    assert "safetensors" in str(e.value) and "--allow-pickle" in str(e.value)
+    pipe = loading.load_pipeline(str(tmp_path / "wan"), allow_pickle=True)
     assert type(pipe).__name__ == "WanPipeline"

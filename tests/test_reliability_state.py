@@ -10,7 +10,7 @@ import torch
 import videoaccel
 from tiny_models import TINY
 from videoaccel import cli
-from videoaccel.cli import session
+from videoaccel.cli import loading
 from videoaccel.plan_checks import ProfileNotApplied, unapplied_note
 from videoaccel.plans import Plan, Profile, preset
 
@@ -111,7 +111,7 @@ def test_the_cli_says_a_warm_up_longer_than_the_run_once_before_generating(tmp_p
         said.append(capsys.readouterr().err)  # what stderr held when the generation started
         return np.zeros((1, 16, 16, 3), np.uint8), 0.1
 
-    monkeypatch.setattr(session, "generate_video", generate)
+    monkeypatch.setattr(loading, "generate_video", generate)
     code = cli.main(["generate", "a red circle", "--profile", str(prof), "--steps", "2", "-o", str(tmp_path / "o.mp4")])
     err = said[0] + capsys.readouterr().err
     assert code == 0 and said[0].count("warning: profile 'warm' runs its first 5 steps dense") == 1

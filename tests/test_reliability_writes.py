@@ -2,7 +2,6 @@
 the writer) leaves the old file byte for byte and no temporary file (issue 32)."""
 import json
 import resource
-import types
 from contextlib import contextmanager
 
 import numpy as np
@@ -43,9 +42,10 @@ def _big_profile():
     return Profile("big", layers={i: plans for i in range(40)}, bucket_edges=[800.0, 400.0])
 
 
-def _checkpoint_source():
-    cal = types.SimpleNamespace(err={(0, 0): torch.zeros(4096)}, count={(0, 0): 1}, step_err={})
-    return types.SimpleNamespace(cal=cal, _gen=torch.Generator(), geometry=None, heads=2)
+def _calibration():
+    from videoaccel.profiling.calibration import Calibration
+
+    return Calibration([], [0], torch.Generator(), err={(0, 0): torch.zeros(4096)}, count={(0, 0): 1}, step_err={}, heads=2)
 
 
 def _write_png(path):
@@ -71,8 +71,8 @@ WRITERS = {
         np.random.default_rng(0).integers(0, 255, (8, 64, 64, 3), dtype=np.uint8), p),
     "layout.png": _write_png,
     "rec-cpu.json": _write_record,
-    "run.json.partial": lambda p: __import__("videoaccel.profiling.checkpoint", fromlist=["x"]).save_checkpoint(
-        str(p), _checkpoint_source(), 1, {"k": 1}),
+    "run.json.partial": lambda p: __import__("videoaccel.profiling.checkpoint", fromlist=["x"]).Checkpoint(
+        str(p), {"k": 1}).save(_calibration(), 1),
 }
 
 

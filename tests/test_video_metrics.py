@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from videoaccel.cli.compare import add_parser as add_compare_parser
+from videoaccel.cli.parsers import add_compare as add_compare_parser
 from videoaccel.metrics import lpips_or_none, psnr, side_by_side, ssim
 from videoaccel.video import read_video, write_video
 

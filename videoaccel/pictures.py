@@ -7,16 +7,16 @@ and legends are what these pictures lacked, and drawing them by hand is what mat
 from __future__ import annotations
 
 import importlib.util
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from .files import atomic_path
 from .patterns.registry import PATTERNS, USER_FACING
 
 if TYPE_CHECKING:
-    import torch
-
     from .patterns import VideoGeometry
     from .plans import Profile
 
@@ -32,18 +32,20 @@ def require() -> None:
                          "(or leave out -o for the text summary)")
 
 
-def _pyplot():
+def _matplotlib() -> ModuleType:
+    """matplotlib (an optional extra: imported here only) on its file backend, with pyplot and the modules
+    pyplot loads (``cm``, ``colors``, ``patches``)."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot  # noqa: F401 - loads pyplot, cm, colors and patches as matplotlib's attributes
 
-    return plt
+    return matplotlib
 
 
 def _save(fig, path: str) -> None:
     """The figure as PNG through an atomic write: a failed write leaves the old picture intact."""
-    plt = _pyplot()
+    plt = _matplotlib().pyplot
     try:
         with atomic_path(path, suffix=".png") as tmp:
             fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
@@ -64,11 +66,8 @@ def profile_png(profile: Profile, path: str) -> None:
     if not profile.layers:
         raise ValueError(f"profile {profile.name!r} has no per-layer plans to draw (a preset: every head runs "
                          f"{profile.default.label})")
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import LinearSegmentedColormap, Normalize
-    from matplotlib.patches import Patch
-
-    plt = _pyplot()
+    mpl = _matplotlib()
+    plt, Patch = mpl.pyplot, mpl.patches.Patch
     n_layers = max(profile.layers) + 1
     n_buckets = max(len(b) for b in profile.layers.values())
     n_heads = max(len(h) for b in profile.layers.values() for h in b)
@@ -92,8 +91,8 @@ def profile_png(profile: Profile, path: str) -> None:
     handles += [Patch(facecolor="white", edgecolor="black", hatch="///", label="mass-compensated"),
                 plt.Line2D([], [], color="k", marker=".", ls="", label="FP8 (else bf16)")]
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.95), title="plan")
-    grey = LinearSegmentedColormap.from_list("density", [(0.72,) * 3, (0.2,) * 3])  # a grey plan at each density
-    fig.colorbar(ScalarMappable(Normalize(0, 1), grey), ax=axes[0].tolist(), location="bottom", shrink=0.6, pad=0.2,
+    grey = mpl.colors.LinearSegmentedColormap.from_list("density", [(0.72,) * 3, (0.2,) * 3])  # a grey plan at each density
+    fig.colorbar(mpl.cm.ScalarMappable(mpl.colors.Normalize(0, 1), grey), ax=axes[0].tolist(), location="bottom", shrink=0.6, pad=0.2,
                  label="attention density of the plan (the colour's strength; paler = sparser)")
     fig.suptitle(f"profile {profile.name}: the plan of every layer and head", y=1.02)
     _save(fig, path)
@@ -101,8 +100,6 @@ def profile_png(profile: Profile, path: str) -> None:
 
 def frame_pair_fraction(levels: torch.Tensor, geometry: VideoGeometry) -> np.ndarray:
     """Kept fraction of block pairs per (query frame, key frame) [T, T]; a block counts for the frame of its centre."""
-    import torch
-
     kept = levels if levels.dtype == torch.bool else levels >= 0
     T = geometry.frames
     f = geometry.block_centers[:, 0].round().long().clamp(0, T - 1)
@@ -115,14 +112,11 @@ def frame_pair_fraction(levels: torch.Tensor, geometry: VideoGeometry) -> np.nda
 def layout_png(path: str, levels: torch.Tensor, geometry: VideoGeometry, title: str) -> None:
     """A block layout (``levels``: bool kept, or int8 pyramid levels -1 skip / 0 full / 1-3 pooled): which key blocks
     each query block visits, beside the fraction of block pairs kept per (query frame, key frame)."""
-    import torch
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
-
-    plt = _pyplot()
+    mpl = _matplotlib()
+    plt, Patch = mpl.pyplot, mpl.patches.Patch
     lv = (torch.where(levels, 0, -1) if levels.dtype == torch.bool else levels.long()).cpu().numpy()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5))
-    left.imshow(lv + 1, cmap=ListedColormap([c for _, c in LEVELS]), vmin=0, vmax=len(LEVELS) - 1, interpolation="nearest")
+    left.imshow(lv + 1, cmap=mpl.colors.ListedColormap([c for _, c in LEVELS]), vmin=0, vmax=len(LEVELS) - 1, interpolation="nearest")
     left.set(title=f"block mask ({geometry.order} order, block {geometry.block})", xlabel="key block", ylabel="query block")
     shown = sorted({int(v) for v in np.unique(lv)})
     left.legend(handles=[Patch(color=LEVELS[v + 1][1], label=LEVELS[v + 1][0]) for v in shown], loc="upper right", fontsize=8)
@@ -135,7 +129,7 @@ def layout_png(path: str, levels: torch.Tensor, geometry: VideoGeometry, title: 
 
 def recall_png(rows: list[dict], path: str, block: int | None = None, density: float = 0.15) -> None:
     """Oracle recall (the attention mass a block mask at ``density`` keeps) by layer x head, one panel per token order."""
-    plt = _pyplot()
+    plt = _matplotlib().pyplot
     block = block or max(r["block"] for r in rows)
     picked = [r for r in rows if r["block"] == block and r["density"] == density and r["order"] != "any"]
     fig, axes = plt.subplots(1, len(picked), figsize=(1.5 + 3.2 * len(picked), 4.5), squeeze=False)

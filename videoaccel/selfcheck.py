@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 import torch
 
+from .kernels import BlockLayout, block_scores, dense_attention, pool_blocks, sparse_attention
+from .kernels.reference import layout_attention, masked_attention
+
 
 @dataclass
 class Row:
@@ -30,9 +33,6 @@ def _rel(a, b) -> float:
 
 
 def run_self_check(device: str) -> list[Row]:
-    from .kernels import BlockLayout, block_scores, dense_attention, pool_blocks, sparse_attention
-    from .kernels.reference import layout_attention, masked_attention
-
     g = torch.Generator().manual_seed(0)
     rows: list[Row] = []
     cases = [("sparse d64 text-front", 1, 141, 2, 64, (20, 141), [[[0, 20]]]),

@@ -22,6 +22,8 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path
 
+import imageio.v3 as iio
+import imageio_ffmpeg
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -81,8 +83,6 @@ def _pad_even(video: np.ndarray) -> np.ndarray:
 def _write_mp4(video: np.ndarray, tmp: str, fps: float) -> None:
     """ffmpeg run here rather than through imageio_ffmpeg.write_frames, which ignores ffmpeg's exit status: a
     full disk would leave a truncated video that looks written."""
-    import imageio_ffmpeg
-
     video = _pad_even(video)
     _, h, w, _ = video.shape
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
@@ -96,8 +96,6 @@ def _write_mp4(video: np.ndarray, tmp: str, fps: float) -> None:
 
 
 def _write_gif(video: np.ndarray, tmp: str, fps: float) -> None:
-    import imageio.v3 as iio
-
     iio.imwrite(tmp, video, extension=".gif", duration=1000.0 / fps, loop=0)
 
 
@@ -112,8 +110,6 @@ def write_video(frames: ArrayLike, path: str | os.PathLike, fps: float = 8) -> P
     kind = check_output_path(path)
     target = Path(os.fspath(path).rstrip("/" + os.sep)).absolute()
     if kind == "png_dir":
-        import imageio.v3 as iio
-
         tmpdir = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
             os.chmod(tmpdir, umask_mode(directory=True))  # mkdtemp makes it 0700
@@ -144,8 +140,6 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
     if not p.exists():
         raise FileNotFoundError(f"video not found: {p} (check the path; PNG frames are read from a directory)")
     if p.is_dir():
-        import imageio.v3 as iio
-
         files = sorted(p.glob("frame_*.png")) or sorted(p.glob("*.png"))
         if not files:
             raise ValueError(f"{p} is a directory but holds no .png frames")
@@ -153,8 +147,6 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
         return as_uint8_video(np.stack([_rgb(f) for f in frames]), str(p))
     suffix = p.suffix.lower()
     if suffix == ".mp4":
-        import imageio_ffmpeg
-
         gen = imageio_ffmpeg.read_frames(str(p), pix_fmt="rgb24")
         meta = gen.__next__()
         w, h = meta["size"]
@@ -163,8 +155,6 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
             raise ValueError(f"{p} holds no video frames")
         return np.stack(frames)
     if suffix == ".gif":
-        import imageio.v3 as iio
-
         arr = iio.imread(p, index=None)
         if arr.ndim == 3:  # a single-frame GIF
             arr = arr[None]

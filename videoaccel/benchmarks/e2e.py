@@ -19,9 +19,17 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
+import diffusers
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from ..plans import Profile, load_profile
+import videoaccel  # the public API, as a user calls it
+
+from ..pipelines import fp8_linear as fp8, router_of
+from ..pipelines.compile import compile_transformer, uncompile
+from ..pipelines.models import spec_for
+from ..pipelines.spec import attention_heads
+from ..plans import load_profile
 from .cases import E2E_CASES, TINY, BenchCase
 from .inputs import step_inputs
 from .profile_map import bucket_timesteps, map_profile, profile_totals
@@ -34,8 +42,6 @@ def build(case: str, device: str = "cuda", dtype: torch.dtype = torch.bfloat16) 
 
 
 def build_case(c: BenchCase, device: str = "cuda", dtype: torch.dtype = torch.bfloat16) -> tuple[torch.nn.Module, dict]:
-    import diffusers
-
     torch.manual_seed(0)
     with torch.device(device):
         model = getattr(diffusers, c.model)(**c.config).to(dtype).eval()
@@ -76,8 +82,6 @@ def _time(fn, repeats: int, warmup: int = 2, timed: Callable[[], None] | None = 
 
 def _calls(model) -> int:
     """Attention calls the router ran (under CUDA graphs: the ones replayed too)."""
-    from videoaccel.pipelines import router_of
-
     return sum(s.calls for s in router_of(model).stats.values())
 
 
@@ -128,17 +132,9 @@ def settings(presets: tuple[str, ...], compile: bool, cudagraphs: bool, fp8_line
 
 
 def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bool = True, compile: bool = False,
-        cudagraphs: bool = False, profile: str | None = None) -> list:
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    import videoaccel
-    from videoaccel.pipelines import fp8_linear as fp8, router_of
-    from videoaccel.pipelines.compile import compile_transformer, uncompile
-    from videoaccel.pipelines.models import spec_for
-    from videoaccel.pipelines.spec import attention_heads
-
-    prof = load_profile(profile) if profile else None
-    times = bucket_timesteps(prof)
+        cudagraphs: bool = False, profile_path: str | None = None) -> list:
+    profile = load_profile(profile_path) if profile_path else None
+    times = bucket_timesteps(profile)
     results = []
 
     def rec(**kw):
@@ -150,7 +146,7 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
         spec = spec_for(model)
         attn = spec.self_attention(model)
         sample = sorted({0, len(attn) // 4, len(attn) // 2, 3 * len(attn) // 4, len(attn) - 1})
-        mapped = map_profile(prof, len(attn), attention_heads(attn[0]), block=128) if prof else None
+        mapped = map_profile(profile, len(attn), attention_heads(attn[0]), block=128) if profile else None
         f, h, w = E2E_CASES[case].grid
         base: dict[str, float] = {}
         dense_out = dense_layers = chosen = None
@@ -211,8 +207,8 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
                 if store and s.attention != "cudnn":
                     row["layer_rel_err"] = {i: float((store[i] - dense_layers[i]).norm() / dense_layers[i].norm()) for i in sample}
                 rec(**row)
-            if prof is not None:
-                profile_totals(case, prof, results, rec)
+            if profile is not None:
+                profile_totals(case, profile, results, rec)
             print(f"{case}: {time.time() - t_case:.0f} s", flush=True)
         del model, kw, dense_layers, store, dense_out
         torch._dynamo.reset()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Callable
 
+import diffusers
 import torch
 
 Rnd = Callable[..., torch.Tensor]
@@ -68,8 +69,6 @@ def _motif(cfg, latent, rnd, device):
 
 
 def _cogvideox(cfg, latent, rnd, device, pipeline: str = "CogVideoXPipeline"):
-    import diffusers
-
     f, h, w = latent
     kw = dict(hidden_states=rnd(1, f, cfg["in_channels"], h, w), encoder_hidden_states=rnd(1, cfg["max_text_seq_length"],
               cfg["text_embed_dim"]))

@@ -42,9 +42,9 @@ def total_speedup(step_speedups: list[float], bucket_steps: list[int], dense_ste
     return steps / time
 
 
-def profile_totals(case: str, prof: Profile, results: list, rec) -> None:
+def profile_totals(case: str, profile: Profile, results: list, rec) -> None:
     """Whole-generation rows of the mapped profile: its warm-up steps at 1.0, each bucket's steps at its speedup."""
-    split = prof.budget.get("bucket_steps") or [1] * (len(prof.bucket_edges) + 1)
+    split = profile.budget.get("bucket_steps") or [1] * (len(profile.bucket_edges) + 1)
     for how in ("eager", "compiled", "compiled-cudagraphs"):
         rows = {r["impl"]: r for r in results if r.get("case") == case and r["impl"].startswith("videoaccel-profile-bucket")
                 and r["impl"].endswith(f"-{how}")}
@@ -52,10 +52,10 @@ def profile_totals(case: str, prof: Profile, results: list, rec) -> None:
         if not all(got):
             continue
         key = "speedup_vs_cudnn"
-        rec(case=case, impl=f"videoaccel-profile:{prof.name}-{how}", bucket_steps=split, dense_steps=prof.dense_steps,
+        rec(case=case, impl=f"videoaccel-profile:{profile.name}-{how}", bucket_steps=split, dense_steps=profile.dense_steps,
             **{f"step_{key}": [r[key] for r in got]},
             speedup_vs_cudnn=total_speedup([r[key] for r in got], split, 0),
-            generation_speedup_vs_cudnn=total_speedup([r[key] for r in got], split, prof.dense_steps),
+            generation_speedup_vs_cudnn=total_speedup([r[key] for r in got], split, profile.dense_steps),
             attn_density=sum(n * r["attn_density"] for n, r in zip(split, got)) / sum(split),
             mapping="layer i <- i * L_profile // L_model, head h <- h % H_profile, block 128, no warm-up (profile_map.py)")
 

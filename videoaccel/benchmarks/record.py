@@ -1,12 +1,17 @@
 """The header every committed benchmark JSON carries (docs/bench-format.md), its file-name device tag,
-and the one writer every suite uses."""
+the one writer every suite uses, and the entry point of every suite run as ``python -m
+videoaccel.benchmarks.<suite>`` (``run_suite``: the command it records, bad input as one line)."""
 from __future__ import annotations
 
 import datetime
 import os
+import shlex
 import subprocess
+import sys
+from typing import Callable, NoReturn
 
 import torch
+import triton
 
 from ..files import write_json
 
@@ -21,8 +26,6 @@ def device_tag(device: str) -> str:
 
 
 def header(suite: str, command: str, results: list, device: str | None = None) -> dict:
-    import triton
-
     sha = os.environ.get("VIDEOACCEL_SHA") or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                                               text=True).stdout.strip() or "unknown"
     return {"suite": suite, "device": device or device_name(), "torch": torch.__version__, "triton": triton.__version__,
@@ -38,3 +41,21 @@ def write_record(suite: str, command: str, results: list, out_dir: str, *, name:
     os.makedirs(out_dir, exist_ok=True)
     write_json(doc, path, indent=1, allow_nan=True)  # as before: a row may hold NaN (e.g. no dense reference)
     return path
+
+
+def suite_command(module: str, argv: list[str] | None = None) -> str:
+    """The ``command`` a suite records: ``python -m <module> ARGS`` (``argv``: this process's arguments)."""
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join(["python", "-m", module, *([shlex.join(args)] if args else [])])
+
+
+def run_suite(main: Callable[[list[str] | None], int | None]) -> NoReturn:
+    """``python -m videoaccel.benchmarks.<suite>``: exit with ``main()``'s code; a ValueError (bad input, its fix
+    named) is one line on stderr and exit code 2, as on the `videoaccel` command line."""
+    try:
+        code = main(None)
+    except ValueError as e:
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        print(f"{spec.name if spec else os.path.basename(sys.argv[0])}: {' '.join(str(e).split())}", file=sys.stderr)
+        code = 2
+    sys.exit(code or 0)

@@ -17,18 +17,27 @@ Writes ``routing-<device>.json`` (bench format) and prints a table last.
 """
 from __future__ import annotations
 
+import argparse
 import math
-import sys
+from dataclasses import replace
 
 import torch
+from diffusers import WanPipeline
 
-from ..kernels import backends
+import videoaccel  # the public API, as a user calls it
+
+from ..kernels import backends, dense_attention
 from ..kernels.compensate import compensate_
 from ..kernels.reference import masked_attention
 from ..kernels.sampled_mass import sampled_mass_triton
 from ..patterns import VideoGeometry, build_layout
 from ..patterns.sampled import default_rows, estimate_cost, sample_rows, sampled_block_mass
-from .record import write_record
+from ..pipelines import router_of
+from ..pipelines.compile import compile_transformer, uncompile
+from ..plans import Plan, Profile
+from ..tiny.model import TESTBED, TEXT_LEN
+from .e2e import build
+from .record import run_suite, suite_command, write_record
 from .timing import median_ms
 
 
@@ -46,7 +55,6 @@ def kernel_rows() -> list[dict]:
         dens = torch.tensor([1.0, 0.5, 0.1, 0.2, 0.3, 0.6], device="cuda")[:, None, None]
         masks = torch.rand(H, g.num_blocks, g.num_blocks, device="cuda", generator=gen) < dens
         lay = build_layout(g, masks.cpu(), device="cuda")
-        from dataclasses import replace
         lay = replace(lay, dense_heads=(0,), idle_heads=(1,), validated=False)
         ref, _ = masked_attention(q.float(), k.float(), v.float(), lay.key_mask(1))
         for name in ("gluon", "triton"):
@@ -75,7 +83,6 @@ def kernel_rows() -> list[dict]:
     fused = sampled_mass_triton(q, k, idx, g.video_range, g.block, 128 ** -0.5, out=out, heads=heads)[0]
     ref = sampled_block_mass(q, k, g, r, fused=False)
     ms = median_ms(lambda: sampled_mass_triton(q, k, idx, g.video_range, g.block, 128 ** -0.5, out=out, heads=heads))
-    from ..kernels import dense_attention
     dense_ms = median_ms(lambda: dense_attention(q, k, v))
     share = estimate_cost(r, g.block, every=1)
     rows.append(dict(check="sampled-mass-one-pass", rel_l2=_rel(fused, ref), unwritten=int(torch.isnan(fused).sum()), ms=ms,
@@ -84,8 +91,6 @@ def kernel_rows() -> list[dict]:
 
 
 def _mixed_profile():
-    from ..plans import Plan, Profile
-
     heads = [Plan("sampled", (("density", 0.25),), compensate=True), Plan("sampled", (("density", 0.15),)),
              Plan("radial", (("density", 0.3),)), Plan()]
     other = [Plan("skip"), Plan("diagonal", (("density", 0.2),), compensate=True), Plan("sampled", (("density", 0.1),)),
@@ -95,12 +100,6 @@ def _mixed_profile():
 
 
 def generation_rows(model_dir: str = "assets/tiny-t2v", steps: int = 6) -> list[dict]:
-    from diffusers import WanPipeline
-
-    import videoaccel
-    from ..pipelines.compile import compile_transformer, uncompile
-    from ..tiny.model import TESTBED, TEXT_LEN
-
     torch.backends.cudnn.benchmark = True
     pipe = WanPipeline.from_pretrained(model_dir, torch_dtype=torch.bfloat16).to("cuda")
     pipe.set_progress_bar_config(disable=True)
@@ -159,10 +158,6 @@ def generation_rows(model_dir: str = "assets/tiny-t2v", steps: int = 6) -> list[
 
 
 def host_rows() -> list[dict]:
-    import videoaccel
-    from ..pipelines import router_of
-    from .e2e import build
-
     model, kw = build("wan1.3b-480p81f")
     rows = []
     with torch.no_grad():
@@ -185,7 +180,10 @@ def host_rows() -> list[dict]:
     return rows
 
 
-def main(out_dir: str) -> None:
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m videoaccel.benchmarks.routing", description="writes OUT/routing-<device>.json")
+    ap.add_argument("out_dir", nargs="?", default="bench", metavar="OUT")
+    out_dir = ap.parse_args(argv).out_dir
     rows = []
     for part in (kernel_rows, generation_rows, host_rows):
         try:
@@ -195,7 +193,7 @@ def main(out_dir: str) -> None:
         rows += got
         for r in got:
             print(r, flush=True)
-        write_record("routing", "python -m videoaccel.benchmarks.routing " + " ".join(sys.argv[1:]), rows, out_dir)
+        write_record("routing", suite_command(__spec__.name, argv), rows, out_dir)
     print("\ncheck".ljust(36) + "result")
     for r in rows:
         print(f"{r['check']:<35} " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
@@ -203,4 +201,4 @@ def main(out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "bench")
+    run_suite(main)

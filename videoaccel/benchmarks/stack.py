@@ -19,12 +19,20 @@ import time
 from contextlib import nullcontext
 
 import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+from torch._dynamo.utils import counters
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+import videoaccel  # the public API, as a user calls it
 
 from .. import cache_spec
+from ..pipelines import caches, fp8_linear as fp8
+from ..pipelines.compile import compile_transformer, uncompile
 from .cases import CASES, TINY
-from .stack_spec import STACKS, StackArgs, parse_stack, restore_with_report, sparse_preset
 from .e2e import build
 from .record import write_record
+from .stack_fidelity import run as run_fidelity
+from .stack_spec import STACKS, StackArgs, parse_stack, restore_with_report, sparse_preset
 
 BATCHED_CFG = ("CogVideoXTransformer3DModel", "MochiTransformer3DModel")
 PIPELINE = {"WanTransformer3DModel": "WanPipeline", "HunyuanVideoTransformer3DModel": "HunyuanVideoPipeline",
@@ -44,8 +52,6 @@ def _spec(text: str, steps: int) -> cache_spec.CacheSpec:
 
 def denoise(model, kw: dict, steps: int, now: dict, guidance: float = 5.0) -> torch.Tensor:
     """N flow-matching Euler steps from ``kw``'s latents with CFG as the model's pipeline runs it; the final latents."""
-    from diffusers import FlowMatchEulerDiscreteScheduler
-
     sched = FlowMatchEulerDiscreteScheduler(shift=5.0)
     sched.set_timesteps(steps, device=kw["hidden_states"].device)
     cls = type(model).__name__
@@ -82,12 +88,6 @@ def _sync(device: str) -> None:
 
 def run(cases: list[str], out_dir: str, steps: int = 50, cache: str = "taylorseer-lite:2", preset: str = "radial:0.1",
         stacks: list[str] = STACKS, dense_steps: int | None = None, tiny: bool = False) -> list[dict]:
-    import videoaccel
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    from ..pipelines import caches, fp8_linear as fp8
-    from ..pipelines.compile import compile_transformer, uncompile
-
     parsed = {s: parse_stack(s) for s in stacks}
     spec = _spec(cache, steps)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -127,8 +127,6 @@ def run(cases: list[str], out_dir: str, steps: int = 50, cache: str = "taylorsee
                 n = dense_steps if parts == ("dense",) else steps
                 ctx = sdpa_kernel([SDPBackend.CUDNN_ATTENTION]) if device == "cuda" and "sparse" not in parts else nullcontext()
                 with ctx:
-                    from torch._dynamo.utils import counters
-
                     t0 = time.perf_counter()  # warm-up: compilation (every branch of the cache's schedule), layouts
                     denoise(model, dict(kw), n if "compile" in parts else 1, now)
                     _sync(device)
@@ -169,16 +167,14 @@ def main(args: StackArgs) -> int:
     for s in args.stacks:
         sparse_preset(args.preset, parse_stack(s))
     if args.fidelity:
-        from .stack_fidelity import run as run_fidelity
-
         run_fidelity(args.out, args.fidelity, args.steps, args.cache, args.preset, args.stacks)
         return 0
     if not args.tiny and not torch.cuda.is_available():
-        raise SystemExit("videoaccel bench stack needs a CUDA GPU (full-size models); on a CPU add --tiny")
+        raise ValueError("videoaccel bench stack needs a CUDA GPU (full-size models); on a CPU add --tiny")
     cases = ["wan-tiny"] if args.tiny else args.models
     unknown = [m for m in cases if m not in CASES and m != "wan-tiny"]
     if unknown:
-        raise SystemExit(f"unknown models {unknown}; choose from {', '.join(CASES)}")
+        raise ValueError(f"unknown models {unknown}; choose from {', '.join(CASES)}")
     cache_spec.check_pipeline(_spec(args.cache, args.steps), None)
     run(cases, args.out, args.steps, args.cache, args.preset, args.stacks, args.dense_steps, args.tiny)
     return 0

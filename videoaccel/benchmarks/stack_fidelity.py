@@ -14,15 +14,23 @@ import json
 import sys
 
 import torch
+from diffusers import WanPipeline
+from diffusers.hooks import MagCacheConfig
+
+import videoaccel  # the public API, as a user calls it
 
 from .. import cache_spec
+from ..metrics import psnr, ssim
+from ..pipelines import caches, fp8_linear as fp8
+from ..pipelines.compile import compile_transformer, uncompile
+from ..tiny import EMBEDDED, detect, evaluate
+from ..tiny.model import TESTBED, TEXT_LEN
+from .record import write_record
 from .stack_spec import parse_stack, restore_with_report, sparse_preset
 
 
 def _mag_ratios(pipe, prompt: str, seed: int, call: dict) -> list[float]:
     """diffusers' MagCache calibration (it prints the ratios at the end of the run; no other way out)."""
-    from diffusers.hooks import MagCacheConfig
-
     pipe.transformer.enable_cache(MagCacheConfig(calibrate=True, num_inference_steps=call["num_inference_steps"]))
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
@@ -36,17 +44,6 @@ def _mag_ratios(pipe, prompt: str, seed: int, call: dict) -> list[float]:
 
 def run(out_dir: str, prompts_n: int = 8, steps: int = 20, cache: str = "taylorseer-lite:2", preset: str = "radial:0.1",
         stacks=("dense", "cache", "sparse", "sparse+cache", "sparse+cache+fp8", "sparse+cache+fp8+compile")) -> list[dict]:
-    import videoaccel
-
-    from ..metrics import psnr, ssim
-    from ..pipelines import caches, fp8_linear as fp8
-    from ..pipelines.compile import compile_transformer, uncompile
-    from diffusers import WanPipeline
-
-    from ..tiny import EMBEDDED
-    from ..tiny import detect, evaluate
-    from ..tiny.model import TESTBED, TEXT_LEN
-
     cuda = torch.cuda.is_available()
     pipe = WanPipeline.from_pretrained(str(EMBEDDED), torch_dtype=torch.bfloat16 if cuda else torch.float32,
                                        use_safetensors=True).to("cuda" if cuda else "cpu")
@@ -96,7 +93,5 @@ def run(out_dir: str, prompts_n: int = 8, steps: int = 20, cache: str = "taylors
         results.append(row)
         print(json.dumps(row), flush=True)
     if out_dir:
-        from .record import write_record
-
         print("wrote " + write_record("stack-fidelity", "videoaccel " + " ".join(sys.argv[1:]), results, out_dir))
     return results

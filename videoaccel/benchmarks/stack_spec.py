@@ -1,11 +1,13 @@
 """What a stack is: its parts joined with '+', the sparse preset it runs, the suite's settings.
 
 Why apart from stack.py: the speed loop (stack.py) and the fidelity run (stack_fidelity.py) share
-these, and neither imports the other (the CLI flags live in cli/bench.py).
+these, and the command line's parser (cli/parsers.py) reads ``STACKS`` without loading either.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import videoaccel  # light: the public API loads on first use (videoaccel/__init__.py)
 
 STACKS = ("dense", "cache", "sparse", "sparse+cache", "sparse+cache+fp8", "sparse+cache+fp8+compile",
           "sparse+cache+fp8+compile+fp8linear")
@@ -48,8 +50,6 @@ class StackArgs:
 def restore_with_report(target) -> dict:
     """Undo ``accelerate`` on a pipeline or transformer and return the row fields of what ran: achieved attention
     density, counted fallbacks, and the fraction of attention calls that ran (the rest were served by the cache)."""
-    import videoaccel
-
     rep = videoaccel.report(target).transformers["transformer"]
     videoaccel.restore(target)
     possible = sum(s.passes for s in rep.steps) * len(rep.steps[0].calls) if rep.steps else 0

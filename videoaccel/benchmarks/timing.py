@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import torch
-
-if TYPE_CHECKING:
-    from torch.nn.attention.flex_attention import BlockMask
+from torch.nn.attention.flex_attention import BlockMask, flex_attention
+from triton.testing import do_bench
 
 
 def median_ms(fn: Callable[[], object], repeats: int = 20, warmup: bool = True,
@@ -32,8 +31,6 @@ def median_ms(fn: Callable[[], object], repeats: int = 20, warmup: bool = True,
 
 def bench_ms(fn: Callable[[], object], rep: int = 200) -> float:
     """triton.testing.do_bench's median (warm-up 25 ms, ``rep`` ms of runs) after one call."""
-    from triton.testing import do_bench
-
     fn()
     torch.cuda.synchronize()
     return do_bench(fn, warmup=25, rep=rep, return_mode="median")
@@ -50,8 +47,6 @@ def wall_ms(fn: Callable[[], object]) -> float:
 
 def flex_block_mask(mask: torch.Tensor, seq_len: int, block: int) -> BlockMask:
     """FlexAttention's BlockMask of per-head block masks bool [H, NB, NB] (every kept block full)."""
-    from torch.nn.attention.flex_attention import BlockMask
-
     num = mask.sum(-1).to(torch.int32)[None].cuda()
     ind = torch.argsort((~mask).to(torch.int8), dim=-1, stable=True).to(torch.int32)[None].cuda()
     return BlockMask.from_kv_blocks(torch.zeros_like(num), ind, full_kv_num_blocks=num, full_kv_indices=ind,
@@ -60,6 +55,4 @@ def flex_block_mask(mask: torch.Tensor, seq_len: int, block: int) -> BlockMask:
 
 def compiled_flex() -> Callable[..., torch.Tensor]:
     """flex_attention compiled once for fixed shapes (the baseline the kernel benchmarks compare with)."""
-    from torch.nn.attention.flex_attention import flex_attention
-
     return torch.compile(flex_attention, dynamic=False)

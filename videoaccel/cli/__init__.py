@@ -1,8 +1,10 @@
-"""The `videoaccel` command line: one module per subcommand, each registering its own parser.
+"""The `videoaccel` command line: one module per subcommand, its flags in parsers.py.
 
 Every command that runs a model goes through session.py (model, call defaults, prompts, default
-profile, one timed generation). A command module turns its parsed flags into typed arguments of its
-own functions: no argparse namespace travels further.
+profile) and loading.py (the pipeline, one timed generation). A command module turns its parsed flags
+into typed arguments of its own functions (its ``run``): no argparse namespace travels further.
+Parsing loads neither torch nor diffusers: a command's module is imported once its flags have parsed
+(parsers.py).
 """
 from __future__ import annotations
 
@@ -11,8 +13,7 @@ import os
 import sys
 from typing import NoReturn
 
-from . import bench, compare, generate, inspect, profile, vocab
-from .ranks import rank_tag
+from .parsers import COMMANDS
 
 
 class Parser(argparse.ArgumentParser):
@@ -26,9 +27,15 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="videoaccel", description="Faster video diffusion transformers.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (generate, compare, profile, inspect, bench, vocab):
-        command.add_parser(sub)
+    for add in COMMANDS:
+        add(sub)
     return parser
+
+
+def rank_tag() -> str:
+    """`` (rank R of N)`` in a group of several processes (ranks.py), so that each rank's error line says whose it is."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return f" (rank {os.environ.get('RANK', '0')} of {world})" if world > 1 else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,9 +52,5 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (ValueError, OSError) as e:
         message = str(e)
-    except SystemExit as e:
-        if not isinstance(e.code, str):
-            raise
-        message = e.code
     print(f"videoaccel {args.command}{rank_tag()}: {' '.join(message.split())}", file=sys.stderr)
     return 2

@@ -6,7 +6,7 @@ import argparse
 import math
 from typing import Any, Callable
 
-from .. import values
+from .. import cache_spec, values
 
 
 
@@ -53,8 +53,6 @@ def density(text: str) -> float:
 
 def cache(text: str) -> str:
     """``--cache NAME[:VALUE]``: checked here, parsed again where it is used (``none`` must stay distinguishable)."""
-    from .. import cache_spec
-
     try:
         cache_spec.parse(text)
     except ValueError as e:

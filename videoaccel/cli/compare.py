@@ -4,9 +4,10 @@ Prints PSNR/SSIM per frame and their means, plus LPIPS when it can be computed o
 write a side-by-side video and a JSON report. Every input and output path is checked before any
 work, so bad input exits with code 2 and writes nothing.
 
-Prompt-set mode (``--prompts FILE``, compare_prompts.py): run a model dense and accelerated with the
-same seeds over a prompt set and report PSNR/SSIM vs dense, achieved attention density, speedup and,
-for prompts of the embedded model's grammar, colour/direction adherence of both.
+Prompt-set mode (``--prompts FILE``, compare_prompts.py: a module of its own, so that this one loads no
+torch): run a model dense and accelerated with the same seeds over a prompt set and report PSNR/SSIM vs
+dense, achieved attention density, speedup and, for prompts of the embedded model's grammar,
+colour/direction adherence of both.
 """
 from __future__ import annotations
 
@@ -14,52 +15,18 @@ import argparse
 import sys
 
 from ..files import check_json_path, write_json
-from ..metrics import fmt, num
-from . import args as types
+from ..metrics import check_pair, fmt, lpips_or_none, num, psnr, side_by_side, ssim, verdict
+from ..video import check_output_path, read_video, write_video
 
 USAGE_ERROR = 2
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register the `compare` subcommand on an argparse subparsers object."""
-    p = subparsers.add_parser(
-        "compare", help="PSNR / SSIM (/ LPIPS) between two videos",
-        description="Compare video B against reference A frame by frame (.mp4, .gif or a PNG-frame directory).",
-    )
-    p.add_argument("A", nargs="?", help="reference video (e.g. dense attention)")
-    p.add_argument("B", nargs="?", help="video to compare (e.g. accelerated)")
-    p.add_argument("--side-by-side", metavar="OUT", help="write A|B next to each other (.mp4, .gif or a directory)")
-    p.add_argument("--json", metavar="OUT", help="write per-frame and mean metrics as JSON")
-    p.add_argument("--prompts", metavar="FILE", help="prompt-set mode: one prompt per line, dense vs accelerated")
-    p.add_argument("--profile", default=None, help="prompt-set mode: profile file or preset to compare with dense "
-                   "(default: as videoaccel generate)")
-    p.add_argument("--model", help="prompt-set mode: diffusers directory (default: the embedded model)")
-    p.add_argument("--steps", type=types.positive_int,
-                   help="prompt-set mode; this, --guidance and the geometry default to the model's videoaccel.json")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--height", type=types.size)
-    p.add_argument("--width", type=types.size)
-    p.add_argument("--frames", type=types.positive_int)
-    p.add_argument("--guidance", type=types.non_negative)
-    p.set_defaults(func=_dispatch)
-    return p
-
-
-def _dispatch(a) -> int:
-    if a.prompts:
-        from ..tiny.evaluate import Adherence
-        from .compare_prompts import compare_prompts
-
-        return compare_prompts(a.prompts, a.json or "compare.json", vars(a), model=a.model, profile=a.profile, seed=a.seed,
-                               scorer=Adherence())
+def run(a: argparse.Namespace) -> int:
     return compare_videos(a.A, a.B, side_by_side_out=a.side_by_side, json_out=a.json)
 
 
 def compare_videos(a_path: str | None, b_path: str | None, *, side_by_side_out: str | None, json_out: str | None) -> int:
     """Compare video B with reference A; 0 on success, 2 (message on stderr, nothing written) on bad input."""
-    from ..metrics import check_pair, lpips_or_none, psnr, side_by_side, ssim, verdict
-    from ..video import check_output_path, read_video, write_video
-
     if not a_path or not b_path:
         print("videoaccel compare: give two videos, e.g. `videoaccel compare dense.mp4 fast.mp4`", file=sys.stderr)
         return USAGE_ERROR

@@ -6,6 +6,7 @@ summary (the embedded model's colour/direction adherence: tiny/evaluate.py).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -14,11 +15,14 @@ from typing import Protocol
 
 import numpy as np
 
+from .. import pipelines
 from ..files import check_json_path, write_json
-from ..metrics import num
-from . import session
-
-USAGE_ERROR = 2
+from ..metrics import PLAN_FIX, num, psnr, ssim, verdict
+from ..plans import load_profile
+from ..prompt_check import unknown_words_note
+from ..tiny.evaluate import Adherence
+from . import loading, session
+from .compare import USAGE_ERROR
 
 
 class Scorer(Protocol):
@@ -29,14 +33,14 @@ class Scorer(Protocol):
         """Fields of the summary over every row."""
 
 
+def run(a: argparse.Namespace) -> int:
+    return compare_prompts(a.prompts, a.json or "compare.json", vars(a), model=a.model, profile=a.profile, seed=a.seed,
+                           scorer=Adherence())
+
+
 def compare_prompts(prompts_file: str, out: str, flags: dict, *, model: str | None, profile: str | None, seed: int,
                     scorer: Scorer | None = None) -> int:
     """Write the JSON report to ``out``; 2 (message on stderr) on bad input before any model work."""
-    from .. import pipelines
-    from ..metrics import PLAN_FIX, psnr, ssim, verdict
-    from ..plans import load_profile
-    from ..prompt_check import unknown_words_note
-
     try:
         check_json_path(out)
     except (OSError, ValueError) as e:
@@ -46,21 +50,21 @@ def compare_prompts(prompts_file: str, out: str, flags: dict, *, model: str | No
     try:
         model, embedded = session.resolve_model(model)
         call = session.call_kwargs(flags, session.model_defaults(model))
-        profile = profile or session.default_profile(model, embedded)
-        prof = load_profile(profile)
+        spec = profile or session.default_profile(model, embedded)
+        profile = load_profile(spec)
     except ValueError as e:
         print(str(e), file=sys.stderr)
         return USAGE_ERROR
-    pipe = session.load_pipeline(model)
-    prof = pipelines.check_profile(pipe, prof)  # against the model, before any generation
+    pipe = loading.load_pipeline(model)
+    profile = pipelines.check_profile(pipe, profile)  # against the model, before any generation
     print(session.describe_call(pipe, call, model) + f"; {len(prompts)} prompts, dense and accelerated", flush=True)
     if note := unknown_words_note(pipe, " ".join(prompts), model, embedded):
         print(note, file=sys.stderr)
     rows = []
     for i, prompt in enumerate(prompts):
-        dense, t_dense = session.generate_video(pipe, prompt, call, seed + i)
-        pipelines.accelerate(pipe, prof)
-        fast, t_fast = session.generate_video(pipe, prompt, call, seed + i)
+        dense, t_dense = loading.generate_video(pipe, prompt, call, seed + i)
+        pipelines.accelerate(pipe, profile)
+        fast, t_fast = loading.generate_video(pipe, prompt, call, seed + i)
         rep = pipelines.report(pipe)
         pipelines.restore(pipe)
         p, s = psnr(fast, dense)[1], ssim(fast, dense)[1]
@@ -70,7 +74,7 @@ def compare_prompts(prompts_file: str, out: str, flags: dict, *, model: str | No
         print(f"{i + 1}/{len(prompts)} {prompt!r}: {verdict(p, s)}, attention density {rep.mean_density:.3f}, "
               f"dense {t_dense:.1f} s, accelerated {t_fast:.1f} s", flush=True)
     finite = [r["psnr"] for r in rows if r["psnr"] is not None]
-    summary = {"profile": profile, "model": model, "prompts": len(rows), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+    summary = {"profile": spec, "model": model, "prompts": len(rows), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
                "mean_psnr": sum(finite) / len(finite) if finite else None, "mean_ssim": sum(r["ssim"] for r in rows) / len(rows),
                "mean_attn_density": sum(r["attn_density"] for r in rows) / len(rows),
                "speedup": sum(r["dense_s"] for r in rows) / sum(r["accelerated_s"] for r in rows),

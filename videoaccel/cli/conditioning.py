@@ -9,6 +9,10 @@ import inspect
 from pathlib import Path
 from typing import Any
 
+import diffusers
+from PIL import Image, UnidentifiedImageError
+
+from ..video import read_video
 from . import session
 
 FLAGS = {"image": "--image", "video": "--video"}
@@ -16,15 +20,11 @@ FLAGS = {"image": "--image", "video": "--video"}
 
 def _call_parameters(cls: str | None) -> dict[str, inspect.Parameter] | None:
     """The pipeline class's call parameters; None for a class this diffusers does not know (a hub id, a custom class)."""
-    import diffusers
-
     pipeline = getattr(diffusers, cls, None) if cls else None
     return None if pipeline is None else dict(inspect.signature(pipeline.__call__).parameters)
 
 
 def _read_image(path: str) -> Any:
-    from PIL import Image, UnidentifiedImageError
-
     if not Path(path).is_file():
         raise FileNotFoundError(f"image not found: {path}")
     try:
@@ -35,10 +35,6 @@ def _read_image(path: str) -> Any:
 
 
 def _read_video(path: str) -> list:
-    from PIL import Image
-
-    from ..video import read_video
-
     return [Image.fromarray(frame) for frame in read_video(path)]
 
 

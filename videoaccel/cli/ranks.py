@@ -7,24 +7,18 @@ import logging
 import os
 import sys
 
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
 
 def launched() -> bool:
     """Whether this process is one rank of a launched group (torchrun or ``run_ranks`` set WORLD_SIZE)."""
     return "WORLD_SIZE" in os.environ
 
 
-def rank_tag() -> str:
-    """`` (rank R of N)`` in a group of several processes, so that each rank's error line says whose it is."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return f" (rank {os.environ.get('RANK', '0')} of {world})" if world > 1 else ""
-
-
 def run_ranks(n: int, argv: list[str]) -> int:
-    """Run ``python -m videoaccel *argv`` as ``n`` ranks on this host; 0 when every rank succeeds, else SystemExit
+    """Run ``python -m videoaccel *argv`` as ``n`` ranks on this host; 0 when every rank succeeds, else ValueError
     with one line naming the failed ranks (each printed its own message first)."""
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
-
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # its lines repeat what the ranks said
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=n, run_id="videoaccel", rdzv_backend="c10d",
                           rdzv_endpoint="localhost:0", max_restarts=0)
@@ -33,5 +27,5 @@ def run_ranks(n: int, argv: list[str]) -> int:
     except ChildFailedError as e:
         failed = sorted(e.failures.items())
         codes = "; ".join(f"rank {r}: " + ("stopped" if f.exitcode < 0 else f"exit code {f.exitcode}") for r, f in failed)
-        raise SystemExit(f"{len(failed)} of {n} ranks did not finish ({codes}); the first failure's message is above") from None
+        raise ValueError(f"{len(failed)} of {n} ranks did not finish ({codes}); the first failure's message is above") from None
     return 0

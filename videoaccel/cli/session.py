@@ -1,5 +1,5 @@
-"""What every command that runs a model shares: the model, its call defaults, the default profile, the
-prompts, the line that says which call is about to run, and one timed generation.
+"""What every command that runs a model shares before it loads one: the model, its call defaults, the default
+profile, the prompts, and the line that says which call is about to run (loading.py loads and runs it).
 
 Call defaults belong to the model (call_defaults.py), so a model gives the same defaults however it is
 named. Flags override them; what neither gives is the pipeline's own default (printed, so a 50-step
@@ -9,33 +9,23 @@ from __future__ import annotations
 
 import inspect
 import json
-import time
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from ..call_defaults import CALL_DEFAULTS, KEYS, model_defaults
 from ..files import read_text
-from ..plan_checks import ProfileNotApplied, unapplied_note
-from ..profile_schema import shown, summarise
+from ..profile_schema import summarise
 from ..prompt_check import read_prompts
 from ..tiny import EMBEDDED, EMBEDDED_PROFILE
 
 if TYPE_CHECKING:
-    import torch
     from diffusers import DiffusionPipeline
-
-    from ..plans import Profile
 
 PROFILE_NAME = "videoaccel_profile.json"  # a calibrated profile shipped inside a user's model directory
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")  # weights diffusers would load by unpickling
-ALLOW_PICKLE_HELP = ("load a model directory whose weights are pickle files (.bin, .pt) without safetensors: this UNPICKLES "
-                     "them, which can run code from the files; only for files you trust (default: refused)")
-__all__ = ["EMBEDDED", "EMBEDDED_PROFILE", "call_kwargs", "check_geometry", "default_profile", "describe_call", "generate_video",
-           "load_pipeline", "model_defaults", "read_prompts", "resolve_model"]
+__all__ = ["EMBEDDED", "EMBEDDED_PROFILE", "call_kwargs", "default_profile", "describe_call", "model_defaults", "pipeline_class",
+           "read_prompts", "resolve_model"]
 
 
 def resolve_model(model: str | None, allow_pickle: bool = False) -> tuple[str, bool]:
@@ -91,75 +81,12 @@ def pipeline_class(model: str) -> str | None:
     return data.get("_class_name") if isinstance(data, dict) else None
 
 
-def check_geometry(model: str, call: dict) -> None:
-    """Wan's VAE takes 4k + 1 frames and sizes divisible by 16 (8x VAE, patch 2): say so before loading the model."""
-    from ..pipelines.models import wan_latent_grid
-
-    cls = pipeline_class(model)
-    if cls in ("WanPipeline", "WanImageToVideoPipeline") and {"num_frames", "height", "width"} <= call.keys():
-        wan_latent_grid(call["num_frames"], call["height"], call["width"])
-
-
-def generate_video(pipe: DiffusionPipeline, prompt: str, call: dict, seed: int) -> tuple[np.ndarray, float]:
-    """One video (uint8 [F, H, W, 3]) from a CPU generator seeded with ``seed``, and the seconds it took."""
-    import torch
-
-    from ..video import as_uint8_video
-
-    g = torch.Generator(device="cpu").manual_seed(seed)
-    t = time.perf_counter()
-    frames = pipe(prompt=prompt, generator=g, output_type="np", **call).frames[0]  # by name: I2V pipelines take the image first
-    return as_uint8_video(frames), time.perf_counter() - t
-
-
 def default_profile(model: str, embedded: bool) -> str:
     """The embedded model's calibrated profile, a model directory's own videoaccel_profile.json, else radial."""
     if embedded and EMBEDDED_PROFILE.exists():
         return str(EMBEDDED_PROFILE)
     own = Path(model) / PROFILE_NAME
     return str(own) if own.exists() else "radial"
-
-
-def load_pipeline(model: str, device: str | None = None, allow_pickle: bool = False) -> DiffusionPipeline:
-    """A diffusers pipeline from a local directory or a hub id (the hub needs network access); bf16 on a GPU, float32 on a
-    CPU. Safetensors weights only, unless ``allow_pickle`` (then diffusers may unpickle .bin files)."""
-    import torch
-    from diffusers import DiffusionPipeline
-
-    cuda = torch.cuda.is_available()
-    safe = {} if allow_pickle else {"use_safetensors": True}
-    try:
-        pipe = DiffusionPipeline.from_pretrained(model, **safe, **dtype_kwarg(torch.bfloat16 if cuda else torch.float32))
-    except (OSError, ValueError) as e:
-        why = " ".join(str(e).split()) if str(e) else type(e).__name__
-        hint = ("; its weights are not safetensors: convert them, or pass --allow-pickle for files you trust"
-                if not allow_pickle and "safetensors" in why else "")
-        raise SystemExit(f"cannot load a diffusers pipeline from {shown(model)}: give a local diffusers directory, or a hub id "
-                         f"on a machine with network access ({why}){hint}") from None
-    return pipe.to(device or ("cuda" if cuda else "cpu"))
-
-
-def profile_note(pipe: DiffusionPipeline, profile: Profile, call: dict) -> str | None:
-    """The one line for a profile that cannot run as written on this call (its warm-up covers every step, or every
-    head is dense), before generating. The library's own warning of it is then off in this process: said once."""
-    from ..pipelines.models import spec_for, transformers_of
-
-    warnings.filterwarnings("ignore", category=ProfileNotApplied)
-    param = inspect.signature(pipe).parameters.get("num_inference_steps")
-    steps = call.get("num_inference_steps") or (param.default if param is not None else None)
-    layers = max(len(spec_for(m).self_attention(m)) for _, m in transformers_of(pipe))
-    note = unapplied_note(profile, layers, steps if isinstance(steps, int) else None)
-    return None if note is None else f"warning: {note}"
-
-
-def dtype_kwarg(dtype: torch.dtype) -> dict:
-    """``from_pretrained``'s dtype argument: ``dtype=`` where diffusers resolves it (there ``torch_dtype`` warns that it
-    is deprecated), ``torch_dtype=`` on older diffusers. Its signature is ``**kwargs``, so ask the module that resolves it."""
-    try:
-        from diffusers.utils import deprecation_utils
-    except ImportError:
-        return {"torch_dtype": dtype}
-    return {"dtype": dtype} if hasattr(deprecation_utils, "_resolve_dtype") else {"torch_dtype": dtype}
 
 
 def describe_call(pipe: DiffusionPipeline, call: dict, model: str) -> str:

@@ -5,21 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from transformers import AutoTokenizer
+
 from . import session
 
 LISTED = 1000  # a vocabulary this small is word-level and worth printing; a subword one (T5: 32k) reads any word
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    v = sub.add_parser("vocab", help="list the words the model's tokenizer knows (the embedded model: about 30)")
-    v.add_argument("--model", help="diffusers directory (default: the embedded tiny model)")
-    v.set_defaults(func=lambda a: vocab_command(a.model))
+def run(a: argparse.Namespace) -> int:
+    return vocab_command(a.model)
 
 
 def vocab_command(model: str | None) -> int:
     """Print the model's known words (tokenizer order), or its vocabulary size when it is a subword one."""
-    from transformers import AutoTokenizer
-
     model, _ = session.resolve_model(model)
     folder = Path(model) / "tokenizer"
     if not folder.is_dir():

@@ -17,8 +17,9 @@ LOG2_E4M3_MAX = tl.constexpr(math.log2(E4M3_MAX))  # the attention kernel folds 
 def _round_e4m3(x):
     """Round fp32 to the nearest e4m3 value (ties to even), kept in fp32.
 
-    The interpreter's own fp32->fp8 cast is wrong (triton-on-cpu.md), so under the interpreter the
-    kernels round with this and feed fp32 values that are exactly representable in e4m3.
+    The interpreter's own fp32->fp8 cast is wrong (carries into the exponent halved, subnormals wrong, no
+    saturation at 448), so under the interpreter the kernels round with this and feed fp32 values that are
+    exactly representable in e4m3.
     """
     a = tl.minimum(tl.abs(x), E4M3_MAX_C)
     bits = a.to(tl.int32, bitcast=True)

@@ -46,7 +46,7 @@ def _compensate_kernel(Q, O, LSE, KP, VP, KEPT, HEADS, LOGN,
     offs_d = tl.arange(0, HEAD_DIM)
     q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None].to(tl.int64) * stride_qs + offs_d[None, :],
                 mask=ok[:, None], other=0.0)
-    if UPCAST:  # the interpreter's bf16 arithmetic is wrong (docs: triton-on-cpu)
+    if UPCAST:  # the interpreter multiplies bf16 tiles' raw bits: fp32 there only
         q = q.to(tl.float32)
     m = tl.full([TILE_M], -float("inf"), tl.float32)
     l = tl.zeros([TILE_M], tl.float32)

@@ -10,6 +10,7 @@ import math
 import torch
 
 from .dense import masked_softmax
+from .fp8 import E4M3_MAX
 from .layout import BlockLayout
 
 
@@ -35,8 +36,6 @@ def layout_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: 
 
 def fp8_stats_reference(k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """What fp8.fp8_stats must produce: K's mean, max |K - mean| / 448 and max |V| / 448 over tokens, [B, H, D]."""
-    from .fp8 import E4M3_MAX
-
     k_mean = k.mean(dim=1, dtype=torch.float32)
     k_min, k_max = torch.aminmax(k, dim=1)
     k_scale = torch.maximum(k_max.float() - k_mean, k_mean - k_min.float()).clamp_min(1e-12) / E4M3_MAX
@@ -54,8 +53,6 @@ def quantize_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     ``stats`` (k_mean, k_scale, v_scale): quantise with these instead of fp8_stats_reference's (to
     check the quantisation bit for bit apart from the statistics' summation order).
     """
-    from .fp8 import E4M3_MAX
-
     k_mean, ks, vs = stats if stats is not None else fp8_stats_reference(k, v)
     qf, kf, vf = (t.float().transpose(1, 2) for t in (q, k, v))
     qk = qf * ks[:, :, None]

@@ -48,7 +48,7 @@ def _sampled_mass_kernel(Q, K, ROWS, HEADS, OUT, SCR, stride_qb, stride_qs, stri
     offs_d = tl.arange(0, HEAD_DIM)
     q = tl.load(Q + b * stride_qb + h * stride_qh + rows[:, None].to(tl.int64) * stride_qs + offs_d[None, :],
                 mask=ok_r[:, None], other=0.0)
-    if UPCAST:  # the interpreter's bf16 arithmetic is wrong (docs: triton-on-cpu)
+    if UPCAST:  # the interpreter multiplies bf16 tiles' raw bits: fp32 there only
         q = q.to(tl.float32)
     k_base = K + b * stride_kb + h * stride_kh
     offs_n = tl.arange(0, BLOCK_N)

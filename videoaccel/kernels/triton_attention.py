@@ -122,7 +122,7 @@ class TileConfig:
     warp_specialize: bool = False  # Triton's automatic warp specialisation (device-side descriptors)
 
 
-# Measured on H100 with scripts/tune_attention.py (bench/tune-h100.json); keyed by (head_dim, fp8).
+# Measured on H100 by the tune suite (benchmarks/tune.py; bench/tune-h100.json); keyed by (head_dim, fp8).
 TUNED = {
     (128, False): TileConfig(128, 128, 8, 3),
     (128, True): TileConfig(128, 64, 4, 3),

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..kernels.fp8 import E4M3_MAX
+from ..kernels.reference import quantize_reference
 from .geometry import VideoGeometry
 
 
@@ -106,9 +108,6 @@ def fp8_error(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sample: HeadSam
     every-head sample; 0-d for one head's [S, D]): no host sync, no full attention. The kernel's numerics
     emulated on the rows only: its quantisation of Q, K, V (per-token Q, per-channel K smoothed by its
     mean, per-channel V), then P scaled by 448 and rounded to e4m3 against the row maximum, l in fp32."""
-    from ..kernels.fp8 import E4M3_MAX
-    from ..kernels.reference import quantize_reference
-
     one = q.dim() == 2
     if one:
         q, k, v = q[:, None], k[:, None], v[:, None]

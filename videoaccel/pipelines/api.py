@@ -63,12 +63,12 @@ def accelerated(pipe: Pipe, profile: ProfileLike = "radial", *, fp8_linear: bool
     (fp8_linear.select, compiled, at a Wan 480p sequence: a few seconds per shape), or give the layer
     names. Separate from the per-head FP8 attention. Off by default: it pays off only under
     torch.compile (pipelines.compile.compile_transformer)."""
-    prof = check_profile(pipe, profile)
+    profile = check_profile(pipe, profile)
     if fp8_linear is not False:
         fp8.check_available()
     done = []
     for _, model in transformers_of(pipe):
-        inst = Installation.install(model, prof, getattr(pipe, "scheduler", None),
+        inst = Installation.install(model, profile, getattr(pipe, "scheduler", None),
                                     None if isinstance(pipe, torch.nn.Module) else type(pipe).__name__)
         done.append(inst)
         if fp8_linear is not False:
@@ -85,20 +85,20 @@ def accelerate(pipe: Pipe, profile: ProfileLike = "radial", *, fp8_linear: bool 
 def check_profile(pipe: Pipe, profile: ProfileLike) -> Profile:
     """The loaded profile, or ValueError for anything accelerate() would refuse (profile values, another
     model's profile, layer/head counts), before any step runs and without installing anything."""
-    prof = load_profile(profile)
+    profile = load_profile(profile)
     check_pipeline(pipe)
     for name, model in transformers_of(pipe):
         if installation_of(model) is not None:
             raise ValueError(f"{name} is already accelerated: call videoaccel.restore(pipe) before accelerating again")
         spec = spec_for(model)
-        _check_fingerprint(prof, model)
+        _check_fingerprint(profile, model)
         attn = spec.self_attention(model)
-        profile_fits_model(prof, len(attn), attention_heads(attn[0]) if attn else None)
+        profile_fits_model(profile, len(attn), attention_heads(attn[0]) if attn else None)
         caches.check(model, None if isinstance(pipe, torch.nn.Module) else type(pipe).__name__)  # a cache enabled before
         if getattr(model, "_parallel_config", None) is not None and spec.processor != "dispatch":
             raise ValueError(f"{type(model).__name__} under context parallelism is not supported by videoaccel yet "
                              "(its processors call SDPA directly); run it on one GPU or dense")
-    return prof
+    return profile
 
 
 def restore(pipe: Pipe) -> None:

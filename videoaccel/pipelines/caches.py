@@ -19,7 +19,7 @@ from diffusers.hooks import (FasterCacheConfig, FirstBlockCacheConfig, MagCacheC
                              TaylorSeerCacheConfig)
 
 from ..cache_spec import TWO_PASS_CFG, CacheSpec, check_pipeline
-from .models import spec_for
+from .models import spec_for, transformers_of
 
 log = logging.getLogger("videoaccel")
 
@@ -113,8 +113,6 @@ def build(spec: CacheSpec, model: torch.nn.Module, timestep: Callable[[], float]
 
 def enable(pipe, spec: CacheSpec | None, steps: int | None = None) -> None:
     """``transformer.enable_cache`` for each transformer of ``pipe`` with ``spec`` (None: nothing), checked first."""
-    from .models import transformers_of
-
     if spec is None:
         return
     for _, model in transformers_of(pipe):
@@ -128,8 +126,6 @@ def enable(pipe, spec: CacheSpec | None, steps: int | None = None) -> None:
 
 def disable(pipe) -> None:
     """``disable_cache`` for each transformer of ``pipe`` that has one."""
-    from .models import transformers_of
-
     for _, model in transformers_of(pipe):
         if cache_config(model) is not None:
             model.disable_cache()

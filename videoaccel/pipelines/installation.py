@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from diffusers.models.attention_dispatch import AttentionBackendName
 
 from ..plan_checks import ProfileNotApplied, unapplied_note
 from ..plans import Profile
@@ -42,16 +43,16 @@ class Installation:
     step_hook: StepHook | None = None
 
     @classmethod
-    def install(cls, model: torch.nn.Module, prof: Profile, scheduler: Any, pipeline: str | None = None) -> Installation:
+    def install(cls, model: torch.nn.Module, profile: Profile, scheduler: Any, pipeline: str | None = None) -> Installation:
         spec = spec_for(model)
         attn = spec.self_attention(model)
         tile = spec.tile_order and getattr(model, "_parallel_config", None) is None
         if spec.tile_order and not tile:  # context parallelism shards the sequence between blocks: no model-level reordering
             log.info("videoaccel: %s is context-parallel: frame-major token order", type(model).__name__)
-        router = AttentionRouter(prof, len(attn), attention_heads(attn[0]), spec.text_position, tile_order=tile)
-        if note := unapplied_note(prof, len(attn)):  # once per process and text (Python's warning registry)
+        router = AttentionRouter(profile, len(attn), attention_heads(attn[0]), spec.text_position, tile_order=tile)
+        if note := unapplied_note(profile, len(attn)):  # once per process and text (Python's warning registry)
             warnings.warn(f"videoaccel: {note}", ProfileNotApplied, stacklevel=2)
-        if prof.order == "tile" and not spec.tile_order:
+        if profile.order == "tile" and not spec.tile_order:
             log.info("videoaccel: %s runs frame-major token order (tile-major reordering is implemented for Wan)",
                      type(model).__name__)
         inst = cls(model, router, [m.processor for m in attn])
@@ -62,8 +63,6 @@ class Installation:
             for i, m in enumerate(attn):
                 _set_processor(m, REPLACEMENTS[spec.processor](router, i))
         if torch.cuda.is_available():  # cross-attention: the fastest dense path
-            from diffusers.models.attention_dispatch import AttentionBackendName
-
             for m in spec.cross_attention(model):
                 inst.cross.append((m, getattr(m.processor, "_attention_backend", None)))
                 m.processor._attention_backend = AttentionBackendName._NATIVE_CUDNN

@@ -1,8 +1,8 @@
 """One total budget: choose the dense warm-up steps and every (layer, bucket, head) plan jointly.
 
-Why jointly: on the embedded model five dense warm-up steps bought more fidelity than any mask
-refinement (notes/measurements.md), so warm-up steps, bucket densities and head plans compete for
-the same attention time. The predicted error of the final latent is
+Why jointly: on the embedded model dense warm-up steps bought more fidelity than any mask refinement
+(docs/embedded-model.md, the shipped CPU profile), so warm-up steps, bucket densities and head plans compete
+for the same attention time. The predicted error of the final latent is
 ``J = sum_s w2[s] * mean_(layer, head) err[plan]**2`` over the sparse steps s (step weights from the
 probe, probe.py; head errors measured per bucket), and the cost is the generation's attention time
 over dense, warm-up steps at 1.0. For every warm-up length, heads climb their convex hull of

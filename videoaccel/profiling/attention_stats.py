@@ -12,16 +12,21 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from ..files import write_image
 from ..patterns.geometry import VideoGeometry
 from ..patterns.token_order import tile_major_permutation
-from ..routing import AttentionCall
+from ..plans import Profile
+from . import attach
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
+
+    from ..routing import AttentionCall
 
 DENSITIES = (0.05, 0.1, 0.15, 0.25)
 BLOCKS = (128, 64)
@@ -121,20 +126,11 @@ class RecallObserver:
 def measure(pipe: DiffusionPipeline, prompts: list[str], *, seed: int = 0, query_blocks: int = 8, blocks: tuple[int, ...] = BLOCKS,
             progress: bool = True, **call_kwargs) -> RecallObserver:
     """Generate ``prompts`` densely (frame order) and return the filled observer; ``call_kwargs`` go to pipe()."""
-    from tqdm import tqdm
-
-    from .. import pipelines
-    from ..plans import Profile
-
     obs = RecallObserver(sample_steps(call_kwargs.get("num_inference_steps", 50)), query_blocks, seed, blocks)
-    pipelines.accelerate(pipe, Profile("attention-stats", order="frame", meta={"observe": True}))
-    try:
-        with pipelines.observe(pipe, obs):
-            for i, prompt in enumerate(tqdm(prompts, desc="attention statistics", disable=not progress)):
-                gen = torch.Generator(device="cpu").manual_seed(seed + i)
-                pipe(prompt=prompt, generator=gen, output_type="latent", **call_kwargs)
-    finally:
-        pipelines.restore(pipe)
+    with attach.routed(pipe, Profile("attention-stats", order="frame", meta={"observe": True})), attach.observe(pipe, obs):
+        for i, prompt in enumerate(tqdm(prompts, desc="attention statistics", disable=not progress)):
+            gen = torch.Generator(device="cpu").manual_seed(seed + i)
+            pipe(prompt=prompt, generator=gen, output_type="latent", **call_kwargs)
     if obs.geometry is None:
         raise ValueError("no self-attention call was observed at the sampled steps: is the pipeline supported?")
     return obs
@@ -158,8 +154,6 @@ def summary(rows: list[dict]) -> str:
 def write_png(rows: list[dict], path: str, block: int | None = None, density: float = 0.15) -> None:
     """Recall by layer (rows) x head (columns) for one block size (default: the largest measured) and density,
     frame order left, tile order right."""
-    import cv2
-
     block = block or max(r["block"] for r in rows)
     panels = []
     for order in ORDERS:

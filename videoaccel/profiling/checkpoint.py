@@ -1,4 +1,4 @@
-"""Resumable calibration: the profiler's running sums saved after every prompt as safetensors.
+"""Resumable calibration: the calibration state (calibration.py) saved after every prompt as safetensors.
 
 Tensors go in the safetensors body and everything else (settings key, progress, geometry) in its
 JSON metadata, so reading a checkpoint never runs code: a file that is not one is refused.
@@ -7,17 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ..files import atomic_path
-from ..patterns import VideoGeometry
-
-if TYPE_CHECKING:
-    from .profiler import Profiler
+from .calibration import Calibration
 
 FORMAT = "videoaccel-calibration-1"
 
@@ -40,36 +35,28 @@ def check_checkpoint(path: str | None) -> dict | None:
     return meta
 
 
-def save_checkpoint(path: str, prof: Profiler, done: int, key: dict) -> None:
-    cal = prof.cal
-    tensors = {f"err.{layer}.{b}": t for (layer, b), t in cal.err.items()}
-    tensors.update({f"step_err.{s}.{i}": t for s, ts in cal.step_err.items() for i, (_, t) in enumerate(ts)})
-    tensors["rng"] = prof._gen.get_state()
-    g = prof.geometry
-    meta = {"key": key, "done": done, "count": [[layer, b, n] for (layer, b), n in cal.count.items()],
-            "steps": {str(s): [layer for layer, _ in ts] for s, ts in cal.step_err.items()}, "heads": prof.heads,
-            "geometry": None if g is None else asdict(g)}
-    with atomic_path(path) as tmp:
-        save_file({k: t.contiguous() for k, t in tensors.items()}, tmp, metadata={FORMAT: json.dumps(meta)})
+class Checkpoint:
+    """The checkpoint file of one calibration (``path`` None: none), for settings and prompts ``key``: a run
+    resumes from it only when its key is the same."""
 
+    def __init__(self, path: str | None, key: dict):
+        self.path, self.key = path, key
 
-def load_checkpoint(path: str | None, prof: Profiler, key: dict) -> int:
-    """Prompts already calibrated by an interrupted run with the same settings (0 if none)."""
-    meta = check_checkpoint(path)
-    if meta is None:
-        return 0
-    if meta.get("key") != key:
-        raise ValueError(f"checkpoint {path} was written with other settings or prompts: delete it to start over")
-    t = load_file(path)
-    cal = prof.cal
-    for layer, b, n in meta["count"]:
-        cal.err[(layer, b)] = t[f"err.{layer}.{b}"]
-        cal.count[(layer, b)] = n
-    for s, layers in meta["steps"].items():  # per step: (layer, errors) of every call
-        cal.step_err[int(s)] = [(layer, t[f"step_err.{s}.{i}"]) for i, layer in enumerate(layers)]
-    prof._gen.set_state(t["rng"])
-    g = None if meta["geometry"] is None else VideoGeometry(**meta["geometry"])
-    prof.geometry, prof.heads = g, meta["heads"]
-    if g is not None:
-        prof._candidates(g)
-    return int(meta["done"])
+    def resume(self, calibration: Calibration) -> int:
+        """Load the state an interrupted run saved into ``calibration``; the prompts it had finished (0 if none)."""
+        meta = check_checkpoint(self.path)
+        if meta is None:
+            return 0
+        if meta.get("key") != self.key:
+            raise ValueError(f"checkpoint {self.path} was written with other settings or prompts: delete it to start over")
+        calibration.load_state(load_file(self.path), meta)
+        return int(meta["done"])
+
+    def save(self, calibration: Calibration, done: int) -> None:
+        """The state after ``done`` prompts, written atomically (nothing without a path)."""
+        if not self.path:
+            return
+        tensors, state = calibration.state()
+        meta = {"key": self.key, "done": done, **state}
+        with atomic_path(self.path) as tmp:
+            save_file({k: t.contiguous() for k, t in tensors.items()}, tmp, metadata={FORMAT: json.dumps(meta)})

@@ -16,9 +16,13 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import triton
 from tqdm.auto import tqdm
 
+from .. import __version__
 from ..files import write_json
+from ..kernels import dense_attention, sparse_attention
+from ..patterns import VideoGeometry, build_layout, fit_density, mask_density
 from .costs import CostModel
 
 DENSITIES = (0.05, 0.1, 0.25, 0.5, 1.0)
@@ -26,10 +30,6 @@ GEOMETRY = "13x24x40"  # the testbed's grid (12480 tokens): long enough to fill 
 
 
 def cache_path(device_name: str) -> Path:
-    import triton
-
-    from .. import __version__
-
     root = Path(os.environ.get("VIDEOACCEL_CACHE", "~/.cache/videoaccel")).expanduser()
     tag = re.sub(r"[^A-Za-z0-9.]+", "-", f"{device_name}-torch{torch.__version__}-triton{triton.__version__}-v{__version__}")
     return root / "costs" / f"{tag}.json"
@@ -63,9 +63,6 @@ def _ms(fn: Callable[[], object], repeats: int = 10) -> float:
 
 def measure_table(progress: bool = True) -> list[dict]:
     """Cost rows (``impl`` "cost": ms over cuDNN dense ms on the same q/k/v) on the current GPU, random inputs."""
-    from ..kernels import dense_attention, sparse_attention
-    from ..patterns import VideoGeometry, build_layout, fit_density, mask_density
-
     combos = [(hd, block, prec, d) for hd in (64, 128) for block in (64, 128) for prec in ("bf16", "fp8") for d in DENSITIES]
     rows, dense_ms = [], {}
     gen = torch.Generator(device="cuda").manual_seed(0)

@@ -29,6 +29,6 @@ def oracle_for_total(total: float, steps: int, dense_steps: int = 0, block: int 
     per_step = (total * steps - dense_steps) / (steps - dense_steps)
     if per_step <= 0:
         raise ValueError(f"{dense_steps} dense steps of {steps} already exceed the total density {total}")
-    prof = oracle_profile(min(per_step, 1.0), block, dense_steps, order, per_layer)
-    prof.meta["total_density"] = total
-    return prof
+    profile = oracle_profile(min(per_step, 1.0), block, dense_steps, order, per_layer)
+    profile.meta["total_density"] = total
+    return profile

@@ -1,7 +1,7 @@
 """Step sensitivity: how much an attention error at step s moves the final latent.
 
 Why measured: the error a step injects is amplified (or damped) by every later step, and this
-dominates the budget (dense warm-up steps beat finer masks, notes/measurements.md). Two runs of one
+dominates the budget (dense warm-up steps beat finer masks: docs/embedded-model.md). Two runs of one
 prompt from the same noise: A dense (its latents x^A), B with a reference sparse plan where every
 transformer call also runs dense on the same input (shadow). Per step, B's update is a linear mix of
 its calls' outputs, ``x_{s+1} - x_s = sum_j beta_j out_j`` (the scheduler step and guidance), fitted

@@ -1,7 +1,7 @@
 """Scoring one calibration call: every candidate plan's output error on sampled rows of each head.
 
 Why a module of its own: the profiler (profiler.py) only accumulates; what a candidate is and how it
-is scored lives here. Static candidates (radial, diagonal, ...) have one mask per geometry, built
+is scored lives here (``Scorer``: one config's candidates per geometry, and each call's errors). Static candidates (radial, diagonal, ...) have one mask per geometry, built
 once; scored dynamic candidates (``sampled``) get this call's own masks from this call's q/k, exactly
 as the router will build them, so their error includes the estimate's misses.
 """
@@ -68,3 +68,23 @@ def score_call(c: Candidates, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     if fp8:
         errs.append(fp8_error(q[0], k[0], v[0], s, g, valid_text=valid_text)[:, None])
     return torch.cat(errs, 1).cpu()
+
+
+class Scorer:
+    """Scores calls for one calibration: its candidates per geometry (built once each) and every call's errors."""
+
+    def __init__(self, patterns: tuple[str, ...], densities: tuple[float, ...], *, rows: int, compensate: bool, fp8: bool):
+        self.patterns, self.densities = patterns, densities
+        self.rows, self.compensate, self.fp8 = rows, compensate, fp8
+        self._built: dict[VideoGeometry, Candidates] = {}
+
+    def candidates(self, g: VideoGeometry) -> Candidates:
+        if g not in self._built:
+            self._built[g] = build(self.patterns, self.densities, g)
+        return self._built[g]
+
+    def score(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: VideoGeometry, generator: torch.Generator,
+              valid_text: int | None = None) -> torch.Tensor:
+        """``score_call`` with this calibration's candidates and settings: float32 [H, C'] on the host."""
+        return score_call(self.candidates(g), q, k, v, g, rows=self.rows, compensate=self.compensate, fp8=self.fp8,
+                          generator=generator, valid_text=valid_text)

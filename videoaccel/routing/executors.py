@@ -27,7 +27,10 @@ from .estimate import refresh
 
 @dataclass
 class Call:
-    """One attention call as the executors see it."""
+    """One attention call as the executors see it: its layer, the forward's step context, the softmax scale, the
+    model's padding mask and (filled in by the router when a plan needs them) its geometry and text lengths;
+    q/k/v travel beside it. Not ``router.AttentionCall``, the read-only view (tensors, step, timestep) an
+    observer receives."""
     layer: int
     context: StepContext
     scale: float | None

@@ -33,7 +33,8 @@ log = logging.getLogger("videoaccel")
 
 @dataclass(frozen=True)
 class AttentionCall:
-    """What an observer receives: one self-attention call (q/k/v [B, S, H, D], before routing)."""
+    """What an observer receives: one self-attention call (q/k/v [B, S, H, D], before routing), read-only. Not
+    ``executors.Call``, which carries what the kernels need (step context, scale, padding mask) and no tensors."""
     layer: int
     step: int
     timestep: float | None

@@ -11,9 +11,11 @@ import time
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from ..video import as_uint8_video
 from . import data
+from .detect import detect
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
@@ -21,8 +23,6 @@ if TYPE_CHECKING:
 
 def generate(pipe: DiffusionPipeline, prompts: list[str], seeds: list[int], batch: int = 10, **call) -> tuple[list[np.ndarray], float]:
     """uint8 [F, H, W, 3] videos for ``prompts`` (seed i for prompt i) and the seconds spent in the pipeline."""
-    import torch
-
     videos, seconds = [], 0.0
     for i in range(0, len(prompts), batch):
         gens = [torch.Generator(device="cpu").manual_seed(s) for s in seeds[i:i + batch]]
@@ -49,8 +49,6 @@ class Adherence:
     accelerated video, and the accuracy of each over the prompts that name them."""
 
     def row(self, prompt: str, dense: np.ndarray, accelerated: np.ndarray) -> dict:
-        from .detect import detect
-
         words = prompt.lower().split()
         colour = next((w for w in words if w in data.COLOURS), None)
         direction = next((w for w in words if w in data.DIRECTIONS), None)

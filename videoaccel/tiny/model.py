@@ -7,13 +7,12 @@ stock flow-matching scheduler, saved as a diffusers directory. The default geome
 """
 from __future__ import annotations
 
-
-from typing import TYPE_CHECKING
-
+import tokenizers
 import torch
+from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
+from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
 
-if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerFast
+from .data import CAMERAS, COLOURS, DIRECTIONS, SHAPES, ClipSpec, prompt
 
 DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH = 25, 192, 320
 TESTBED = (49, 384, 640)  # frames, height, width: 13 x 24 x 40 = 12480 tokens, the GPU fidelity geometry
@@ -25,8 +24,6 @@ SPECIAL = ["<pad>", "</s>", "<unk>"]
 def vocabulary() -> list[str]:
     """Every word the prompt grammar can produce, plus the special tokens. Words added by a later data version go
     at the end, so token ids of an earlier model stay valid when it is trained further."""
-    from .data import CAMERAS, COLOURS, DIRECTIONS, SHAPES, prompt, ClipSpec
-
     def words(cameras) -> set[str]:
         out: set[str] = set()
         for c in COLOURS:
@@ -44,9 +41,6 @@ def vocabulary() -> list[str]:
 
 
 def tokenizer() -> PreTrainedTokenizerFast:
-    import tokenizers
-    from transformers import PreTrainedTokenizerFast
-
     vocab = {w: i for i, w in enumerate(vocabulary())}
     tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="<unk>"))
     tok.normalizer = tokenizers.normalizers.Lowercase()
@@ -57,9 +51,6 @@ def tokenizer() -> PreTrainedTokenizerFast:
 
 def components(seed: int = 0) -> dict:
     """Freshly initialised pipeline components (the training script trains them)."""
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
-    from transformers import UMT5Config, UMT5EncoderModel
-
     torch.manual_seed(seed)
     tok = tokenizer()
     text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tok), d_model=128, d_kv=32, d_ff=256, num_layers=2, num_heads=4,

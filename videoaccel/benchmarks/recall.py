@@ -1,41 +1,39 @@
-"""Oracle attention recall of a Wan model at several geometries (bench suite attention-recall).
+"""`python -m videoaccel.benchmarks.recall`: oracle attention recall of a Wan model at several geometries (bench
+suite attention-recall).
 
-Thin wrapper over `videoaccel.profiling.attention_stats` (also `videoaccel inspect --attention`): dense generations
+Over `videoaccel.profiling.attention_stats` (also `videoaccel inspect --attention`): dense generations
 of held-out prompts of the embedded model's grammar, recall per layer/head on sampled query blocks at three steps.
 Writes OUT/attention-recall-<dev>.json (bench-format.md) and OUT/attention-recall-<geometry>.png.
 
-    python scripts/attention_recall.py --model assets/tiny-t2v --geometries 25x192x320,49x384x640 --out $OUT
+    python -m videoaccel.benchmarks.recall --model assets/tiny-t2v --geometries 25x192x320,49x384x640 --out $OUT
 """
 from __future__ import annotations
 
 import argparse
 import os
-import shlex
-import sys
 
 import torch
+from diffusers import WanPipeline
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from videoaccel.benchmarks.record import write_record  # noqa: E402
-from videoaccel.pictures import recall_png  # noqa: E402
-from videoaccel.profiling import attention_stats  # noqa: E402
-from videoaccel.tiny import evaluate  # noqa: E402
-from videoaccel.tiny.model import TEXT_LEN  # noqa: E402
+from ..pictures import recall_png
+from ..profiling import attention_stats
+from ..tiny import evaluate
+from ..tiny.model import TEXT_LEN
+from .record import run_suite, suite_command, write_record
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m videoaccel.benchmarks.recall", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="assets/tiny-t2v")
     ap.add_argument("--geometries", default="25x192x320,49x384x640", help="FRAMESxHEIGHTxWIDTH in pixels, comma-separated")
     ap.add_argument("--prompts", type=int, default=2, help="held-out prompts per geometry")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--out", required=True)
     ap.add_argument("--tag", default="", help="label stored in each row (e.g. the training run)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     cuda = torch.cuda.is_available()
-    from diffusers import WanPipeline
-
     pipe = WanPipeline.from_pretrained(args.model, torch_dtype=torch.bfloat16 if cuda else torch.float32)
     pipe = pipe.to("cuda" if cuda else "cpu")
     pipe.set_progress_bar_config(disable=True)
@@ -51,9 +49,8 @@ def main() -> None:
         recall_png(got, os.path.join(args.out, f"attention-recall-{geo}.png"))
         print(f"{geo} ({got[0]['tokens']} tokens)\n{attention_stats.summary(got)}", flush=True)
         rows += got
-    command = "python scripts/attention_recall.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    write_record("attention-recall", command, rows, args.out)
+    write_record("attention-recall", suite_command(__spec__.name, argv), rows, args.out)
 
 
 if __name__ == "__main__":
-    main()
+    run_suite(main)

@@ -1,12 +1,12 @@
-"""Multi-GPU benchmark: Wan2.1-14B 720p 81f (random weights), one denoising step on 1, 2, 4, 8 GPUs
+"""`python -m videoaccel.benchmarks.multigpu`: Wan2.1-14B 720p 81f (random weights), one denoising step on 1, 2, 4, 8 GPUs
 (as many as present), dense cuDNN vs videoaccel plans under Ulysses context parallelism
 (diffusers' engine), plus the N-GPU output against the 1-GPU output. Writes bench-format JSON
 `multigpu-<device>.json` to $OUT.
 
-    python scripts/bench_multigpu.py                 # every GPU count up to the machine's
-    python scripts/bench_multigpu.py --max-gpus 1    # the single-GPU part only
+    python -m videoaccel.benchmarks.multigpu                 # every GPU count up to the machine's
+    python -m videoaccel.benchmarks.multigpu --max-gpus 1    # the single-GPU part only
 
-Each GPU count runs as `torchrun --nproc-per-node N scripts/bench_multigpu.py --worker ...`.
+Each GPU count runs as `torchrun --nproc-per-node N -m videoaccel.benchmarks.multigpu --worker ...`.
 Keep NVLink multicast off (NCCL_NVLS_ENABLE=0), as the lending machines require.
 """
 from __future__ import annotations
@@ -19,24 +19,23 @@ import sys
 import tempfile
 
 import torch
+import torch.distributed as dist
+from diffusers import ContextParallelConfig
+from safetensors.torch import load_file, save_file
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from videoaccel.benchmarks.record import write_record  # noqa: E402
-from videoaccel.benchmarks.timing import median_ms  # noqa: E402
+import videoaccel  # the public API, as a user calls it
+
+from ..files import write_json
+from .e2e import build
+from .record import run_suite, suite_command, write_record
+from .timing import median_ms
 
 CASE = "wan14b-720p81f"
 SETTINGS = ("cudnn", "radial:0.1", "radial:0.1+fp8")
 
 
 def worker(args) -> None:
-    import torch.distributed as dist
-    from diffusers import ContextParallelConfig
-    from safetensors.torch import load_file, save_file
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    import videoaccel
-    from videoaccel.benchmarks.e2e import build
-
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
@@ -69,21 +68,20 @@ def worker(args) -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     if rank == 0:
-        with open(os.path.join(args.tmp, f"rows-{world}.json"), "w") as f:
-            json.dump(rows, f)
+        write_json(rows, os.path.join(args.tmp, f"rows-{world}.json"), allow_nan=True)
     if world > 1:
         dist.destroy_process_group()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m videoaccel.benchmarks.multigpu")
     ap.add_argument("--worker", action="store_true")
     ap.add_argument("--max-gpus", type=int, default=8)
     ap.add_argument("--settings", nargs="*", default=list(SETTINGS))
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--tmp", default=None)
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.worker:
         worker(args)
         return
@@ -92,8 +90,8 @@ def main() -> None:
     env = dict(os.environ, NCCL_NVLS_ENABLE="0", TORCH_SYMM_MEM_DISABLE_MULTICAST="1", NVSHMEM_DISABLE_NVLS="1")
     rows = []
     for n in counts:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(n), __file__, "--worker", "--tmp", tmp,
-               "--repeats", str(args.repeats), "--settings", *args.settings]
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(n), "-m", __spec__.name, "--worker",
+               "--tmp", tmp, "--repeats", str(args.repeats), "--settings", *args.settings]
         r = subprocess.run(cmd, env=env)
         path = os.path.join(tmp, f"rows-{n}.json")
         if r.returncode != 0 or not os.path.exists(path):
@@ -106,11 +104,11 @@ def main() -> None:
             r["speedup_vs_same_plan_1gpu"] = one[r["impl"]] / r["ms"]
             if "cudnn" in one:
                 r["speedup_vs_cudnn_1gpu"] = one["cudnn"] / r["ms"]
-    write_record("multigpu", "python " + " ".join(sys.argv), rows, args.out,
+    write_record("multigpu", suite_command(__spec__.name, argv), rows, args.out,
                  device=f"{torch.cuda.device_count()} x {torch.cuda.get_device_name()}")
     for r in rows:
         print(r)
 
 
 if __name__ == "__main__":
-    main()
+    run_suite(main)

@@ -1,32 +1,32 @@
-"""GPU benchmark of the pattern library at Wan2.1 geometries, one run.
+"""`python -m videoaccel.benchmarks.patterns`: GPU benchmark of the pattern library at Wan2.1 geometries, one run.
 
 Per pattern: kernel time vs FlexAttention on the same layout, tile-major vs frame-major order
 (same parameters), and plan overhead (layout build, draft estimation, token reordering, mass
 compensation) as a share of the attention time the pattern saves against cuDNN dense.
 Writes bench-format JSON `patterns-<device>.json` to $OUT.
 
-    python scripts/bench_patterns.py
+    python -m videoaccel.benchmarks.patterns
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import sys
 import time
 
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from videoaccel.benchmarks.cases import CASES  # noqa: E402
-from videoaccel.benchmarks.record import write_record  # noqa: E402
-from videoaccel.benchmarks.timing import bench_ms, compiled_flex, flex_block_mask, wall_ms as wall  # noqa: E402
-from videoaccel.kernels import sparse_attention  # noqa: E402
-from videoaccel.patterns import (VideoGeometry, block_mask, build_layout, draft_masks, estimate_levels,  # noqa: E402
-                                 fit_density, pyramid_attention, to_frame_major, to_tile_major)
-from videoaccel.kernels.compensate import compensate_  # noqa: E402
-from videoaccel.patterns.synthetic import planted_qk  # noqa: E402
+from ..kernels import sparse_attention
+from ..kernels.compensate import compensate_
+from ..patterns import (VideoGeometry, block_mask, build_layout, draft_masks, estimate_levels, fit_density, pyramid_attention,
+                        to_frame_major, to_tile_major)
+from ..patterns.registry import behaviour
+from ..patterns.synthetic import planted_qk
+from .cases import CASES
+from .record import run_suite, suite_command, write_record
+from .timing import bench_ms, compiled_flex, flex_block_mask, wall_ms as wall
 
 WAN = ("wan1.3b-480p81f", "wan14b-720p81f")
 
@@ -48,7 +48,9 @@ def structured_qkv(g: VideoGeometry, heads: int, dim: int):
     return q.bfloat16(), k.bfloat16(), torch.randn_like(q).bfloat16()
 
 
-def main():
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(prog="python -m videoaccel.benchmarks.patterns",
+                            description="writes $OUT/patterns-<device>.json").parse_args(argv)
     out_dir = os.environ.get("OUT", ".")
     flex = compiled_flex()
     res = []
@@ -124,7 +126,7 @@ def main():
         del q, k, v, qh, kh, vh, qs, ks, vs
         torch.cuda.empty_cache()
 
-    write_record("patterns", "python " + " ".join(sys.argv), res, out_dir)
+    write_record("patterns", suite_command(__spec__.name, argv), res, out_dir)
     print(f"\n{'case':<18}{'pattern':<16}{'order':<6}{'dens':>6}{'ms':>8}{'xFlex':>7}{'xCuDNN':>8}{'overhead/saved':>16}")
     for r in res:
         if r["impl"] == "videoaccel-bf16":
@@ -137,4 +139,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_suite(main)

@@ -1,4 +1,4 @@
-"""What README command 1 costs on this machine: `videoaccel generate PROMPT --compare-dense` with the shipped profile,
+"""`python -m videoaccel.benchmarks.first_run`: what README command 1 costs on this machine: `videoaccel generate PROMPT --compare-dense` with the shipped profile,
 run as a user runs it, on held-out prompts of the embedded model (never trained, never calibrated on).
 
 Records per prompt the verdict, PSNR, SSIM, attention density, dense and accelerated seconds, the wall time of
@@ -6,7 +6,7 @@ the whole command and the 1-minute load average before and after; writes OUT/fir
 and docs/dense-vs-accelerated.png (frames 0, 12, 24 of the first prompt: dense left, accelerated right).
 `python scripts/render_readme.py` turns the record into the README's first-run and CPU-times blocks.
 
-    python scripts/bench_first_run.py --out bench --n 4
+    python -m videoaccel.benchmarks.first_run --out bench --n 4
 """
 from __future__ import annotations
 
@@ -19,11 +19,14 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from videoaccel.benchmarks.record import write_record  # noqa: E402
-from videoaccel.tiny import evaluate  # noqa: E402
+import numpy as np
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+from ..files import write_image
+from ..tiny import evaluate
+from ..video import read_video
+from .record import run_suite, suite_command, write_record
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")  # the repository (docs/ is written there)
 PICKED = (14, 18, 23, 26, 43, 47)  # held-out prompts of several colours, shapes and motions (evaluate.heldout(50))
 LINE = re.compile(r"^(no visible loss|slight loss|VISIBLE LOSS) \(PSNR ([\d.inf]+) dB, SSIM ([\d.]+)\)")
 
@@ -36,7 +39,7 @@ def run_once(prompt: str, out_dir: str, extra: list[str]) -> dict:
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     wall, load1 = time.perf_counter() - t, os.getloadavg()[0]
     if r.returncode:
-        raise SystemExit(f"{shlex.join(cmd)} failed: {r.stderr[-2000:]}")
+        raise ValueError(f"{shlex.join(cmd)} failed: {r.stderr[-2000:]}")
     lines = r.stdout.splitlines()
     verdict = next(m for m in map(LINE.match, lines) if m)
     acc = re.search(r"in ([\d.]+) s, attention density ([\d.]+)", r.stdout)
@@ -49,23 +52,19 @@ def run_once(prompt: str, out_dir: str, extra: list[str]) -> dict:
 
 def picture(sbs: str, png: str) -> None:
     """Frames 0, 12 and 24 of a side-by-side video, stacked."""
-    import cv2
-    import numpy as np
-
-    from videoaccel.video import read_video
-
     v = read_video(sbs)
     rows = [v[i] for i in (0, len(v) // 2, len(v) - 1)]
     gap = np.full((4, v.shape[2], 3), 255, np.uint8)
-    cv2.imwrite(png, np.concatenate([rows[0], gap, rows[1], gap, rows[2]], 0)[..., ::-1])
+    write_image(png, np.concatenate([rows[0], gap, rows[1], gap, rows[2]], 0)[..., ::-1])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m videoaccel.benchmarks.first_run", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, default=4, help="held-out prompts (of PICKED)")
     ap.add_argument("--profile", help="default: the shipped one, as README command 1")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     prompts = [evaluate.heldout(50)[0][i] for i in PICKED[:args.n]]
     extra = ["--profile", args.profile] if args.profile else []
     rows = []
@@ -79,10 +78,10 @@ def main() -> None:
             if i == 0:
                 picture(r["sbs"], os.path.join(ROOT, "docs", "dense-vs-accelerated.png"))
             r.pop("sbs")
-    command = "python " + shlex.join(sys.argv) + f"   ({os.cpu_count()}-core CPU shared with other jobs; float32; " \
+    command = suite_command(__spec__.name, argv) + f"   ({os.cpu_count()}-core CPU shared with other jobs; float32; " \
               "each row: videoaccel generate PROMPT -o out.mp4 --compare-dense" + (f" --profile {args.profile}" if extra else "") + ")"
     print(f"wrote {write_record('first-run', command, rows, args.out)}")
 
 
 if __name__ == "__main__":
-    main()
+    run_suite(main)

@@ -1,10 +1,11 @@
-"""Offline sm90 build report of every shipped Gluon attention variant (no GPU needed).
+"""`python -m videoaccel.benchmarks.gluon_sass`: offline sm90 build report of every shipped Gluon attention variant
+(no GPU needed).
 
 For each variant: compile for sm90, then from the cubin's SASS: registers per thread, shared memory,
 HGMMA/QGMMA count, local-memory traffic (LDL/STL = spills; those inside the tile loops are what
 costs), CTA barriers. Writes nothing.
 
-    PYTHONPATH=$PWD python scripts/gluon_sass.py [--version 3] [--dump DIR]
+    python -m videoaccel.benchmarks.gluon_sass [--version 3] [--dump DIR]
 """
 from __future__ import annotations
 
@@ -13,16 +14,16 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from videoaccel.kernels.gluon_attention import SHIPPED, compile_sm90  # noqa: E402
+import triton.backends.nvidia as nv
+
+from ..kernels.gluon_attention import SHIPPED, compile_sm90
+from .record import run_suite
 
 
 def sass_facts(cubin: bytes) -> dict:
     """Registers, spills and MMA counts read from the cubin with triton's bundled cuobjdump."""
-    import triton.backends.nvidia as nv
     tool = os.path.join(os.path.dirname(nv.__file__), "bin", "cuobjdump")
     with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
         f.write(cubin)
@@ -52,12 +53,12 @@ def tile_loop_spills(sass: str) -> int:
     return sum(1 for a, text in ins if re.search(r"\b(LDL|STL)\b", text) and any(lo <= a <= hi for lo, hi in inner))
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m videoaccel.benchmarks.gluon_sass")
     ap.add_argument("--version", type=int, nargs="*", default=None)
     ap.add_argument("--dump", default=None, help="write ptx/sass/ttgir per variant here")
     ap.add_argument("--json", action="store_true", help="one JSON object per variant (for tests)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     bad = 0
     for cfg in SHIPPED:
         if args.version and cfg.version not in args.version:
@@ -90,4 +91,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_suite(main)

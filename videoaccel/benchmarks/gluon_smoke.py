@@ -1,4 +1,5 @@
-"""First contact of the Gluon attention kernel with a GPU: small shapes that hit every path.
+"""`python -m videoaccel.benchmarks.gluon_smoke`: first contact of the Gluon attention kernel with a GPU: small
+shapes that hit every path.
 
 Each check runs one Gluon call (outputs NaN-poisoned first) and compares it with the float64
 reference of the same layout: odd lengths (masked tails, TMA rows past the end), kv_always ranges
@@ -6,9 +7,9 @@ per sample with dense text rows, query blocks with no key (zeros, lse -inf), 64-
 fp16, a strided (packed qkv) input, a persistent grid with more items than CTAs, and FP8 (e4m3, v3)
 on the 128-row paths against the float64 attention of the dequantised inputs. One JSON line per
 check; exit 1 on any failure. A watchdog ends the process if one call hangs (a barrier-phase bug
-shows up as a hang, not an error), so run it in its own process; scripts/gpu_check.py does.
+shows up as a hang, not an error), so run it in its own process; the kernels suite (gpu_check.py) does.
 
-    PYTHONPATH=$PWD python scripts/gluon_smoke.py
+    python -m videoaccel.benchmarks.gluon_smoke
 """
 from __future__ import annotations
 
@@ -16,17 +17,15 @@ import argparse
 import faulthandler
 import json
 import math
-import os
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from videoaccel.kernels import BlockLayout, quantize_fp8  # noqa: E402
-from videoaccel.kernels.gluon_attention import fp8_v_pad, gluon_block_sparse_attention, gluon_unsupported, pick_gluon_config  # noqa: E402
-from videoaccel.kernels.layout import num_blocks  # noqa: E402
-from videoaccel.kernels.reference import dequantize_fp8, layout_attention  # noqa: E402
+from ..kernels import BlockLayout, quantize_fp8
+from ..kernels.gluon_attention import fp8_v_pad, gluon_block_sparse_attention, gluon_unsupported, pick_gluon_config
+from ..kernels.layout import num_blocks
+from ..kernels.reference import dequantize_fp8, layout_attention
+from .record import run_suite
 
 HANG_S = 60  # one small call taking longer than this is a hang
 
@@ -97,10 +96,10 @@ def run_check(name, B, S, H, D, dtype, lay, packed, fp8=False):
                 empty_rows_ok=lse_inf_ok and zero_ok, first_call_ms=round(ms, 1))
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m videoaccel.benchmarks.gluon_smoke")
     ap.add_argument("--seed", type=int, default=0, help="layouts' seed (inputs are fresh every run)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     bad = 0
     cases = list(checks(torch.Generator().manual_seed(args.seed)))
     for c, fp8 in [(c, False) for c in cases] + [(c, True) for c in cases if c[0] in FP8_CHECKS]:
@@ -115,4 +114,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_suite(main)

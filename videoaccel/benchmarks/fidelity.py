@@ -1,4 +1,4 @@
-"""Fidelity of profiled vs preset attention plans on the embedded model (GPU; runs on CPU at small n).
+"""`python -m videoaccel.benchmarks.fidelity`: fidelity of profiled vs preset attention plans on the embedded model (GPU; runs on CPU at small n).
 
 One calibration run on training-grammar prompts, then profiles for several error budgets and target
 densities chosen from it, then uncalibrated presets at matching densities, and the oracle (exact top-k
@@ -14,30 +14,29 @@ Writes (bench-format.md)
     OUT/fidelity-<dev>.json     one row per plan
     OUT/profile-<tag>.json      every profile it chose; the shipped one is copied next to the model
 
-    VIDEOACCEL_SHA=$(git rev-parse --short HEAD) python scripts/bench_fidelity.py --model assets/tiny-t2v --out $OUT
+    VIDEOACCEL_SHA=$(git rev-parse --short HEAD) python -m videoaccel.benchmarks.fidelity --model assets/tiny-t2v --out $OUT
 """
 from __future__ import annotations
 
 import argparse
 import os
-import shlex
-import sys
 import time
 from dataclasses import replace
 
 import numpy as np
 import torch
+from diffusers import WanPipeline
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-import videoaccel  # noqa: E402
-from videoaccel.benchmarks.generation_time import MODES, transformer_ms  # noqa: E402
-from videoaccel.benchmarks.record import write_record  # noqa: E402
-from videoaccel.metrics import psnr, ssim  # noqa: E402
-from videoaccel.plans import preset  # noqa: E402
-from videoaccel.profiling import ProfileConfig, calibrate  # noqa: E402
-from videoaccel.profiling.oracle import oracle_for_total  # noqa: E402
-from videoaccel.tiny import data, detect, evaluate  # noqa: E402
-from videoaccel.tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN  # noqa: E402
+import videoaccel  # the public API, as a user calls it
+
+from ..metrics import psnr, ssim
+from ..plans import preset
+from ..profiling import ProfileConfig, calibrate
+from ..profiling.oracle import oracle_for_total
+from ..tiny import data, detect, evaluate
+from ..tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN
+from .generation_time import MODES, transformer_ms
+from .record import run_suite, suite_command, write_record
 
 
 def _preset_density(spec: str) -> float | None:
@@ -45,12 +44,13 @@ def _preset_density(spec: str) -> float | None:
     return preset(spec).default.kwargs.get("density")
 
 
-def _uses(prof, pattern: str) -> bool:
-    return prof.default.pattern == pattern or any(p.pattern == pattern for b in prof.layers.values() for hs in b for p in hs)
+def _uses(profile, pattern: str) -> bool:
+    return profile.default.pattern == pattern or any(p.pattern == pattern for b in profile.layers.values() for hs in b for p in hs)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m videoaccel.benchmarks.fidelity", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="assets/tiny-t2v")
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, default=50, help="held-out prompts for dense adherence")
@@ -75,19 +75,17 @@ def main() -> None:
                     "(WanPipeline's own defaults, 81 x 480 x 832, are far outside what it was trained on)")
     ap.add_argument("--height", type=int, default=DEFAULT_HEIGHT)
     ap.add_argument("--width", type=int, default=DEFAULT_WIDTH)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     cuda = torch.cuda.is_available()
     torch.backends.cudnn.benchmark = True  # the VAE's conv3d: without it bf16 decoding is ~10x slower
-    from diffusers import WanPipeline
-
     pipe = WanPipeline.from_pretrained(args.model, torch_dtype=torch.bfloat16 if cuda else torch.float32)
     pipe = pipe.to("cuda" if cuda else "cpu")
     pipe.set_progress_bar_config(disable=True)
     call = dict(num_inference_steps=args.steps, guidance_scale=5.0, max_sequence_length=TEXT_LEN, num_frames=args.frames,
                 height=args.height, width=args.width)
     prompts, seeds, specs = evaluate.heldout(args.n)
-    command = "python " + shlex.join(sys.argv)
+    command = suite_command(__spec__.name, argv)
 
     dense, dense_s = evaluate.generate(pipe, prompts, seeds, args.batch, **call)
     adh = detect.score(dense, specs)
@@ -110,8 +108,8 @@ def main() -> None:
               f"generations of one prompt ({per_prompt:.1f} s each)", flush=True)
         plans = [(f"target-{d}", cal.profile(f"tiny-target-{d}", target_density=float(d))) for d in targets]
         plans += [(f"budget-{b}", cal.profile(f"tiny-budget-{b}", error_budget=float(b))) for b in budgets]
-    for tag, prof in plans:
-        prof.save(os.path.join(args.out, f"profile-{tag}.json"))
+    for tag, profile in plans:
+        profile.save(os.path.join(args.out, f"profile-{tag}.json"))
     plans += [(p, replace(preset(p), block=args.preset_block)) for p in args.presets.split(",") if p]
     oracles = {float(d): oracle_for_total(float(d), args.steps, block=args.oracle_block, order=args.oracle_order)
                for d in (args.targets if args.oracles is None else args.oracles).split(",") if d}
@@ -129,10 +127,10 @@ def main() -> None:
         base = timing()
     rows[0].update({f"ms_{m}": v for m, v in base.items()})
     print("dense transformer ms per generation:", {m: round(v, 1) for m, v in base.items()}, flush=True)
-    for tag, prof in plans:
-        videoaccel.accelerate(pipe, prof)
-        oracle = prof.meta.get("oracle", False)
-        per_sample = oracle or _uses(prof, "sampled")  # a batch shares one layout: masks from q/k are exact per sample only at batch 1
+    for tag, profile in plans:
+        videoaccel.accelerate(pipe, profile)
+        oracle = profile.meta.get("oracle", False)
+        per_sample = oracle or _uses(profile, "sampled")  # a batch shares one layout: masks from q/k are exact per sample only at batch 1
         videos, seconds = evaluate.generate(pipe, prompts, seeds, 1 if per_sample else args.batch, **call)
         rep = videoaccel.report(pipe)
         ms = {} if oracle else timing()  # the oracle computes dense attention to choose its blocks: no speed to claim
@@ -141,15 +139,15 @@ def main() -> None:
         s = [ssim(a, b)[1] for a, b in zip(videos, dense)]
         a = detect.score(videos, specs)
         finite = [x for x in p if np.isfinite(x)]
-        calibrated = prof.calibrated
-        target = prof.meta.get("total_density") if oracle else prof.budget.get("target_density") if calibrated else _preset_density(tag)
+        calibrated = profile.calibrated
+        target = profile.meta.get("total_density") if oracle else profile.budget.get("target_density") if calibrated else _preset_density(tag)
         if oracle and finite:
             oracle_psnr[target] = float(np.mean(finite))
         row = {"case": f"heldout-{k}", "impl": f"videoaccel-{tag}", "calibrated": calibrated,
                "oracle": oracle, "target_density": target, "attn_density": rep.mean_density,
-               "expected_density": prof.budget.get("expected_density") if calibrated else None,
-               "dense_steps": prof.dense_steps,
-               "expected_error": prof.budget.get("expected_error") if calibrated else None,
+               "expected_density": profile.budget.get("expected_density") if calibrated else None,
+               "dense_steps": profile.dense_steps,
+               "expected_error": profile.budget.get("expected_error") if calibrated else None,
                "psnr": float(np.mean(finite)) if finite else None, "psnr_min": float(min(finite)) if finite else None,
                "ssim": float(np.mean(s)), "ssim_min": float(min(s)), "colour": a["colour"], "direction": a["direction"],
                "seconds": seconds, "fallbacks": rep.fallbacks, **{f"ms_{m}": v for m, v in ms.items()},
@@ -165,4 +163,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_suite(main)

@@ -1,116 +1,52 @@
-"""GPU check and benchmark of the attention kernels, in one run.
+"""`python -m videoaccel.benchmarks.gpu_check`: GPU check and benchmark of the attention kernels, in one run
+(the kernels suite).
 
 Correctness at real shapes (sampled query rows against a float64 reference of the same layout,
 outputs NaN-poisoned first), then timings against cuDNN SDPA, SDPA flash and FlexAttention on
 the same block layouts. Prints a table; writes bench-format JSON to $OUT (or --out).
 
-    python scripts/gpu_check.py                      # all cases
-    python scripts/gpu_check.py --cases wan1.3b-480p81f --densities 0.25
-    python scripts/gpu_check.py --quick              # 2 shapes, random layouts, 3 densities (< 2 min)
+    python -m videoaccel.benchmarks.gpu_check                      # all cases
+    python -m videoaccel.benchmarks.gpu_check --cases wan1.3b-480p81f --densities 0.25
+    python -m videoaccel.benchmarks.gpu_check --quick              # 2 shapes, random layouts, 3 densities (< 2 min)
 
 The Gluon kernel (sm90) runs as impl ``videoaccel-gluon`` next to the classic one (v3 on 128-row
-blocks, v2 on 64: its ``config`` field says which). It first passes scripts/gluon_smoke.py in a
+blocks, v2 on 64: its ``config`` field says which). It first passes the gluon_smoke suite in a
 subprocess with a timeout (a barrier bug hangs rather than fails); if that fails or hangs, it is
 recorded and left out. In the
 main run every Gluon call has a watchdog that ends the process on a hang (rows so far are already
-printed as JSON lines), and any error is recorded as a row and the run goes on.
+printed as JSON lines), and any error is recorded as a row and the run goes on (kernel_checks.py: the
+steps it is made of).
 """
 from __future__ import annotations
 
 import argparse
-import faulthandler
 import json
 import math
 import os
-import subprocess
-import sys
 
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from videoaccel.benchmarks.cases import CASES  # noqa: E402
-from videoaccel.benchmarks.record import write_record  # noqa: E402
-from videoaccel.benchmarks.timing import bench_ms as bench, compiled_flex, flex_block_mask  # noqa: E402
-from videoaccel.kernels import BlockLayout, block_scores, dense_attention, quantize_fp8, sparse_attention  # noqa: E402
-from videoaccel.kernels.layout import num_blocks  # noqa: E402
-from videoaccel.kernels.fp8 import fp8_stats  # noqa: E402
-from videoaccel.kernels.reference import masked_attention  # noqa: E402
-from videoaccel.kernels.triton_attention import pick_config, triton_block_sparse_attention  # noqa: E402
-from videoaccel.kernels.gluon_attention import fp8_v_pad, gluon_block_sparse_attention, gluon_unsupported, pick_gluon_config  # noqa: E402
+from ..kernels import BlockLayout, block_scores, dense_attention, quantize_fp8, sparse_attention
+from ..kernels.fp8 import fp8_stats
+from ..kernels.gluon_attention import pick_gluon_config
+from ..kernels.layout import num_blocks
+from ..kernels.sampled_mass import sampled_mass_triton
+from ..kernels.triton_attention import pick_config, triton_block_sparse_attention
+from ..patterns import VideoGeometry
+from ..patterns.sampled import default_rows, estimate_cost, sample_rows, sampled_block_mass
+from .cases import CASES
+from .kernel_checks import gluon_smoke, make_mask, print_table, run_gluon, sampled_error, tflops
+from .record import run_suite, suite_command, write_record
+from .timing import bench_ms as bench, compiled_flex, flex_block_mask
 
 BLOCK = 128  # --block 64 checks the 64-token layouts (short sequences, finer per-head masks)
 QUICK = dict(cases=["wan1.3b-480p81f", "cogvideox5b-480p49f"], densities=[1.0, 0.25, 0.05], layouts=["random"])
-GLUON_HANG_S = 120  # one Gluon call (compile included) taking longer is a hang: the watchdog ends the run
-SMOKE_TIMEOUT_S = 300
-
-
-def gluon_smoke(rec) -> bool:
-    """Run scripts/gluon_smoke.py in a subprocess; True when it passed."""
-    script = os.path.join(os.path.dirname(__file__), "gluon_smoke.py")
-    try:
-        p = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=SMOKE_TIMEOUT_S)
-        passed, tail = p.returncode == 0, (p.stdout + p.stderr)[-3000:]
-    except subprocess.TimeoutExpired as e:
-        passed, tail = False, f"TIMEOUT after {SMOKE_TIMEOUT_S}s (hang?): {str(e.stdout or '')[-2000:]}"
-    rec(case="gluon-smoke", impl="videoaccel-gluon", passed=passed, log=tail)
-    print(tail, flush=True)
-    return passed
-
-
-def run_gluon(q, k, v, lay, rows, fp8=False):
-    """One Gluon call into a NaN-poisoned output under a hang watchdog, then its error and times:
-    (ms of the whole call, FP8: quantisation included; ms of the kernel alone; error; unwritten)."""
-    why = gluon_unsupported(q, k, v, lay, fp8=fp8)
-    if why:
-        raise ValueError(f"unsupported: {why}")
-    out = torch.full_like(q, math.nan)
-    faulthandler.dump_traceback_later(GLUON_HANG_S, exit=True)
-    sparse_attention(q, k, v, lay, fp8=fp8, out=out, backend="gluon")
-    torch.cuda.synchronize()
-    faulthandler.cancel_dump_traceback_later()
-    unwritten = int(torch.isnan(out).sum())
-    err = sampled_error(out, q, k, v, lay, rows)
-    faulthandler.dump_traceback_later(GLUON_HANG_S, exit=True)
-    ms = bench(lambda: sparse_attention(q, k, v, lay, fp8=fp8, out=out, backend="gluon"))
-    f8 = quantize_fp8(q, k, v, v_pad=fp8_v_pad(lay)) if fp8 else None
-    kernel_ms = bench(lambda: gluon_block_sparse_attention(q, k, v, lay, q.shape[-1] ** -0.5, fp8=f8, out=out))
-    faulthandler.cancel_dump_traceback_later()
-    return ms, kernel_ms, err, unwritten
-
-
-def tflops(S, H, D, ms, density=1.0):
-    return 4 * S * S * H * D * density / (ms * 1e-3) / 1e12
-
-
-def make_mask(kind, H, nb, density, gen):
-    if density >= 1.0:
-        return torch.ones(H, nb, nb, dtype=torch.bool)
-    if kind == "random":
-        m = torch.rand(H, nb, nb, generator=gen) < density
-    else:  # banded: a diagonal band per head, width set by the density
-        w = max(0, round((density * nb - 1) / 2))
-        i = torch.arange(nb)
-        m = ((i[:, None] - i[None, :]).abs() <= w)[None].expand(H, -1, -1).clone()
-    m[:, torch.arange(nb), torch.arange(nb)] = True
-    return m
-
-
-def sampled_error(out, q, k, v, layout, rows):
-    """rel L2 and max abs error of out[:, rows] against float64 attention of the layout's mask."""
-    mask = layout.key_mask(q.shape[0], rows)
-    ref, _ = masked_attention(q[:, rows], k, v, mask)
-    o = out[:, rows].double()
-    return float((o - ref).norm() / ref.norm()), float((o - ref).abs().max())
 
 
 def sampled_check(q, k, case, rec, failures, dense_ms, common):
     """The sampled pattern's fused mass estimate (kernels/sampled_mass.py) against its float32 torch path, and its time."""
-    from videoaccel.patterns import VideoGeometry
-    from videoaccel.patterns.sampled import default_rows, estimate_cost, sample_rows, sampled_block_mass
-    from videoaccel.kernels.sampled_mass import sampled_mass_triton
-
     g = VideoGeometry(*case.grid, block=BLOCK, order="tile")
     if g.seq_len != q.shape[1]:
         return
@@ -126,8 +62,8 @@ def sampled_check(q, k, case, rec, failures, dense_ms, common):
         failures.append(f"{common['case']} sampled mass: rel_l2={err:.3g}")
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m videoaccel.benchmarks.gpu_check")
     ap.add_argument("--cases", nargs="*", default=list(CASES))
     ap.add_argument("--densities", nargs="*", type=float, default=[1.0, 0.5, 0.25, 0.1, 0.05])
     ap.add_argument("--layouts", nargs="*", default=["random", "banded"])
@@ -137,7 +73,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="2 shapes, random layouts, densities 1/0.25/0.05")
     ap.add_argument("--no-gluon", action="store_true", help="skip the sm90 Gluon kernel")
     ap.add_argument("--no-fp8", action="store_true")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.quick:
         for key, val in QUICK.items():
             setattr(args, key, val)
@@ -277,30 +213,12 @@ def main():
                         batch=batch), q, k, v, lay, rows, batch)
         del q, k, v
 
-    path = write_record("kernels", "python " + " ".join(sys.argv), res, args.out)
+    path = write_record("kernels", suite_command(__spec__.name, argv), res, args.out)
     print_table(res)
     print(f"wrote {path}")
     print("FAILURES:\n" + "\n".join(failures) if failures else "all correctness checks passed")
     return 1 if failures else 0
 
 
-def print_table(res):
-    print(f"\n{'case':<24}{'layout':<8}{'dens':>6}{'impl':>18}{'ms':>9}{'effTF':>7}{'xCuDNN':>8}{'xFlex':>7}{'relL2':>9}")
-    flex = {(r["case"], r["layout"], r.get("target_density")): r["ms"] for r in res if r.get("impl") == "flex"}
-    for r in res:
-        if "eff_tflops" not in r:
-            continue
-        f = flex.get((r["case"], r["layout"], r.get("target_density")))
-        xf = f"{f / r['ms']:.2f}" if f and r["impl"].startswith("videoaccel") else ""
-        sp = r.get("speedup_vs_cudnn")
-        sp = f"{sp:.2f}" if sp else ""
-        err = f"{r['rel_l2']:.1e}" if "rel_l2" in r else ""
-        print(f"{r['case']:<24}{r['layout']:<8}{r['density']:>6.3f}{r['impl']:>18}{r['ms']:>9.3f}{r['eff_tflops']:>7.0f}"
-              f"{sp:>8}{xf:>7}{err:>9}")
-    for r in res:
-        if "share_of_dense" in r:
-            print(f"{r['case']:<24}{r['impl']:<28}{r['ms']:.3f} ms = {100 * r['share_of_dense']:.2f}% of cuDNN dense")
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run_suite(main)

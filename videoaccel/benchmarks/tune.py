@@ -1,25 +1,30 @@
-"""Sweep the attention kernel's tile configs on the GPU; the winners go into TUNED.
+"""`python -m videoaccel.benchmarks.tune`: sweep the attention kernel's tile configs on the GPU; the winners go
+into TUNED (kernels/triton_attention.py).
 
 Compiles every candidate in parallel worker processes first (they share Triton's disk cache),
 then times them one after another in this process on the real shapes.
 
-    python scripts/tune_attention.py            # writes $OUT/tune-<device>.json
+    python -m videoaccel.benchmarks.tune            # writes $OUT/tune-<device>.json
+
+(The sampled-mass kernel's tiles: tune_sampled_mass.py.)
 """
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import os
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from videoaccel.benchmarks.cases import CASES as ALL_CASES  # noqa: E402
-from videoaccel.benchmarks.record import write_record  # noqa: E402
-from videoaccel.benchmarks.timing import bench_ms  # noqa: E402
+from ..kernels import BlockLayout, quantize_fp8
+from ..kernels.layout import num_blocks
+from ..kernels.triton_attention import TileConfig, triton_block_sparse_attention
+from .cases import CASES as ALL_CASES
+from .record import run_suite, suite_command, write_record
+from .timing import bench_ms
 
 CASES = {name: (ALL_CASES[name].seq_len, ALL_CASES[name].heads, ALL_CASES[name].head_dim)
          for name in ("wan1.3b-480p81f", "cogvideox5b-480p49f")}  # name: (S, heads, head_dim)
@@ -36,9 +41,6 @@ def candidates():
 
 
 def setup(case):
-    from videoaccel.kernels import BlockLayout, quantize_fp8
-    from videoaccel.kernels.layout import num_blocks
-
     S, H, D = CASES[case]
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(1, S, H, D, generator=g).to("cuda", torch.bfloat16) for _ in range(3))
@@ -51,8 +53,6 @@ def setup(case):
 def run_one(args):
     """Compile (and run once) one candidate; returns an error string or None."""
     case, fp8, tma, cfg = args
-    from videoaccel.kernels.triton_attention import TileConfig, triton_block_sparse_attention
-
     q, k, v, lay, f8 = setup(case)
     try:
         triton_block_sparse_attention(q, k, v, lay, q.shape[-1] ** -0.5, fp8=f8 if fp8 else None, tma=tma,
@@ -63,9 +63,8 @@ def run_one(args):
         return repr(e)[:200]
 
 
-def main():
-    from videoaccel.kernels.triton_attention import TileConfig, triton_block_sparse_attention
-
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(prog="python -m videoaccel.benchmarks.tune", description="writes $OUT/tune-<device>.json").parse_args(argv)
     jobs = [(case, fp8, tma, cfg) for case in CASES for fp8 in (False, True) for tma in (True, False) for cfg in candidates()
             if tma or (cfg[:2] == (128, 128 if CASES[case][2] == 128 else 64) and not cfg[4])]
     t0 = time.time()
@@ -89,7 +88,7 @@ def main():
             ms = bench_ms(fn, rep=100)
             res.append(dict(row, ms=ms, eff_tflops=4 * S * S * H * D * lay.density / ms / 1e9))
             print(json.dumps(res[-1]), flush=True)
-    write_record("tune", "python " + " ".join(sys.argv), res, os.environ.get("OUT", "."))
+    write_record("tune", suite_command(__spec__.name, argv), res, os.environ.get("OUT", "."))
     errs = [r for r in res if "error" in r]
     print(f"\n{len(errs)} candidates failed; first: {errs[0] if errs else None}")
     print("best per (case, fp8):")
@@ -102,4 +101,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_suite(main)

@@ -1,12 +1,13 @@
-"""Summaries and pictures of a profile: what each layer and head runs, per timestep bucket."""
+"""Summaries and pictures of a profile: what each layer and head runs, per timestep bucket (`videoaccel inspect`,
+`videoaccel profile`); beside plans.py, so reading a profile loads no profiler."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from ..files import write_image
-from ..patterns.registry import PATTERNS, USER_FACING
-from ..plans import Plan, Profile
+from .files import write_image
+from .patterns.registry import PATTERNS, USER_FACING
+from .plans import Plan, Profile
 
 COLORS = {name: PATTERNS[name].color for name in USER_FACING}  # the legend
 
