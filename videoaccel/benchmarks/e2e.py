@@ -65,8 +65,8 @@ def _time(fn, repeats: int, warmup: int = 2, timed: Callable[[], None] | None = 
     out = call(0)
     torch.cuda.synchronize()
     first_s = time.time() - t0
-    if first_s > SLOW_S:  # a multi-second forward: no extra warm-up (two timed forwards still hold one estimate)
-        warmup = 0
+    if first_s > SLOW_S:  # a multi-second forward: no extra warm-up, two timed forwards (they still hold one estimate)
+        warmup, repeats = 0, min(repeats, 2)
     for i in range(1, 1 + warmup):
         call(i)
     if timed is not None:
