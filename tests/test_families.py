@@ -152,6 +152,15 @@ def test_bench_case_inputs_run_a_tiny_model_of_its_class(case):
     assert torch.isfinite(_run(model, kw)).all()
 
 
+@pytest.mark.parametrize("case", list(E2E_CASES))
+def test_bench_case_config_builds_its_class(case):
+    """The published config itself (not only the class's tiny one) constructs: built on the meta device, no memory."""
+    c = E2E_CASES[case]
+    with torch.device("meta"):
+        model = getattr(diffusers, c.model)(**c.config)
+    assert sum(p.numel() for p in model.parameters()) > 1e9 or "1.3b" in case or "lite" in case
+
+
 def test_diffusion_forcing_pipelines_are_refused_with_the_reason():
     from diffusers import SkyReelsV2DiffusionForcingPipeline
 

@@ -29,7 +29,7 @@ from ..pipelines import fp8_linear as fp8, router_of
 from ..pipelines.compile import compile_transformer, uncompile
 from ..pipelines.models import spec_for
 from ..pipelines.spec import attention_heads
-from ..plans import load_profile
+from ..plans import Profile, load_profile
 from .cases import E2E_CASES, TINY, BenchCase
 from .inputs import step_inputs
 from .profile_map import bucket_timesteps, map_profile, profile_totals
@@ -142,81 +142,89 @@ def run(cases: list[str], out_dir: str, presets: tuple[str, ...], fp8_linear: bo
         print(json.dumps(kw), flush=True)
 
     for case in cases:
-        model, kw = build(case)
-        spec = spec_for(model)
-        attn = spec.self_attention(model)
-        sample = sorted({0, len(attn) // 4, len(attn) // 2, 3 * len(attn) // 4, len(attn) - 1})
-        mapped = map_profile(profile, len(attn), attention_heads(attn[0]), block=128) if profile else None
-        f, h, w = E2E_CASES[case].grid
-        base: dict[str, float] = {}
-        dense_out = dense_layers = chosen = None
-        t_case = time.time()
-        with torch.no_grad():
-            for s in settings(presets, compile, cudagraphs, fp8_linear, len(times)):
-                t_mid = 700.0 if s.bucket is None else times[s.bucket]
-
-                def step(i, t_mid=t_mid):  # every forward a new step: estimates run at their real period
-                    return model(**{**kw, "timestep": torch.full_like(kw["timestep"], t_mid - 0.01 * i)})[0]
-
-                row = dict(case=case, impl=s.impl)
-                if s.fp8_linear and chosen is None:
-                    try:
-                        chosen, speed = fp8.select(model, f * h * w)
-                        rec(case=case, impl="fp8-linear-selection", chosen=len(chosen), of=len(fp8.block_linears(model)),
-                            speedup_by_shape={f"{k}x{n}": round(v, 3) for (k, n), v in speed.items()})
-                    except Exception as e:  # noqa: BLE001 - recorded, the rest of the run goes on
-                        rec(case=case, impl="fp8-linear", error=repr(e)[:300])
-                        break
-                if s.attention != "cudnn":
-                    videoaccel.accelerate(model, mapped if s.bucket is not None else s.attention,
-                                          fp8_linear=chosen if s.fp8_linear else False)
-                elif s.fp8_linear:
-                    saved = fp8.apply(model, chosen)
-                store, handles = _capture(model, spec, sample) if not s.compiled else ({}, [])
-                if s.compiled:
-                    torch._dynamo.reset()
-                    compile_transformer(model, mode=s.mode)
-                host = {}
-                timed = (lambda: host.update(s0=router_of(model).host_s, c0=_calls(model))) if s.attention != "cudnn" else None
-                with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]) if s.attention == "cudnn" else nullcontext():
-                    reps = 4 if base.get("cudnn-eager", 0) < 1000 else 1 if s.attention == "cudnn" and base["cudnn-eager"] > 5000 else 2
-                    ms, out, first_s = _time(step, reps, warmup=1, timed=timed)
-                if s.compiled:
-                    row.update(mode=s.mode or "default", compile_s=round(first_s - ms / 1e3, 1))
-                    uncompile(model)
-                for hd in handles:
-                    hd.remove()
-                if s.attention != "cudnn":
-                    rep = videoaccel.report(model)
-                    calls = _calls(model) - host["c0"]
-                    row.update(attn_density=round(rep.mean_density, 4), fallbacks=rep.fallbacks,
-                               host_ms_per_call=round(1e3 * (router_of(model).host_s - host["s0"]) / max(calls, 1), 4))
-                    videoaccel.restore(model)
-                else:
-                    row.update(attn_density=1.0)
-                    if s.fp8_linear:
-                        fp8.restore(model, saved)
-                if s.impl == "cudnn-eager":
-                    dense_out, dense_layers = out.float(), dict(store)
-                base.setdefault(s.impl, ms)
-                row.update(ms=ms, speedup_vs_cudnn=base["cudnn-eager"] / ms)
-                for ref in ("cudnn-compiled", "cudnn-compiled-cudagraphs"):
-                    if ref in base:
-                        row[f"speedup_vs_{ref.replace('-', '_')}"] = base[ref] / ms
-                row["out_rel_err"] = float((out.float() - dense_out).norm() / dense_out.norm())
-                if store and s.attention != "cudnn":
-                    row["layer_rel_err"] = {i: float((store[i] - dense_layers[i]).norm() / dense_layers[i].norm()) for i in sample}
-                rec(**row)
-            if profile is not None:
-                profile_totals(case, profile, results, rec)
-            print(f"{case}: {time.time() - t_case:.0f} s", flush=True)
-        del model, kw, dense_layers, store, dense_out
+        try:
+            _case(case, rec, results, presets, fp8_linear, compile, cudagraphs, profile, times)
+        except Exception as e:  # noqa: BLE001 - recorded; the other cases still run
+            rec(case=case, impl="error", error=repr(e)[:300])
         torch._dynamo.reset()
         torch.cuda.empty_cache()
         path = _write(results, out_dir)  # after every case: a run cut short keeps what it measured
     _table(results)
     print(f"wrote {path}")
     return results
+
+
+def _case(case: str, rec: Callable[..., None], results: list, presets: tuple[str, ...], fp8_linear: bool, compile: bool,
+          cudagraphs: bool, profile: Profile | None, times: list) -> None:
+    """Every setting of one case, each row through ``rec``."""
+    model, kw = build(case)
+    spec = spec_for(model)
+    attn = spec.self_attention(model)
+    sample = sorted({0, len(attn) // 4, len(attn) // 2, 3 * len(attn) // 4, len(attn) - 1})
+    mapped = map_profile(profile, len(attn), attention_heads(attn[0]), block=128) if profile else None
+    f, h, w = E2E_CASES[case].grid
+    base: dict[str, float] = {}
+    dense_out = dense_layers = chosen = None
+    t_case = time.time()
+    with torch.no_grad():
+        for s in settings(presets, compile, cudagraphs, fp8_linear, len(times)):
+            t_mid = 700.0 if s.bucket is None else times[s.bucket]
+
+            def step(i, t_mid=t_mid):  # every forward a new step: estimates run at their real period
+                return model(**{**kw, "timestep": torch.full_like(kw["timestep"], t_mid - 0.01 * i)})[0]
+
+            row = dict(case=case, impl=s.impl)
+            if s.fp8_linear and chosen is None:
+                try:
+                    chosen, speed = fp8.select(model, f * h * w)
+                    rec(case=case, impl="fp8-linear-selection", chosen=len(chosen), of=len(fp8.block_linears(model)),
+                        speedup_by_shape={f"{k}x{n}": round(v, 3) for (k, n), v in speed.items()})
+                except Exception as e:  # noqa: BLE001 - recorded, the rest of the run goes on
+                    rec(case=case, impl="fp8-linear", error=repr(e)[:300])
+                    break
+            if s.attention != "cudnn":
+                videoaccel.accelerate(model, mapped if s.bucket is not None else s.attention,
+                                      fp8_linear=chosen if s.fp8_linear else False)
+            elif s.fp8_linear:
+                saved = fp8.apply(model, chosen)
+            store, handles = _capture(model, spec, sample) if not s.compiled else ({}, [])
+            if s.compiled:
+                torch._dynamo.reset()
+                compile_transformer(model, mode=s.mode)
+            host = {}
+            timed = (lambda: host.update(s0=router_of(model).host_s, c0=_calls(model))) if s.attention != "cudnn" else None
+            with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]) if s.attention == "cudnn" else nullcontext():
+                reps = 4 if base.get("cudnn-eager", 0) < 1000 else 1 if s.attention == "cudnn" and base["cudnn-eager"] > 5000 else 2
+                ms, out, first_s = _time(step, reps, warmup=1, timed=timed)
+            if s.compiled:
+                row.update(mode=s.mode or "default", compile_s=round(first_s - ms / 1e3, 1))
+                uncompile(model)
+            for hd in handles:
+                hd.remove()
+            if s.attention != "cudnn":
+                rep = videoaccel.report(model)
+                calls = _calls(model) - host["c0"]
+                row.update(attn_density=round(rep.mean_density, 4), fallbacks=rep.fallbacks,
+                           host_ms_per_call=round(1e3 * (router_of(model).host_s - host["s0"]) / max(calls, 1), 4))
+                videoaccel.restore(model)
+            else:
+                row.update(attn_density=1.0)
+                if s.fp8_linear:
+                    fp8.restore(model, saved)
+            if s.impl == "cudnn-eager":
+                dense_out, dense_layers = out.float(), dict(store)
+            base.setdefault(s.impl, ms)
+            row.update(ms=ms, speedup_vs_cudnn=base["cudnn-eager"] / ms)
+            for ref in ("cudnn-compiled", "cudnn-compiled-cudagraphs"):
+                if ref in base:
+                    row[f"speedup_vs_{ref.replace('-', '_')}"] = base[ref] / ms
+            row["out_rel_err"] = float((out.float() - dense_out).norm() / dense_out.norm())
+            if store and s.attention != "cudnn":
+                row["layer_rel_err"] = {i: float((store[i] - dense_layers[i]).norm() / dense_layers[i].norm()) for i in sample}
+            rec(**row)
+        if profile is not None:
+            profile_totals(case, profile, results, rec)
+        print(f"{case}: {time.time() - t_case:.0f} s", flush=True)
 
 
 def _write(results: list, out_dir: str) -> str:
