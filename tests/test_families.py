@@ -144,10 +144,11 @@ def _tiny_configs() -> dict:
 @pytest.mark.parametrize("case", list(E2E_CASES))
 def test_bench_case_inputs_run_a_tiny_model_of_its_class(case):
     """bench e2e builds each family's step inputs from the model's config: the same code on a tiny config of the
-    class runs a forward, and the spec reads the case's token grid off those inputs."""
+    class runs a forward in bfloat16 as on the GPU (dtype mismatches show), and the spec reads the case's token grid
+    off those inputs."""
     c = E2E_CASES[case]
     small = BenchCase(case, c.model, _tiny_configs()[c.model], (5, 16, 16))
-    model, kw = build_case(small, "cpu", torch.float32)
+    model, kw = build_case(small, "cpu", torch.bfloat16)
     assert spec_for(model).grid(model, (), kw) == small.grid
     assert torch.isfinite(_run(model, kw)).all()
 

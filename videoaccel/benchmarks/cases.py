@@ -79,8 +79,8 @@ FAMILY_CASES: dict[str, BenchCase] = {c.name: c for c in [
     BenchCase("chronoedit14b-480p81f", "ChronoEditTransformer3DModel", WAN14_I2V, (21, 60, 104)),
     BenchCase("wan-animate14b-720p77f", "WanAnimateTransformer3DModel", dict(WAN14_I2V, latent_channels=16),
               (21, 90, 160)),  # 20 latent frames of the segment + the reference frame
-    BenchCase("anyflow14b-480p81f", "AnyFlowTransformer3DModel", {}, (21, 60, 104)),  # class defaults (Wan 14B)
-    BenchCase("helios14b-384p33f", "HeliosTransformer3DModel", {}, (9, 48, 80)),  # class defaults (Wan 14B), one chunk, no history
+    BenchCase("anyflow14b-480p81f", "AnyFlowTransformer3DModel", dict(patch_size=(1, 2, 2)), (21, 60, 104)),  # class defaults (Wan 14B)
+    BenchCase("helios14b-384p33f", "HeliosTransformer3DModel", dict(patch_size=(1, 2, 2)), (9, 48, 80)),  # class defaults (Wan 14B), one chunk, no history
     BenchCase("hunyuanvideo1.5-480p121f", "HunyuanVideo15Transformer3DModel", dict(
         in_channels=65, out_channels=32, num_attention_heads=16, attention_head_dim=128, num_layers=54, patch_size=1,
         patch_size_t=1), (31, 30, 53), text=256 + 64 + 729),

@@ -45,6 +45,10 @@ def build_case(c: BenchCase, device: str = "cuda", dtype: torch.dtype = torch.bf
     torch.manual_seed(0)
     with torch.device(device):
         model = getattr(diffusers, c.model)(**c.config).to(dtype).eval()
+    keep = model._keep_in_fp32_modules or []  # as from_pretrained(torch_dtype=...) leaves them
+    for name, p in model.named_parameters():
+        if any(k in name.split(".") for k in keep):
+            p.data = p.data.float()
     g = torch.Generator(device=device).manual_seed(1)
     rnd = lambda *s: torch.randn(*s, generator=g, device=device, dtype=dtype)  # noqa: E731
     return model, step_inputs(c.model, dict(model.config), c.latent, rnd, device)

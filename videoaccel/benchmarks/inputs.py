@@ -109,6 +109,7 @@ def _kandinsky5(cfg, latent, rnd, device):
                 visual_rope_pos=[torch.arange(n, device=device) for n in (f, h // ph, w // pw)])
 
 
+TIMESTEP_IN_MODEL_DTYPE = ("HunyuanVideo15Transformer3DModel", "Kandinsky5Transformer3DModel")
 MAKERS: dict[str, Callable] = {
     "WanTransformer3DModel": _wan, "SkyReelsV2Transformer3DModel": _wan, "ChronoEditTransformer3DModel": _wan,
     "HeliosTransformer3DModel": _wan, "WanVACETransformer3DModel": _vace, "WanAnimateTransformer3DModel": _animate,
@@ -124,4 +125,6 @@ def step_inputs(cls_name: str, cfg: dict, latent: tuple[int, int, int], rnd: Rnd
     """Keyword arguments of one step (``timestep`` 700 unless the family takes it per frame), ``return_dict=False``."""
     kw = MAKERS[cls_name](cfg, latent, rnd, device)
     kw.setdefault("timestep", torch.tensor([700.0], device=device))
+    if cls_name in TIMESTEP_IN_MODEL_DTYPE:  # as their pipelines pass it: their time embedding takes no float32
+        kw["timestep"] = kw["timestep"].to(kw["hidden_states"].dtype)
     return dict(kw, return_dict=False)
