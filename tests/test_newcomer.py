@@ -137,3 +137,19 @@ def test_render_readme_leaves_the_committed_files_as_they_are(tmp_path, monkeypa
     module.main()
     for name in ("README.md", "docs/gpu-results.md", "docs/embedded-model.md"):
         assert (tmp_path / name).read_text() == (root / name).read_text(), f"{name}: run python scripts/render_readme.py"
+
+
+def test_shipped_profile_runs_the_densities_it_asks_at_its_geometry():
+    """The first run prints no density miss: every static plan of the shipped profile fits to its own density
+    on the geometry it was calibrated at."""
+    from videoaccel.patterns import PATTERNS, VideoGeometry, fit_density, mask_density
+    from videoaccel.plans import Profile
+
+    profile = Profile.load(Path(__file__).resolve().parent.parent / "profiles" / "tiny-t2v.json")
+    f, h, w, _ = profile.meta["geometry"]
+    g = VideoGeometry(f, h, w, block=profile.block, order=profile.order)
+    asked = {(p.pattern, p.kwargs["density"]) for bucket in profile.layers.values() for heads in bucket for p in heads
+             if "density" in p.kwargs and not PATTERNS[p.pattern].scored}
+    assert asked
+    for name, d in asked:
+        assert abs(mask_density(fit_density(name, g, d)[1], g) - d) < 1e-3, (name, d)

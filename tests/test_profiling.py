@@ -227,3 +227,20 @@ def test_fp8_candidate_scores_are_the_per_head_fp8_error():
         one = sample_head(q[0, :, h], k[0, :, h], v[0, :, h], g, 32, generator=replay.calibration.generator)
         assert torch.allclose(errs[h, -1], fp8_error(q[0, :, h], k[0, :, h], v[0, :, h], one, g), atol=1e-6)
         assert 0 < float(errs[h, -1]) < 0.2
+
+
+def test_static_candidates_ask_the_density_they_run():
+    """A static candidate's density is its fitted mask's own (asking 0.4 may give 0.35 on a small grid), so the
+    router fits the same mask again and reports no density miss; candidates with the same mask are one."""
+    from videoaccel.patterns import fit_density, mask_density
+    from videoaccel.profiling.scoring import build
+
+    g = VideoGeometry(7, 12, 20, block=64)
+    c = build(("diagonal", "multi_diagonal", "radial"), (0.05, 0.1, 0.15, 0.25, 0.4, 0.5), g)
+    static = [p for p in c.plans[1:] if p.pattern != "sampled"]
+    assert len(static) == len(c.masks) - 1
+    for plan, mask in zip(static, c.masks[1:]):
+        asked = plan.kwargs["density"]
+        assert torch.equal(fit_density(plan.pattern, g, asked)[1], mask)
+        assert 0 < asked - mask_density(mask, g) < 1 / g.num_blocks ** 2
+    assert len({(p.pattern, tuple(m.flatten().tolist())) for p, m in zip(static, c.masks[1:])}) == len(static)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..patterns import PATTERNS, VideoGeometry, fit_density, mask_density
+from ..patterns import PATTERNS, VideoGeometry, fit_density, honest_density, mask_density
 from ..patterns.measure import evaluate, fp8_error, sample_heads
 from ..patterns.oracle import top_k_blocks, top_k_density
 from ..patterns.registry import estimate_share
@@ -33,9 +33,11 @@ def build(patterns: tuple[str, ...], densities: tuple[float, ...], g: VideoGeome
     for name in patterns:
         if PATTERNS[name].scored:
             continue
-        for d in densities:
-            plans.append(Plan(name, (("density", d),)))
-            masks.append(fit_density(name, g, d)[1])
+        for d in densities:  # the density each mask runs at (asking 0.4 may give 0.35 here); one candidate per mask
+            mask = fit_density(name, g, d)[1]
+            if not any(p.pattern == name and torch.equal(m, mask) for p, m in zip(plans, masks)):
+                plans.append(Plan(name, (("density", honest_density(mask, g)),)))
+                masks.append(mask)
     cost = [mask_density(m, g) for m in masks]
     for name in (n for n in patterns if PATTERNS[n].scored):
         for d in densities:
