@@ -24,7 +24,7 @@ def _measure(plan: Plan):
         videoaccel.accelerate(pipe, Profile("ref", default=plan, block=16, order="tile"))
 
     try:
-        return probe.measure(pipe, model, "a red circle moving left", 0, switch, CALL)
+        return probe.measure(pipe, [model], "a red circle moving left", 0, switch, CALL)
     finally:
         videoaccel.restore(pipe)
         assert "forward" not in model.__dict__ or not hasattr(model.forward, "__name__") or model.forward.__name__ != "<lambda>"

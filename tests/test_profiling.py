@@ -244,3 +244,28 @@ def test_static_candidates_ask_the_density_they_run():
         assert torch.equal(fit_density(plan.pattern, g, asked)[1], mask)
         assert 0 < asked - mask_density(mask, g) < 1 / g.num_blocks ** 2
     assert len({(p.pattern, tuple(m.flatten().tolist())) for p, m in zip(static, c.masks[1:])}) == len(static)
+
+
+def test_two_transformer_pipeline_profiles_as_one_and_runs_by_it():
+    """Wan2.2 A14B's shape: transformer for the high-noise steps, transformer_2 below the boundary. One calibration
+    observes both; the buckets split at the boundary (no plan mixes the stages); the profile then routes both."""
+    import videoaccel
+    from diffusers import WanPipeline, WanTransformer3DModel
+    from test_pipelines import _tiny_wan_pipeline
+
+    one = _tiny_wan_pipeline()
+    torch.manual_seed(1)
+    second = WanTransformer3DModel.from_config(one.transformer.config).eval()
+    pipe = WanPipeline(tokenizer=one.tokenizer, text_encoder=one.text_encoder, vae=one.vae, scheduler=one.scheduler,
+                       transformer=one.transformer, transformer_2=second, boundary_ratio=0.9)
+    kw = dict(height=64, width=64, num_frames=9, num_inference_steps=4, guidance_scale=1.0, max_sequence_length=8)
+    cal = calibrate(pipe, ["a red circle moving left"], ProfileConfig(block=16, buckets=2, rows=32), progress=False, **kw)
+    profile = cal.profile("two-stage", error_budget=0.3)
+    assert profile.bucket_edges == [900.0] and profile.meta["stage_boundary"] == 900.0
+    assert {b for _, b in cal.profiler.calibration.err} == {0, 1}  # both stages observed
+    videoaccel.accelerate(pipe, profile)
+    pipe("a red circle moving left", output_type="latent", **kw)
+    rep = videoaccel.report(pipe)
+    videoaccel.restore(pipe)
+    assert set(rep.transformers) == {"transformer", "transformer_2"} and rep.fallbacks == 0
+    assert all(sum(s.calls for s in t.layers.values()) > 0 for t in rep.transformers.values())

@@ -138,9 +138,9 @@ def fit_density(name: str, geometry: VideoGeometry, target: float, **params) -> 
 
 def honest_density(mask: torch.Tensor, geometry: VideoGeometry) -> float:
     """The ``density`` to ask for ``mask`` (a fitted mask) so that fitting it again gives the same mask and the router
-    runs what was asked: its exact density plus half the finest step of the block grid (fitting keeps masks strictly
-    below what is asked), rounded to 6 decimals."""
-    return round(mask_density(mask, geometry) + 0.5 / geometry.num_blocks ** 2, 6)
+    runs what was asked: its exact density plus less than the finest step of the block grid (fitting keeps masks
+    strictly below what is asked) and at most 1e-4 (well inside the router's miss tolerance)."""
+    return round(mask_density(mask, geometry) + min(0.5 / geometry.num_blocks ** 2, 1e-4), 7)
 
 
 def build_layout(geometry: VideoGeometry, masks: torch.Tensor, text_lengths: list[int] | None = None,

@@ -46,6 +46,15 @@ def transformers_of(pipe: DiffusionPipeline | torch.nn.Module) -> list[tuple[str
     return found
 
 
+def stage_boundary(pipe: DiffusionPipeline | torch.nn.Module) -> float | None:
+    """The timestep at which a two-transformer pipeline (Wan2.2 A14B) hands over from ``transformer`` (timesteps at
+    or above it) to ``transformer_2``; None for a pipeline with one."""
+    ratio = getattr(getattr(pipe, "config", None), "boundary_ratio", None)
+    if ratio is None or len(transformers_of(pipe)) < 2:
+        return None
+    return float(ratio) * pipe.scheduler.config.num_train_timesteps
+
+
 def wan_latent_grid(frames: int, height: int, width: int) -> tuple[int, int, int]:
     """Video tokens Wan's transformer sees: (frames - 1) / 4 + 1 latent frames, / 8 VAE, / 2 patch; ValueError
     naming the fix for a size its VAE cannot take."""

@@ -1,7 +1,7 @@
 """The profiling package's only coupling to the routing (and the diffusers glue around it), in one place.
 
 Why: the router must not know the profiler. Calibration and attention statistics need these from a pipeline: its
-one transformer (``transformer``), to run it by a profile of their own and get it back as it was (``routed``), every
+transformers (``transformers``: Wan2.2 A14B has two, ``boundary`` says where they switch), to run it by a profile of their own and get it back as it was (``routed``), every
 self-attention call's q/k/v (the router's observer interface, ``observe``), the probe's switch to its reference
 plan (``switch``), and one forward with every head dense (the probe's shadow pass, ``dense_forwards``).
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterator
 import torch
 
 from .. import pipelines
-from ..pipelines.models import transformers_of
+from ..pipelines.models import stage_boundary, transformers_of
 from ..plans import Profile
 
 if TYPE_CHECKING:
@@ -44,12 +44,20 @@ def switch(pipe: DiffusionPipeline, profile: Profile) -> None:
     pipelines.accelerate(pipe, profile)
 
 
-def transformer(pipe: DiffusionPipeline) -> torch.nn.Module:
-    """The pipeline's one transformer; ValueError for pipelines with two (profile each stage)."""
-    models = transformers_of(pipe)
-    if len(models) != 1:
-        raise ValueError("profiling pipelines with two transformers (Wan2.2 A14B) is not supported yet: profile each stage")
-    return models[0][1]
+def transformers(pipe: DiffusionPipeline) -> list[torch.nn.Module]:
+    """The pipeline's transformers (Wan2.2 A14B: two, one per stage); ValueError when their architectures differ
+    (one profile addresses both by layer and head)."""
+    models = [m for _, m in transformers_of(pipe)]
+    configs = [(type(m).__name__, {k: v for k, v in m.config.items() if not k.startswith("_")}) for m in models]
+    if any(c != configs[0] for c in configs):
+        raise ValueError(f"{type(pipe).__name__}'s transformers differ in class or config: one profile needs the same "
+                         "architecture in both; profile each stage's transformer alone")
+    return models
+
+
+def boundary(pipe: DiffusionPipeline) -> float | None:
+    """The timestep where a two-transformer pipeline switches stage (profile buckets split there), or None."""
+    return stage_boundary(pipe)
 
 
 def num_layers(model: torch.nn.Module) -> int:

@@ -17,9 +17,16 @@ from ..patterns import VideoGeometry
 from ..plans import bucket_of
 
 
-def bucket_edges(timesteps: list[float], buckets: int) -> list[float]:
-    """Timesteps (descending, as schedulers run) splitting the steps into ``buckets`` equal groups."""
+def bucket_edges(timesteps: list[float], buckets: int, boundary: float | None = None) -> list[float]:
+    """Timesteps (descending, as schedulers run) splitting the steps into ``buckets`` equal groups; with a stage
+    ``boundary`` (two transformers) one edge lies on it and each stage gets its share of the buckets, so no bucket,
+    and no plan, mixes the two transformers' attention."""
     ts = sorted(timesteps, reverse=True)
+    high = [t for t in ts if boundary is not None and t >= boundary]
+    if high and len(high) < len(ts):
+        n_high = min(max(1, round(buckets * len(high) / len(ts))), buckets - 1) if buckets > 1 else 1
+        low = [t for t in ts if t < boundary]
+        return bucket_edges(high, n_high) + [boundary] + bucket_edges(low, max(1, buckets - n_high))
     if buckets <= 1 or len(ts) < buckets:
         return []
     return [ts[len(ts) * i // buckets] + 1e-3 for i in range(1, buckets)]
@@ -39,8 +46,8 @@ class Calibration:
     device: torch.device | None = None  # of the observed calls: whose costs the allocation reads
 
     @classmethod
-    def start(cls, timesteps: list[float], buckets: int, seed: int) -> Calibration:
-        edges = bucket_edges(timesteps, buckets)
+    def start(cls, timesteps: list[float], buckets: int, seed: int, boundary: float | None = None) -> Calibration:
+        edges = bucket_edges(timesteps, buckets, boundary)
         return cls(edges, [bucket_of(t, edges) for t in timesteps], torch.Generator().manual_seed(seed))
 
     def bucket(self, timestep: float | None) -> int:

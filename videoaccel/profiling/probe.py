@@ -15,8 +15,9 @@ a small scale keeps the probe a directional derivative, and results are divided 
 """
 from __future__ import annotations
 
+import functools
 import logging
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from typing import TYPE_CHECKING, Callable
 
@@ -62,7 +63,7 @@ def _latent_run(pipe, prompt: str, seed: int, on_step, call: dict) -> torch.Tens
                 callback_on_step_end_tensor_inputs=["latents"], **call)
 
 
-def measure(pipe: DiffusionPipeline, model: torch.nn.Module, prompt: str, seed: int, accelerate_ref: Callable[[], None], call: dict, scale: float = 0.1) -> dict:
+def measure(pipe: DiffusionPipeline, models: list[torch.nn.Module], prompt: str, seed: int, accelerate_ref: Callable[[], None], call: dict, scale: float = 0.1) -> dict:
     """Sensitivity of the final latent to each step's attention error.
 
     ``accelerate_ref()`` switches the (already accelerated, dense) pipeline to the reference plan.
@@ -74,7 +75,7 @@ def measure(pipe: DiffusionPipeline, model: torch.nn.Module, prompt: str, seed: 
     prev: dict[str, torch.Tensor] = {}
     injected, carried, dx_norm = [], [], []
 
-    def wrapper(inner, *a, **kw):
+    def wrapper(model, inner, *a, **kw):
         out = inner(*a, **kw)
         with dense_forwards(model):
             ref = _sample(inner(*a, **kw))
@@ -100,7 +101,9 @@ def measure(pipe: DiffusionPipeline, model: torch.nn.Module, prompt: str, seed: 
         prev["x"] = x
         outs.clear()
 
-    with _wrapped_forward(model, wrapper):
+    with ExitStack() as stack:  # every transformer (Wan2.2 A14B: one per stage)
+        for model in models:
+            stack.enter_context(_wrapped_forward(model, functools.partial(wrapper, model)))
         _latent_run(pipe, prompt, seed, on_step, call)
     n = len(injected)
     norm = (float(dense[n - 1].norm()) or 1.0) * scale

@@ -72,11 +72,11 @@ class Profiler:
     Its parts: ``calibration`` (what was measured), ``scorer`` (the candidates and how a call is scored), ``probe``
     (the step sensitivities, once measured); ``choose`` hands them to a ``Chooser`` (choose.py)."""
 
-    def __init__(self, config: ProfileConfig, timesteps: list[float]):
+    def __init__(self, config: ProfileConfig, timesteps: list[float], boundary: float | None = None):
         if config.fp8 is None:  # FP8 candidates only where this GPU runs FP8 faster than bf16 somewhere (device_costs)
             config = replace(config, fp8=torch.cuda.is_available() and device_costs(torch.device("cuda")).fp8_pays())
         self.config = config
-        self.calibration = Calibration.start(timesteps, config.buckets, config.seed)
+        self.calibration = Calibration.start(timesteps, config.buckets, config.seed, boundary)
         self.scorer = Scorer(config.patterns, config.densities, rows=config.rows, compensate=config.compensate, fp8=config.fp8)
         self.probe: dict | None = None  # probe.measure's result
 
@@ -136,11 +136,12 @@ def calibrate(pipe: DiffusionPipeline, prompts: list[str], config: ProfileConfig
               checkpoint: str | None = None, **call_kwargs) -> Calibrated:
     """The calibration half of profile_pipeline: dense generations with every candidate scored."""
     config = config or ProfileConfig()
-    model = attach.transformer(pipe)
+    models = attach.transformers(pipe)  # Wan2.2 A14B: two, one per stage, profiled together (buckets split at the stage)
+    model, boundary = models[0], attach.boundary(pipe)
     steps = call_kwargs.get("num_inference_steps", 50)
     pipe.scheduler.set_timesteps(steps)
     timesteps = [float(t) for t in pipe.scheduler.timesteps]
-    profiler = Profiler(config, timesteps)
+    profiler = Profiler(config, timesteps, boundary)
     key = {"prompts": list(prompts), "seed": seed, "config": repr(config), "call": repr(sorted(call_kwargs.items()))}
     saved = Checkpoint(checkpoint, key)
     with attach.routed(pipe, Profile("calibration", block=config.block, order=config.order, meta={"observe": True})):
@@ -157,19 +158,19 @@ def calibrate(pipe: DiffusionPipeline, prompts: list[str], config: ProfileConfig
         geometry, heads, num_layers = profiler.calibration.geometry, profiler.calibration.heads, attach.num_layers(model)
         if config.probe and geometry is not None:
             bar.set_description("probing step sensitivity")
-            _probe(pipe, model, profiler, geometry, prompts[0], seed, call_kwargs)
+            _probe(pipe, models, profiler, geometry, prompts[0], seed, call_kwargs)
             bar.update()
         bar.close()
     if geometry is None:
         raise ValueError("no self-attention call was observed: is the pipeline's transformer supported?")
     meta = {"prompts": list(prompts), "seed": seed, "call": {k: v for k, v in call_kwargs.items() if isinstance(v, (int, float, str))},
             "geometry": [geometry.frames, geometry.height, geometry.width, geometry.text], "torch": torch.__version__,
-            "videoaccel": __version__}
+            "videoaccel": __version__, **({"stage_boundary": boundary, "transformers": len(models)} if boundary else {})}
     return Calibrated(profiler, heads, num_layers, geometry, model, meta)
 
 
-def _probe(pipe, model, profiler: Profiler, geometry: VideoGeometry, prompt: str, seed: int, call: dict) -> None:
+def _probe(pipe, models, profiler: Profiler, geometry: VideoGeometry, prompt: str, seed: int, call: dict) -> None:
     """Step sensitivities (probe.py) with the reference plan: the allocation without step information."""
     reference = profiler.chooser().reference_profile(geometry)
-    profiler.probe = {**probe.measure(pipe, model, prompt, seed, lambda: attach.switch(pipe, reference), call),
+    profiler.probe = {**probe.measure(pipe, models, prompt, seed, lambda: attach.switch(pipe, reference), call),
                       "prompt": prompt, "reference_cost": profiler.config.probe_density}

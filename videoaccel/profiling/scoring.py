@@ -35,6 +35,8 @@ def build(patterns: tuple[str, ...], densities: tuple[float, ...], g: VideoGeome
             continue
         for d in densities:  # the density each mask runs at (asking 0.4 may give 0.35 here); one candidate per mask
             mask = fit_density(name, g, d)[1]
+            if mask.all():  # every block kept (a tiny grid): that is the dense plan, not a candidate
+                continue
             if not any(p.pattern == name and torch.equal(m, mask) for p, m in zip(plans, masks)):
                 plans.append(Plan(name, (("density", honest_density(mask, g)),)))
                 masks.append(mask)
