@@ -6,6 +6,7 @@ import torch
 
 import videoaccel
 from videoaccel.pipelines import router_of
+from videoaccel.pipelines.models import spec_for
 from videoaccel.plans import SCHEMA_VERSION, Plan, Profile, config_hash, preset
 from reference_executors import REFERENCE
 from tiny_models import TINY
@@ -270,3 +271,24 @@ def test_accelerated_model_deepcopy_is_refused_with_the_fix():
         copy.deepcopy(model)
     videoaccel.restore(model)
     copy.deepcopy(model)
+
+
+def test_a_profile_at_another_size_than_calibrated_is_said_once(caplog):
+    """Plans refit to any size, but the calibrated fidelity belongs to the calibration's grid: said once per size."""
+    model, kwargs = TINY["wan"]()
+    at = Profile("elsewhere", default=SPARSE["radial"], block=16, calibrated=True, meta={"geometry": [9, 9, 9, 0]})
+    with caplog.at_level("WARNING", logger="videoaccel"):
+        videoaccel.accelerate(model, at)
+        _run(model, kwargs)
+        _run(model, kwargs)
+        videoaccel.restore(model)
+    said = [r.message for r in caplog.records if "was calibrated at 9x9x9 video tokens" in r.message]
+    assert len(said) == 1 and "profile at this size" in said[0]
+    caplog.clear()
+    grid = spec_for(model).grid(model, (), kwargs)
+    with caplog.at_level("WARNING", logger="videoaccel"):
+        videoaccel.accelerate(model, Profile("here", default=SPARSE["radial"], block=16, calibrated=True,
+                                             meta={"geometry": [*grid, 0]}))
+        _run(model, kwargs)
+        videoaccel.restore(model)
+    assert not [r for r in caplog.records if "was calibrated at" in r.message]

@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
                     "total density is its best row over these")
     ap.add_argument("--oracle-order", default="frame", choices=["frame", "tile"])
     ap.add_argument("--no-probe", action="store_true", help="profiles without the step-sensitivity probe")
+    ap.add_argument("--calib-geometry", help="FRAMESxHEIGHTxWIDTH (pixels): also calibrate the --targets there and run "
+                    "those profiles at this run's size (what a profile loses at a size it was not calibrated for)")
     ap.add_argument("--patterns", help="comma-separated candidate patterns (default: the profiler's; on a CPU the static "
                     "ones: the sampled estimate costs more time there than it saves)")
     ap.add_argument("--batch", type=int, default=10)
@@ -127,6 +129,12 @@ def main(argv: list[str] | None = None) -> None:
               f"generations of one prompt ({per_prompt:.1f} s each)", flush=True)
         plans = [(f"target-{d}", cal.profile(f"tiny-target-{d}", target_density=float(d))) for d in targets]
         plans += [(f"budget-{b}", cal.profile(f"tiny-budget-{b}", error_budget=float(b))) for b in budgets]
+        if args.calib_geometry:  # the same profiles calibrated at another size, run at this one (the router says so)
+            f, h, w = (int(x) for x in args.calib_geometry.split("x"))
+            other = calibrate(pipe, calib, ProfileConfig(block=args.block, probe=not args.no_probe, **patterns), seed=1000,
+                              progress=False, **{**call, "num_frames": f, "height": h, "width": w})
+            plans += [(f"target-{d}-calib{args.calib_geometry}", other.profile(f"tiny-target-{d}", target_density=float(d)))
+                      for d in targets]
     for tag, profile in plans:
         profile.save(os.path.join(args.out, f"profile-{tag}.json"))
     plans += [(p, replace(preset(p), block=args.preset_block)) for p in args.presets.split(",") if p]

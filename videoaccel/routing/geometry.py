@@ -1,9 +1,14 @@
 """The call's geometry: the latent grid the step hook saw, the joint text around it, and its padding."""
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from ..patterns import VideoGeometry
+from ..plans import Profile
+
+log = logging.getLogger("videoaccel")
 
 
 class Fallback(Exception):
@@ -41,3 +46,17 @@ def text_lengths(attn_mask: torch.Tensor, g: VideoGeometry, batch: int) -> tuple
     if not ok:
         raise Fallback("attention mask is not a prefix text-padding mask")
     return tuple(int(n) for n in lens)
+
+
+def say_transfer(profile: Profile, grid: tuple[int, int, int], said: set[str]) -> None:
+    """Say once when a calibrated profile runs at another latent grid than it was calibrated at: its plans are refitted
+    there (static densities kept, sampled masks re-estimated), but calibration measured its fidelity at its own."""
+    at = profile.meta.get("geometry") if profile.calibrated else None
+    if not at or tuple(at[:3]) == tuple(grid):
+        return
+    note = (f"profile {profile.name!r} was calibrated at {'x'.join(map(str, at[:3]))} video tokens and runs at "
+            f"{'x'.join(map(str, grid))}: its plans are refitted to this size, its fidelity here is not the calibrated "
+            "one (profile at this size for that)")
+    if note not in said:
+        said.add(note)
+        log.warning("videoaccel: %s", note)

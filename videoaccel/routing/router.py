@@ -23,7 +23,7 @@ from ..plans import Plan, Profile
 from .compiler import CallTable, PlanCompiler
 from .context import StepContext, estimate_periods
 from .executors import Call, Runner
-from .geometry import Fallback, call_geometry, check_head_dim, text_lengths as mask_text_lengths
+from .geometry import Fallback, call_geometry, check_head_dim, say_transfer, text_lengths as mask_text_lengths
 from .op import register
 from .stats import LayerStats, TransformerReport
 from .steps import StepLog
@@ -98,6 +98,7 @@ class AttentionRouter:
 
     def _prepare(self, grid, text: int, device: torch.device) -> None:
         """Tile-order indices and every static table of this geometry, before the first call."""
+        say_transfer(self.profile, grid, self._warned)
         g = VideoGeometry(*grid, block=self.profile.block, order="tile")
         self.tile_index = (sequence_index(g, False, str(device)), sequence_index(g, True, str(device))) \
             if self.order == "tile" and text == 0 else None
