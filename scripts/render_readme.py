@@ -279,6 +279,9 @@ def families_table(doc: dict) -> str:
 def families_summary(doc: dict) -> str:
     """The README's line for the further families: the range of sampled:0.1 compiled against cuDNN eager."""
     rows = [r for r in doc["results"] if r["impl"] == "videoaccel-sampled:0.1-compiled"]
+    failed = [r["case"] for r in doc["results"] if r["impl"] == "error"]
+    if failed:  # a case that did not run would vanish from "across the N cases"
+        raise SystemExit(f"bench/e2e-families JSON has error rows ({', '.join(failed)}): rerun those cases first")
     lo, hi = min(rows, key=lambda r: r["speedup_vs_cudnn"]), max(rows, key=lambda r: r["speedup_vs_cudnn"])
     return (f"on an {doc['device']} ({doc['date']}), one full-size step with sampled:0.1 compiled runs "
             f"{lo['speedup_vs_cudnn']:.2f}x ({lo['case']}) to {hi['speedup_vs_cudnn']:.2f}x ({hi['case']}) cuDNN eager across "

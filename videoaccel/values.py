@@ -63,3 +63,14 @@ def thresholds(value: Any, name: str = "thresholds") -> tuple[float, ...]:
     if list(vals) != sorted(vals):
         raise ValueError(f"{name}={list(vals)} must increase, e.g. [0.6, 0.8, 0.9, 0.95]")
     return vals
+
+
+def video_size(value: str, name: str = "size") -> tuple[int, int, int]:
+    """'25x192x320' -> (frames, height, width) in pixels, each a positive integer."""
+    try:
+        f, h, w = (int(x) for x in str(value).lower().split("x"))
+    except ValueError:
+        raise ValueError(f"{name}={value!r}: give FRAMESxHEIGHTxWIDTH in pixels, e.g. 25x192x320") from None
+    if min(f, h, w) < 1:
+        raise ValueError(f"{name}={value!r}: frames, height and width must be positive, e.g. 25x192x320")
+    return f, h, w

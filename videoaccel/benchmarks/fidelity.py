@@ -13,7 +13,7 @@ Writes (bench-format.md)
 
     OUT/tiny-model-<dev>.json   dense adherence of the embedded model (issue: embedded model)
     OUT/fidelity-<dev>.json     one row per plan
-    OUT/profile-<tag>.json      every profile it chose; the shipped one is copied next to the model
+    OUT/profile-<tag>.json      every profile it chose (profiles/tiny-t2v.json is one of them, renamed)
 
     VIDEOACCEL_SHA=$(git rev-parse --short HEAD) python -m videoaccel.benchmarks.fidelity --model assets/tiny-t2v --out $OUT
 """
@@ -36,6 +36,7 @@ from ..profiling import ProfileConfig, calibrate
 from ..profiling.oracle import oracle_for_total
 from ..tiny import data, detect, evaluate
 from ..tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN
+from ..values import video_size
 from .generation_time import MODES, transformer_ms
 from .record import run_suite, suite_command, write_record
 
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--height", type=int, default=DEFAULT_HEIGHT)
     ap.add_argument("--width", type=int, default=DEFAULT_WIDTH)
     args = ap.parse_args(argv)
+    calib_size = video_size(args.calib_geometry, "--calib-geometry") if args.calib_geometry else None  # before any work
     os.makedirs(args.out, exist_ok=True)
     cuda = torch.cuda.is_available()
     torch.backends.cudnn.benchmark = True  # the VAE's conv3d: without it bf16 decoding is ~10x slower
@@ -130,10 +132,11 @@ def main(argv: list[str] | None = None) -> None:
         plans = [(f"target-{d}", cal.profile(f"tiny-target-{d}", target_density=float(d))) for d in targets]
         plans += [(f"budget-{b}", cal.profile(f"tiny-budget-{b}", error_budget=float(b))) for b in budgets]
         if args.calib_geometry:  # the same profiles calibrated at another size, run at this one (the router says so)
-            f, h, w = (int(x) for x in args.calib_geometry.split("x"))
+            f, h, w = calib_size
             other = calibrate(pipe, calib, ProfileConfig(block=args.block, probe=not args.no_probe, **patterns), seed=1000,
                               progress=False, **{**call, "num_frames": f, "height": h, "width": w})
-            plans += [(f"target-{d}-calib{args.calib_geometry}", other.profile(f"tiny-target-{d}", target_density=float(d)))
+            plans += [(f"target-{d}-calib{args.calib_geometry}", other.profile(f"tiny-target-{d}-calib{args.calib_geometry}",
+                                                                                          target_density=float(d)))
                       for d in targets]
     for tag, profile in plans:
         profile.save(os.path.join(args.out, f"profile-{tag}.json"))

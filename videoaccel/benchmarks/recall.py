@@ -15,10 +15,11 @@ import os
 import torch
 from diffusers import WanPipeline
 
-from ..pictures import recall_png
+from ..pictures import recall_png, require
 from ..profiling import attention_stats
 from ..tiny import evaluate
 from ..tiny.model import TEXT_LEN
+from ..values import video_size
 from .record import run_suite, suite_command, write_record
 
 
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--tag", default="", help="label stored in each row (e.g. the training run)")
     args = ap.parse_args(argv)
+    sizes = [video_size(g, "--geometries") for g in args.geometries.split(",")]  # before any work
+    require()  # the pictures need matplotlib: said before the generations
     os.makedirs(args.out, exist_ok=True)
     cuda = torch.cuda.is_available()
     pipe = WanPipeline.from_pretrained(args.model, torch_dtype=torch.bfloat16 if cuda else torch.float32)
@@ -39,8 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     pipe.set_progress_bar_config(disable=True)
     prompts = evaluate.heldout(args.prompts)[0]
     rows = []
-    for geo in args.geometries.split(","):
-        f, h, w = (int(x) for x in geo.split("x"))
+    for geo, (f, h, w) in zip(args.geometries.split(","), sizes):
         obs = attention_stats.measure(pipe, prompts, num_inference_steps=args.steps, guidance_scale=5.0, num_frames=f,
                                       height=h, width=w, max_sequence_length=TEXT_LEN, negative_prompt="", progress=False)
         got = obs.rows(os.path.basename(os.path.normpath(args.model)))

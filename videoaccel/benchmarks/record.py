@@ -51,10 +51,11 @@ def suite_command(module: str, argv: list[str] | None = None) -> str:
 
 def run_suite(main: Callable[[list[str] | None], int | None]) -> NoReturn:
     """``python -m videoaccel.benchmarks.<suite>``: exit with ``main()``'s code; a ValueError (bad input, its fix
-    named) is one line on stderr and exit code 2, as on the `videoaccel` command line."""
+    named) or an OSError (an output that cannot be written) is one line on stderr and exit code 2, as on the
+    `videoaccel` command line."""
     try:
         code = main(None)
-    except ValueError as e:
+    except (ValueError, OSError) as e:
         spec = getattr(sys.modules["__main__"], "__spec__", None)
         print(f"{spec.name if spec else os.path.basename(sys.argv[0])}: {' '.join(str(e).split())}", file=sys.stderr)
         code = 2

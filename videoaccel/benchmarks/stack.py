@@ -170,7 +170,7 @@ def main(args: StackArgs) -> int:
         run_fidelity(args.out, args.fidelity, args.steps, args.cache, args.preset, args.stacks)
         return 0
     if not args.tiny and not torch.cuda.is_available():
-        raise ValueError("videoaccel bench stack needs a CUDA GPU (full-size models); on a CPU add --tiny")
+        raise ValueError("stack needs a CUDA GPU (full-size models); on a CPU add --tiny")
     cases = ["wan-tiny"] if args.tiny else args.models
     unknown = [m for m in cases if m not in CASES and m != "wan-tiny"]
     if unknown:

@@ -50,7 +50,7 @@ def bench_command(suite: str | None, out: str, *, geometry: str, heads: int, mod
         return 0
     if suite == "e2e":
         if not torch.cuda.is_available():
-            raise ValueError("videoaccel bench e2e needs a CUDA GPU (full-size models); on CPU run `videoaccel bench --self-check`")
+            raise ValueError("e2e needs a CUDA GPU (full-size models); on CPU run `videoaccel bench --self-check`")
         from ..benchmarks.e2e import E2E_CASES, run
 
         unknown = [m for m in models if m not in E2E_CASES]

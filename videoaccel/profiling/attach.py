@@ -51,7 +51,7 @@ def transformers(pipe: DiffusionPipeline) -> list[torch.nn.Module]:
     configs = [(type(m).__name__, {k: v for k, v in m.config.items() if not k.startswith("_")}) for m in models]
     if any(c != configs[0] for c in configs):
         raise ValueError(f"{type(pipe).__name__}'s transformers differ in class or config: one profile needs the same "
-                         "architecture in both; profile each stage's transformer alone")
+                         "architecture in both; build a pipeline holding one of them (transformer_2=None) and profile it")
     return models
 
 

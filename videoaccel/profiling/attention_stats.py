@@ -12,12 +12,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..files import write_image
 from ..patterns.geometry import VideoGeometry
 from ..patterns.token_order import tile_major_permutation
 from ..plans import Profile
@@ -149,19 +147,3 @@ def summary(rows: list[dict]) -> str:
         name = "token" if block == 0 else f"{block} ({-(-n // block)})" if n else str(block)
         lines.append(f"{order:<6} {name:<19} " + "  ".join(f"{vals.get(d, float('nan')):.3f} " for d in DENSITIES))
     return "\n".join(lines)
-
-
-def write_png(rows: list[dict], path: str, block: int | None = None, density: float = 0.15) -> None:
-    """Recall by layer (rows) x head (columns) for one block size (default: the largest measured) and density,
-    frame order left, tile order right."""
-    block = block or max(r["block"] for r in rows)
-    panels = []
-    for order in ORDERS:
-        r = next(x for x in rows if x["order"] == order and x["block"] == block and x["density"] == density)
-        grid = np.array([h if h is not None else [np.nan] * len(r["per_head"][0]) for h in r["per_head"]], np.float32)
-        img = cv2.applyColorMap(np.nan_to_num(grid * 255).clip(0, 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)
-        img = cv2.resize(img, (grid.shape[1] * 40, grid.shape[0] * 24), interpolation=cv2.INTER_NEAREST)
-        img = cv2.copyMakeBorder(img, 28, 4, 4, 4, cv2.BORDER_CONSTANT, value=(255, 255, 255))
-        cv2.putText(img, f"{order} {r['recall']:.2f}", (4, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-        panels.append(img)
-    write_image(path, np.concatenate(panels, 1))

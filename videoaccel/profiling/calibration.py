@@ -50,6 +50,11 @@ class Calibration:
         edges = bucket_edges(timesteps, buckets, boundary)
         return cls(edges, [bucket_of(t, edges) for t in timesteps], torch.Generator().manual_seed(seed))
 
+    @property
+    def buckets(self) -> int:
+        """Timestep buckets the edges make (a stage boundary may add one to the config's count)."""
+        return len(self.edges) + 1
+
     def bucket(self, timestep: float | None) -> int:
         return bucket_of(timestep, self.edges)
 

@@ -2,7 +2,8 @@
 
 Why separate from the observer (profiler.py): one calibration serves many budgets; choosing runs on
 the stored scores only. A ``Chooser`` holds one config (the calibration's, or one with another budget)
-and reads the calibration state, the scorer's candidates and the probe's result; it changes none of them.
+and reads the calibration state, the scorer's candidates (built once per geometry, cached by the scorer) and the
+probe's result.
 """
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ class Chooser:
     def reference_profile(self, geometry: VideoGeometry) -> Profile:
         """``reference`` as a profile over every observed layer (probe.py runs it)."""
         keys, choice, plans = self.reference(geometry)
-        layers = per_layer(keys, choice, plans, max(k[0] for k in keys) + 1, self.config.buckets)
+        layers = per_layer(keys, choice, plans, max(k[0] for k in keys) + 1, self.calibration.buckets)
         return Profile("probe-reference", layers=layers, bucket_edges=self.calibration.edges, order=self.config.order,
                        block=self.config.block)
 
@@ -112,8 +113,8 @@ class Chooser:
         target = config.target_density
         a = allocate(err, cost, kb, calibration.step_bucket, w2, target=target,
                      error_budget=None if target else config.error_budget)
-        layers = per_layer(keys, a.choice, plans, num_layers, config.buckets)
-        mean_d = [float(dens[a.choice[kb == b]].mean()) if (kb == b).any() else 1.0 for b in range(config.buckets)]
+        layers = per_layer(keys, a.choice, plans, num_layers, calibration.buckets)
+        mean_d = [float(dens[a.choice[kb == b]].mean()) if (kb == b).any() else 1.0 for b in range(calibration.buckets)]
         n = len(calibration.step_bucket)
         budget = {"target_density": target, "error_budget": None if target else config.error_budget,
                   "bucket_steps": a.bucket_steps, "expected_density": (a.warm + sum(x * d for x, d in zip(a.bucket_steps, mean_d))) / n,

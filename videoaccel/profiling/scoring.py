@@ -1,8 +1,8 @@
 """Scoring one calibration call: every candidate plan's output error on sampled rows of each head.
 
-Why a module of its own: the profiler (profiler.py) only accumulates; what a candidate is and how it
-is scored lives here (``Scorer``: one config's candidates per geometry, and each call's errors). Static candidates (radial, diagonal, ...) have one mask per geometry, built
-once; scored dynamic candidates (``sampled``) get this call's own masks from this call's q/k, exactly
+Why a module of its own: the calibration state (calibration.py) only accumulates; what a candidate is and how
+it is scored lives here (``Scorer``: one config's candidates per geometry, and each call's errors). Static
+candidates (radial, diagonal, ...) have one mask per geometry, built once; scored dynamic candidates (``sampled``) get this call's own masks from this call's q/k, exactly
 as the router will build them, so their error includes the estimate's misses.
 """
 from __future__ import annotations
@@ -38,7 +38,10 @@ def build(patterns: tuple[str, ...], densities: tuple[float, ...], g: VideoGeome
             if mask.all():  # every block kept (a tiny grid): that is the dense plan, not a candidate
                 continue
             if not any(p.pattern == name and torch.equal(m, mask) for p, m in zip(plans, masks)):
-                plans.append(Plan(name, (("density", honest_density(mask, g)),)))
+                asked = honest_density(mask, g)
+                if not torch.equal(fit_density(name, g, asked)[1], mask):  # a finer step than the grid's: ask d, said then
+                    asked = d
+                plans.append(Plan(name, (("density", asked),)))
                 masks.append(mask)
     cost = [mask_density(m, g) for m in masks]
     for name in (n for n in patterns if PATTERNS[n].scored):

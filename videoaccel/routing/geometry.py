@@ -9,6 +9,7 @@ from ..patterns import VideoGeometry
 from ..plans import Profile
 
 log = logging.getLogger("videoaccel")
+_SAID: set[str] = set()  # per process: a pipeline's routers (Wan2.2 A14B: two) say a note once between them
 
 
 class Fallback(Exception):
@@ -48,7 +49,7 @@ def text_lengths(attn_mask: torch.Tensor, g: VideoGeometry, batch: int) -> tuple
     return tuple(int(n) for n in lens)
 
 
-def say_transfer(profile: Profile, grid: tuple[int, int, int], said: set[str]) -> None:
+def say_transfer(profile: Profile, grid: tuple[int, int, int]) -> None:
     """Say once when a calibrated profile runs at another latent grid than it was calibrated at: its plans are refitted
     there (static densities kept, sampled masks re-estimated), but calibration measured its fidelity at its own."""
     at = profile.meta.get("geometry") if profile.calibrated else None
@@ -57,6 +58,6 @@ def say_transfer(profile: Profile, grid: tuple[int, int, int], said: set[str]) -
     note = (f"profile {profile.name!r} was calibrated at {'x'.join(map(str, at[:3]))} video tokens and runs at "
             f"{'x'.join(map(str, grid))}: its plans are refitted to this size, its fidelity here is not the calibrated "
             "one (profile at this size for that)")
-    if note not in said:
-        said.add(note)
+    if note not in _SAID:
+        _SAID.add(note)
         log.warning("videoaccel: %s", note)

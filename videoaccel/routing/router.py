@@ -98,7 +98,7 @@ class AttentionRouter:
 
     def _prepare(self, grid, text: int, device: torch.device) -> None:
         """Tile-order indices and every static table of this geometry, before the first call."""
-        say_transfer(self.profile, grid, self._warned)
+        say_transfer(self.profile, grid)
         g = VideoGeometry(*grid, block=self.profile.block, order="tile")
         self.tile_index = (sequence_index(g, False, str(device)), sequence_index(g, True, str(device))) \
             if self.order == "tile" and text == 0 else None
