@@ -246,7 +246,8 @@ def test_static_candidates_ask_the_density_they_run():
     assert len({(p.pattern, tuple(m.flatten().tolist())) for p, m in zip(static, c.masks[1:])}) == len(static)
 
 
-def test_two_transformer_pipeline_profiles_as_one_and_runs_by_it():
+@pytest.mark.parametrize("buckets", [1, 2])
+def test_two_transformer_pipeline_profiles_as_one_and_runs_by_it(buckets):
     """Wan2.2 A14B's shape: transformer for the high-noise steps, transformer_2 below the boundary. One calibration
     observes both; the buckets split at the boundary (no plan mixes the stages); the profile then routes both."""
     import videoaccel
@@ -259,9 +260,11 @@ def test_two_transformer_pipeline_profiles_as_one_and_runs_by_it():
     pipe = WanPipeline(tokenizer=one.tokenizer, text_encoder=one.text_encoder, vae=one.vae, scheduler=one.scheduler,
                        transformer=one.transformer, transformer_2=second, boundary_ratio=0.9)
     kw = dict(height=64, width=64, num_frames=9, num_inference_steps=4, guidance_scale=1.0, max_sequence_length=8)
-    cal = calibrate(pipe, ["a red circle moving left"], ProfileConfig(block=16, buckets=2, rows=32), progress=False, **kw)
+    cal = calibrate(pipe, ["a red circle moving left"], ProfileConfig(block=16, buckets=buckets, rows=32), progress=False, **kw)
     profile = cal.profile("two-stage", error_budget=0.3)
     assert profile.bucket_edges == [900.0] and profile.meta["stage_boundary"] == 900.0
+    assert all(len(buckets_of_layer) == 2 for buckets_of_layer in profile.layers.values())  # a plan per stage
+    assert len(profile.budget["bucket_steps"]) == 2
     assert {b for _, b in cal.profiler.calibration.err} == {0, 1}  # both stages observed
     videoaccel.accelerate(pipe, profile)
     pipe("a red circle moving left", output_type="latent", **kw)
