@@ -1,9 +1,10 @@
 """The profiling package's only coupling to the routing (and the diffusers glue around it), in one place.
 
 Why: the router must not know the profiler. Calibration and attention statistics need these from a pipeline: its
-transformers (``transformers``: Wan2.2 A14B has two, ``boundary`` says where they switch), to run it by a profile of their own and get it back as it was (``routed``), every
-self-attention call's q/k/v (the router's observer interface, ``observe``), the probe's switch to its reference
-plan (``switch``), and one forward with every head dense (the probe's shadow pass, ``dense_forwards``).
+transformers (``transformers``: Wan2.2 A14B has two, ``boundary`` says where they switch), to run it by a profile
+of their own and get it back as it was (``routed``), every self-attention call's q/k/v (the router's observer
+interface, ``observe``), the probe's switch to its reference plan (``switch``), and one forward with every head
+dense (the probe's shadow pass, ``dense_forwards``).
 """
 from __future__ import annotations
 
