@@ -292,3 +292,21 @@ def test_a_profile_at_another_size_than_calibrated_is_said_once(caplog):
         _run(model, kwargs)
         videoaccel.restore(model)
     assert not [r for r in caplog.records if "was calibrated at" in r.message]
+
+
+def test_a_profile_at_another_step_count_keeps_its_warm_up_share(caplog):
+    """Allocated for 4 steps with 2 dense: 8 steps run 4 dense (said once); 4 steps run it as made (nothing said)."""
+    pipe = _tiny_wan_pipeline()
+    profile = Profile("four", default=SPARSE["radial"], block=16, order="tile", dense_steps=2, steps=4, calibrated=True)
+    call = dict(height=64, width=64, num_frames=9, guidance_scale=1.0, max_sequence_length=8, output_type="latent")
+    videoaccel.accelerate(pipe, profile)
+    router = router_of(pipe.transformer)
+    with caplog.at_level("WARNING", logger="videoaccel"):
+        pipe("a red circle moving left", num_inference_steps=8, **call)
+        dense = [s.density == 1.0 for s in router.steps.report()]
+        assert router.profile.dense_steps == 4 and dense == [True] * 4 + [False] * 4
+        pipe("a red circle moving left", num_inference_steps=4, **call)
+        assert router.profile.dense_steps == 2
+    said = [r.message for r in caplog.records if "allocated for 4 steps" in r.message]
+    assert len(said) == 1 and "become 4" in said[0], said
+    videoaccel.restore(pipe)

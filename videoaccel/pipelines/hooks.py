@@ -73,6 +73,7 @@ class StepHook(ModelHook):
         if self._scheduled() and self.scheduler.timesteps is not self._schedule:
             self._schedule, self._timesteps = self.scheduler.timesteps, None
             self.router.reset()
+            self.router.schedule(len(self._schedule))
 
     def _step(self, t: float | None) -> int:
         """The pipeline's step (the scheduler's index from its first step); without a scheduler, timestep changes."""

@@ -1,15 +1,9 @@
 """The call's geometry: the latent grid the step hook saw, the joint text around it, and its padding."""
 from __future__ import annotations
 
-import logging
-
 import torch
 
 from ..patterns import VideoGeometry
-from ..plans import Profile
-
-log = logging.getLogger("videoaccel")
-_SAID: set[str] = set()  # per process: a pipeline's routers (Wan2.2 A14B: two) say a note once between them
 
 
 class Fallback(Exception):
@@ -48,16 +42,3 @@ def text_lengths(attn_mask: torch.Tensor, g: VideoGeometry, batch: int) -> tuple
         raise Fallback("attention mask is not a prefix text-padding mask")
     return tuple(int(n) for n in lens)
 
-
-def say_transfer(profile: Profile, grid: tuple[int, int, int]) -> None:
-    """Say once when a calibrated profile runs at another latent grid than it was calibrated at: its plans are refitted
-    there (static densities kept, sampled masks re-estimated), but calibration measured its fidelity at its own."""
-    at = profile.meta.get("geometry") if profile.calibrated else None
-    if not at or tuple(at[:3]) == tuple(grid):
-        return
-    note = (f"profile {profile.name!r} was calibrated at {'x'.join(map(str, at[:3]))} video tokens and runs at "
-            f"{'x'.join(map(str, grid))}: its plans are refitted to this size, its fidelity here is not the calibrated "
-            "one (profile at this size for that)")
-    if note not in _SAID:
-        _SAID.add(note)
-        log.warning("videoaccel: %s", note)

@@ -12,7 +12,7 @@ import logging
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 import torch
@@ -23,10 +23,12 @@ from ..plans import Plan, Profile
 from .compiler import CallTable, PlanCompiler
 from .context import StepContext, estimate_periods
 from .executors import Call, Runner
-from .geometry import Fallback, call_geometry, check_head_dim, say_transfer, text_lengths as mask_text_lengths
+from .geometry import Fallback, call_geometry, check_head_dim, text_lengths as mask_text_lengths
+from .notices import say_transfer, warm_up_for
 from .op import register
 from .stats import LayerStats, TransformerReport
 from .steps import StepLog
+from .timing import tick, tock
 
 log = logging.getLogger("videoaccel")
 
@@ -51,6 +53,7 @@ Observer = Callable[[AttentionCall], None]
 class AttentionRouter:
     def __init__(self, profile: Profile, num_layers: int, heads: int, text_position: str = "none", tile_order: bool = False):
         self.profile, self.num_layers, self.heads, self.text_position = profile, num_layers, heads, text_position
+        self.given = profile  # as accelerate() got it; ``profile`` may adapt its warm-up to the step count (schedule)
         self.order = profile.order if tile_order else "frame"
         self.id = register(self)  # for the custom op's route tensors
         self.context: StepContext | None = None  # of the forward in progress (begin_forward)
@@ -124,6 +127,12 @@ class AttentionRouter:
         finally:
             self.profile, self._plans, self._periods = saved, {}, estimate_periods(saved)
 
+    def schedule(self, steps: int) -> None:
+        """A new schedule of ``steps`` steps: a profile allocated for another count keeps its warm-up share."""
+        warm = warm_up_for(self.given, steps)
+        if warm != self.profile.dense_steps:
+            self.profile, self._plans = replace(self.given, dense_steps=warm), {}
+
     def reset(self) -> None:
         """A new generation (the pipeline call ended, or the step hook saw a new schedule start)."""
         self.context = None
@@ -149,7 +158,7 @@ class AttentionRouter:
         ctx = self.context
         if ctx is None:
             raise RuntimeError("videoaccel: an attention call outside a transformer forward (the step hook did not run)")
-        st, t0, H = self.stats[layer], self._tick(q), q.shape[2]
+        st, t0, H = self.stats[layer], tick(q, self.timing), q.shape[2]
         plans = self._layer_plans(layer, ctx, total_heads or H)[head_offset:head_offset + H]
         call = Call(layer, ctx, scale, attn_mask)
         try:
@@ -172,7 +181,7 @@ class AttentionRouter:
             self._recording.append((layer, table, density, reasons))
         else:
             self._record(layer, table, density, reasons)
-        st.ms += self._tock(q, t0)
+        st.ms += tock(q, t0)
         self.host_s += time.perf_counter() - t_host
         return out
 
@@ -217,25 +226,6 @@ class AttentionRouter:
         if reason not in self._warned:
             self._warned.add(reason)
             log.warning("videoaccel: fallback (%s); counted in videoaccel.report()", reason)
-
-    def _tick(self, q):
-        if not self.timing:
-            return None
-        if q.is_cuda:
-            e = torch.cuda.Event(enable_timing=True)
-            e.record()
-            return e
-        return time.perf_counter()
-
-    def _tock(self, q, t0) -> float:
-        if t0 is None:
-            return 0.0
-        if q.is_cuda:
-            e = torch.cuda.Event(enable_timing=True)
-            e.record()
-            e.synchronize()
-            return t0.elapsed_time(e)
-        return 1e3 * (time.perf_counter() - t0)
 
     def report(self) -> TransformerReport:
         return TransformerReport.build(self.profile, self.order, self.stats, self.timing, self.steps.report(), self.cache)
