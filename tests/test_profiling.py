@@ -246,6 +246,21 @@ def test_static_candidates_ask_the_density_they_run():
     assert len({(p.pattern, tuple(m.flatten().tolist())) for p, m in zip(static, c.masks[1:])}) == len(static)
 
 
+def test_sampled_candidates_ask_the_density_their_rows_keep():
+    """0.05 and 0.1 both keep one block a row on a 14-block grid: one candidate, asking what one block a row runs
+    (within the router's miss tolerance), with the same count of blocks a row as the value asked before."""
+    from videoaccel.patterns.oracle import top_k_density
+    from videoaccel.profiling.scoring import build
+
+    g = VideoGeometry(7, 12, 20, block=128)
+    c = build(("sampled",), (0.05, 0.1, 0.25), g)
+    asked = [p.kwargs["density"] for p in c.plans if p.pattern == "sampled"]
+    assert asked == c.scored and len(asked) == 2
+    for a, d in zip(asked, (0.05, 0.25)):
+        assert round(a * g.num_blocks) == round(d * g.num_blocks)
+        assert abs(top_k_density(g, a) - a) <= 0.1 * a
+
+
 @pytest.mark.parametrize("buckets", [1, 2])
 def test_two_transformer_pipeline_profiles_as_one_and_runs_by_it(buckets):
     """Wan2.2 A14B's shape: transformer for the high-noise steps, transformer_2 below the boundary. One calibration

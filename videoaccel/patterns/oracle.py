@@ -78,6 +78,13 @@ def top_k_density(geometry: VideoGeometry, density: float) -> float:
     return min(1.0, keep * geometry.block / geometry.video_tokens)
 
 
+def top_k_asked(geometry: VideoGeometry, density: float) -> float:
+    """The density to ask for the top-k rows ``density`` gives on this geometry: the same count a row (``round``), as
+    near what they run (``top_k_density``) as that count allows, so the router's miss check sees what it runs."""
+    keep = min(geometry.num_blocks, max(1, round(density * geometry.num_blocks)))
+    return round(min(top_k_density(geometry, density), (keep + 0.49) / geometry.num_blocks), 7)
+
+
 def top_k_blocks(mass: torch.Tensor, density: float) -> torch.Tensor:
     """bool like ``mass`` [..., NB, NB]: each row's ``max(1, round(density * NB))`` heaviest entries."""
     nb = mass.shape[-1]

@@ -13,7 +13,7 @@ import torch
 
 from ..patterns import PATTERNS, VideoGeometry, fit_density, honest_density, mask_density
 from ..patterns.measure import evaluate, fp8_error, sample_heads
-from ..patterns.oracle import top_k_blocks, top_k_density
+from ..patterns.oracle import top_k_asked, top_k_blocks, top_k_density
 from ..patterns.registry import estimate_share
 from ..patterns.sampled import default_rows, sampled_block_mass
 from ..plans import Plan
@@ -45,7 +45,7 @@ def build(patterns: tuple[str, ...], densities: tuple[float, ...], g: VideoGeome
                 masks.append(mask)
     cost = [mask_density(m, g) for m in masks]
     for name in (n for n in patterns if PATTERNS[n].scored):
-        for d in densities:
+        for d in dict.fromkeys(top_k_asked(g, d) for d in densities):  # what each runs here; one candidate per count
             plans.append(Plan(name, (("density", d),)))
             scored.append(d)
             cost.append(top_k_density(g, d) + estimate_share(name, {}, g.block))
