@@ -287,3 +287,21 @@ def test_two_transformer_pipeline_profiles_as_one_and_runs_by_it(buckets):
     videoaccel.restore(pipe)
     assert set(rep.transformers) == {"transformer", "transformer_2"} and rep.fallbacks == 0
     assert all(sum(s.calls for s in t.layers.values()) > 0 for t in rep.transformers.values())
+
+
+def test_score_every_scores_one_step_in_n_and_still_weighs_every_step():
+    """``score_every=2``: prompt 0 scores steps 0, 2; prompt 1 steps 1, 3; a step no prompt scored takes its bucket's
+    errors in the probe's step weights (all finite); the probe reuses prompt 0's dense run (the resume test checks the
+    profile is the same as with a probe that runs its own)."""
+    from test_pipelines import _tiny_wan_pipeline
+
+    pipe = _tiny_wan_pipeline()
+    call = dict(num_inference_steps=4, height=64, width=128, num_frames=9, max_sequence_length=8)
+    cal = calibrate(pipe, ["a red circle moving left"], ProfileConfig(block=16, buckets=2, score_every=2), progress=False, **call)
+    assert sorted(cal.profiler.calibration.step_err) == [0, 2]
+    prof = cal.profile("t", target_density=0.5)
+    w = prof.meta["step_weights"]
+    assert len(w) == 4 and all(x == x and x < 1e6 for x in w)  # steps 1 and 3 weighed from their buckets
+    cal = calibrate(pipe, ["a red circle moving left", "a blue square"], ProfileConfig(block=16, buckets=2, score_every=2,
+                                                                                      probe=False), progress=False, **call)
+    assert sorted(cal.profiler.calibration.step_err) == [0, 1, 2, 3]

@@ -146,3 +146,45 @@ def test_write_rows_puts_each_heads_heaviest_blocks_in_place_ascending():
     for j, (h, keep) in enumerate([(2, 3), (0, 1)]):
         want = top_k_blocks(mass[j], keep / 6).nonzero()[:, 1].reshape(6, keep)
         assert torch.equal(lut[h, :, :keep].long(), want)  # ascending, the oracle's choice on this mass
+
+
+def test_sampled_layer_shares_one_budget_and_reports_every_call():
+    """``sampled_layer``: the estimate ranked over the heads at once, the exact count asked (rows keep at least
+    one block), a sharp head giving blocks to a diffuse one; routed, each call (those between estimates too)
+    reports the mask's density plus the estimate's cost."""
+    from videoaccel.patterns.sampled import sampled_layer_masks
+
+    sharp_q, sharp_k = planted_qk(G, "local", width=0.1, sharpness=40.0, seed=1)
+    gen = torch.Generator().manual_seed(2)
+    q = torch.stack([sharp_q, torch.randn(sharp_q.shape, generator=gen) * 0.01], 1)[None]
+    k = torch.stack([sharp_k, torch.randn(sharp_k.shape, generator=gen) * 0.01], 1)[None]
+    masks = sampled_layer_masks(q, k, G, 0.3, rows=4)
+    assert masks.sum().item() == round(0.3 * masks.numel()) and masks.any(-1).all()
+    kept = masks.sum((-1, -2)).tolist()
+    assert kept[0] < kept[1]
+    model, kwargs = TINY["wan"]()
+    prof = Profile("s", default=Plan("sampled_layer", (("density", 0.3), ("rows", 4))), block=16)
+    videoaccel.accelerate(model, prof)
+    with torch.no_grad():
+        model(**kwargs)  # estimates
+        model(**kwargs)  # reuses them (every 2)
+    rep = videoaccel.report(model).transformers["transformer"]
+    videoaccel.restore(model)
+    assert rep.fallbacks == 0 and rep.density_misses == 0
+    want = 0.3 + estimate_cost(4, 16)
+    assert abs(rep.mean_density - want) < 0.005 and all(r.calls == 2 for r in rep.layers.values())
+    assert preset("sampled_layer:0.2").default == Plan("sampled_layer", (("density", 0.2),))
+
+
+def test_shared_budgets_keep_each_groups_total():
+    """``ProfileConfig(share=True)``: sampled heads of one (layer, bucket), precision and compensation become
+    sampled_layer heads at their mean density; other heads and groups stay as chosen."""
+    from videoaccel.profiling.choose import shared
+
+    s = lambda d, **kw: Plan("sampled", (("density", d),), **kw)  # noqa: E731
+    layers = {0: [[s(0.1), s(0.3), Plan(), s(0.2, precision="fp8"), s(0.4, precision="fp8")]], 1: [[Plan("radial", (("density", 0.2),))]]}
+    out = shared(layers)
+    a, b, c, d, e = out[0][0]
+    assert a == b == Plan("sampled_layer", (("density", 0.2),)) and c == Plan()
+    assert d == e == Plan("sampled_layer", (("density", 0.3),), precision="fp8")
+    assert out[1] == layers[1]

@@ -46,8 +46,21 @@ def _preset_density(spec: str) -> float | None:
     return preset(spec).default.kwargs.get("density")
 
 
-def _uses(profile, pattern: str) -> bool:
-    return profile.default.pattern == pattern or any(p.pattern == pattern for b in profile.layers.values() for hs in b for p in hs)
+def _uses(profile, patterns: tuple[str, ...]) -> bool:
+    return profile.default.pattern in patterns or any(p.pattern in patterns for b in profile.layers.values() for hs in b for p in hs)
+
+
+def _fast(spec: str) -> tuple[int, int] | None:
+    """--fast-calib K:E -> (K, E), checked before any work."""
+    if not spec:
+        return None
+    try:
+        k, e = (int(x) for x in spec.split(":"))
+    except ValueError:
+        raise ValueError(f"--fast-calib {spec!r} must be K:E (prompts:score-every), e.g. 1:4") from None
+    if k < 1 or e < 1:
+        raise ValueError(f"--fast-calib {spec!r}: both numbers must be >= 1")
+    return k, e
 
 
 def _oracles(args) -> list[tuple[str, object]]:
@@ -88,6 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-probe", action="store_true", help="profiles without the step-sensitivity probe")
     ap.add_argument("--calib-geometry", help="FRAMESxHEIGHTxWIDTH (pixels): also calibrate the --targets there and run "
                     "those profiles at this run's size (what a profile loses at a size it was not calibrated for)")
+    ap.add_argument("--share", action="store_true", help="also each target's profile with shared layer budgets "
+                    "(ProfileConfig.share: sampled heads of a layer as one sampled_layer budget)")
+    ap.add_argument("--fast-calib", default="", help="K:E: also calibrate on the first K calibration prompts scoring one "
+                    "step in E, and run its target profiles (what cheaper profiling costs in fidelity)")
     ap.add_argument("--patterns", help="comma-separated candidate patterns (default: the profiler's; on a CPU the static "
                     "ones: the sampled estimate costs more time there than it saves)")
     ap.add_argument("--batch", type=int, default=10)
@@ -99,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--width", type=int, default=DEFAULT_WIDTH)
     args = ap.parse_args(argv)
     calib_size = video_size(args.calib_geometry, "--calib-geometry") if args.calib_geometry else None  # before any work
+    fast = _fast(args.fast_calib)
     os.makedirs(args.out, exist_ok=True)
     cuda = torch.cuda.is_available()
     torch.backends.cudnn.benchmark = True  # the VAE's conv3d: without it bf16 decoding is ~10x slower
@@ -121,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(1234)
     calib = [data.prompt(data.sample_spec(rng, "train")) for _ in range(args.calib)]
     targets, budgets = [d for d in args.targets.split(",") if d], [b for b in args.budgets.split(",") if b]
-    plans, calib_s, per_prompt = [], None, dense_s / args.n
+    plans, calib_s, fast_s, per_prompt = [], None, None, dense_s / args.n
     patterns = {"patterns": tuple(args.patterns.split(","))} if args.patterns else {}
     if targets or budgets:  # no calibration when only oracles or presets are asked for
         t = time.perf_counter()
@@ -130,6 +148,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"profiling: {args.calib} calibration prompts and the probe in {calib_s:.1f} s = {calib_s / per_prompt:.2f} dense "
               f"generations of one prompt ({per_prompt:.1f} s each)", flush=True)
         plans = [(f"target-{d}", cal.profile(f"tiny-target-{d}", target_density=float(d))) for d in targets]
+        plans += [(f"target-{d}-shared", cal.profile(f"tiny-target-{d}-shared", target_density=float(d), share=True))
+                  for d in targets if args.share]
+        if fast:
+            t = time.perf_counter()
+            quick = calibrate(pipe, calib[:fast[0]], ProfileConfig(block=args.block, probe=not args.no_probe, score_every=fast[1],
+                                                                   **patterns), seed=1000, progress=False, **call)
+            fast_s = time.perf_counter() - t
+            print(f"fast profiling ({args.fast_calib}): {fast_s:.1f} s = {fast_s / per_prompt:.2f} dense generations", flush=True)
+            plans += [(f"target-{d}-fast{args.fast_calib}", quick.profile(f"tiny-target-{d}-fast", target_density=float(d)))
+                      for d in targets]
         plans += [(f"budget-{b}", cal.profile(f"tiny-budget-{b}", error_budget=float(b))) for b in budgets]
         if args.calib_geometry:  # the same profiles calibrated at another size, run at this one (the router says so)
             f, h, w = calib_size
@@ -158,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     for tag, profile in plans:
         videoaccel.accelerate(pipe, profile)
         oracle = profile.meta.get("oracle", False)
-        per_sample = oracle or _uses(profile, "sampled")  # a batch shares one layout: masks from q/k are exact per sample only at batch 1
+        per_sample = oracle or _uses(profile, ("sampled", "sampled_layer"))  # a batch shares one layout: masks from q/k are exact per sample only at batch 1
         videos, seconds = evaluate.generate(pipe, prompts, seeds, 1 if per_sample else args.batch, **call)
         rep = videoaccel.report(pipe)
         ms = {} if oracle else timing()  # the oracle computes dense attention to choose its blocks: no speed to claim
@@ -188,7 +216,9 @@ def main(argv: list[str] | None = None) -> None:
               f"colour {row['colour']:.2f} direction {row['direction']:.2f} {speed}", flush=True)
         write_record("fidelity", command, rows, args.out,
                      calibration={"prompts": calib, "seconds": calib_s, "dense_seconds_per_prompt": per_prompt,
-                                  "dense_generations": calib_s / per_prompt if calib_s else None, "probe": not args.no_probe, "block": args.block})
+                                  "dense_generations": calib_s / per_prompt if calib_s else None, "probe": not args.no_probe, "block": args.block,
+                                  **({"fast": {"prompts": fast[0], "score_every": fast[1], "seconds": fast_s,
+                                               "dense_generations": fast_s / per_prompt}} if fast_s else {})})
 
 
 if __name__ == "__main__":

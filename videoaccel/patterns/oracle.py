@@ -64,11 +64,20 @@ def layer_oracle_masks(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry
         raise ValueError(f"oracle density {density} must be in (0, 1]")
     if heads is not None:
         q, k = q.index_select(2, heads.long()), k.index_select(2, heads.long())
-    mass = block_mass(q, k, geometry, scale)  # [H, NB, NB]
-    keep = max(1, round(density * mass.numel()))
+    return layer_top_blocks(block_mass(q, k, geometry, scale), density)
+
+
+def layer_top_blocks(mass: torch.Tensor, density: float) -> torch.Tensor:
+    """bool like ``mass`` [H, NB, NB]: each row's heaviest block (no row goes empty), then the heaviest of the rest
+    over all heads at once until ``max(H * NB, round(density * mass.numel()))`` blocks are kept: one budget for
+    the layer, spent where its mass is (the count is exact, so the call's density is known before the call)."""
+    nb = mass.shape[-1]
+    keep = min(mass.numel(), max(mass.shape[0] * mass.shape[1], round(density * mass.numel())))
+    first = top_k_blocks(mass, 1.0 / nb)
+    ranked = torch.where(first, torch.finfo(mass.dtype).max, mass)
     flat = torch.zeros(mass.numel(), dtype=torch.bool, device=mass.device)
-    flat[mass.flatten().topk(min(keep, mass.numel())).indices] = True
-    return flat.view_as(mass) | top_k_blocks(mass, 1.0 / mass.shape[-1])
+    flat[ranked.flatten().topk(keep).indices] = True
+    return flat.view_as(mass)
 
 
 def top_k_density(geometry: VideoGeometry, density: float) -> float:

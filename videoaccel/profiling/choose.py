@@ -31,6 +31,28 @@ def per_layer(keys: list, choice: torch.Tensor, plans: list[Plan], num_layers: i
                     for b in range(buckets)] for layer in range(num_layers)}
 
 
+def shared(layers: dict) -> dict:
+    """The sampled heads of each (layer, bucket) with one precision, compensation and parameters other than density
+    as ``sampled_layer`` heads at their mean density: the same total, which the router then spends per call where
+    the estimate finds the mass (across heads and rows) instead of at the fixed per-head counts calibration chose."""
+    out = {}
+    for layer, buckets in layers.items():
+        out[layer] = []
+        for heads in buckets:
+            groups: dict[tuple, list[int]] = {}
+            for h, p in enumerate(heads):
+                if p.pattern == "sampled":
+                    groups.setdefault((p.precision, p.compensate, tuple(x for x in p.params if x[0] != "density")), []).append(h)
+            heads = list(heads)
+            for hs in groups.values():
+                mean = sum(heads[h].kwargs["density"] for h in hs) / len(hs)
+                for h in hs:
+                    params = tuple(sorted({**heads[h].kwargs, "density": round(mean, 7)}.items()))
+                    heads[h] = replace(heads[h], pattern="sampled_layer", params=params)
+            out[layer].append(heads)
+    return out
+
+
 class Chooser:
     """The profile for one config's budget from a calibration's scores (and the probe's step sensitivities)."""
 
@@ -77,8 +99,10 @@ class Chooser:
         row = {k: i for i, k in enumerate(keys)}
         w2 = torch.zeros(n)
         for s in range(n):
-            calls = self.calibration.step_calls(s)
             b = step_bucket[s]
+            # a step calibration did not score (score_every) takes the scored steps of its bucket
+            calls = self.calibration.step_calls(s) or [c for t in range(n) if step_bucket[t] == b
+                                                        for c in self.calibration.step_calls(t)]
             e2 = [float((self.expand(e)[torch.arange(e.shape[0]), choice[row[(layer, b)]]] ** 2).mean())
                   for layer, e in calls if (layer, b) in row]
             ref = sum(e2) / len(e2) if e2 else 0.0
@@ -114,6 +138,7 @@ class Chooser:
         a = allocate(err, cost, kb, calibration.step_bucket, w2, target=target,
                      error_budget=None if target else config.error_budget)
         layers = per_layer(keys, a.choice, plans, num_layers, calibration.buckets)
+        layers = shared(layers) if config.share else layers
         mean_d = [float(dens[a.choice[kb == b]].mean()) if (kb == b).any() else 1.0 for b in range(calibration.buckets)]
         n = len(calibration.step_bucket)
         budget = {"target_density": target, "error_budget": None if target else config.error_budget,

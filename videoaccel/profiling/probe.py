@@ -8,7 +8,7 @@ its calls' outputs, ``x_{s+1} - x_s = sum_j beta_j out_j`` (the scheduler step a
 by least squares, so the error step s injects is ``iota_s = sum_j beta_j (out_j - shadow_j)`` and
 the previous error is carried by ``a_s = |dx_{s+1} - iota_s| / |dx_s|`` (dx = x^B - x^A). The final
 error from step s is ``|iota_s| * prod_{t>s} a_t``, relative to |x^A_final|. Cost: A once, B twice
-(sparse and shadow forwards): the profiler's defaults spend it on one prompt.
+(sparse and shadow forwards): the profiler's defaults spend it on one prompt, whose calibration run is A.
 B steps with ``shadow + scale * (sparse - shadow)``: at full scale a cheap reference plan makes the
 trajectory diverge (final error > 100% on the embedded model) and the step-to-step gains flatten;
 a small scale keeps the probe a directional derivative, and results are divided by it.
@@ -53,23 +53,27 @@ def _wrapped_forward(model: torch.nn.Module, wrapper):
             del model.forward
 
 
-def _latent_run(pipe, prompt: str, seed: int, on_step, call: dict) -> torch.Tensor:
+def latent_run(pipe, prompt: str, seed: int, on_step, call: dict) -> torch.Tensor:
+    """One generation to latents; ``on_step(i, latents)`` (float32 on the host) after every step, when given."""
     def callback(_pipe, i, _t, kw):
         on_step(i, kw["latents"].detach().float().cpu())
         return kw
 
     g = torch.Generator(device=getattr(pipe, "device", "cpu")).manual_seed(seed)
-    return pipe(prompt=prompt, generator=g, output_type="latent", callback_on_step_end=callback,
-                callback_on_step_end_tensor_inputs=["latents"], **call)
+    steps = {} if on_step is None else {"callback_on_step_end": callback, "callback_on_step_end_tensor_inputs": ["latents"]}
+    return pipe(prompt=prompt, generator=g, output_type="latent", **steps, **call)
 
 
-def measure(pipe: DiffusionPipeline, models: list[torch.nn.Module], prompt: str, seed: int, accelerate_ref: Callable[[], None], call: dict, scale: float = 0.1) -> dict:
+def measure(pipe: DiffusionPipeline, models: list[torch.nn.Module], prompt: str, seed: int, accelerate_ref: Callable[[], None],
+            call: dict, scale: float = 0.1, dense: dict[int, torch.Tensor] | None = None) -> dict:
     """Sensitivity of the final latent to each step's attention error.
 
-    ``accelerate_ref()`` switches the (already accelerated, dense) pipeline to the reference plan.
+    ``accelerate_ref()`` switches the (already accelerated, dense) pipeline to the reference plan. ``dense``: run A's
+    latents per step when a dense run of this prompt and seed already made them (the calibration's first).
     Returns {"injected": [|iota_s| / |x_final|], "gain": [a_s], "final": [contribution of step s]}."""
-    dense: dict[int, torch.Tensor] = {}
-    _latent_run(pipe, prompt, seed, lambda i, x: dense.__setitem__(i, x), call)
+    if dense is None:
+        dense = {}
+        latent_run(pipe, prompt, seed, dense.__setitem__, call)
     accelerate_ref()
     outs: list[tuple[torch.Tensor, torch.Tensor]] = []
     prev: dict[str, torch.Tensor] = {}
@@ -104,7 +108,7 @@ def measure(pipe: DiffusionPipeline, models: list[torch.nn.Module], prompt: str,
     with ExitStack() as stack:  # every transformer (Wan2.2 A14B: one per stage)
         for model in models:
             stack.enter_context(_wrapped_forward(model, functools.partial(wrapper, model)))
-        _latent_run(pipe, prompt, seed, on_step, call)
+        latent_run(pipe, prompt, seed, on_step, call)
     n = len(injected)
     norm = (float(dense[n - 1].norm()) or 1.0) * scale
     gain = [1.0] + [carried[s] / dx_norm[s - 1] if dx_norm[s - 1] > 0 else 1.0 for s in range(1, n)]

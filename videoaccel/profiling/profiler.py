@@ -52,6 +52,8 @@ class ProfileConfig:
     probe: bool = True  # measure step sensitivity (probe.py); off: every step weighs the same
     probe_density: float = 0.2  # cost of the reference plan the probe perturbs with
     cost_table: str | None = None  # `videoaccel bench cost-table` JSON; None: this GPU's measured table (device_costs), analytic on a CPU
+    score_every: int = 1  # score the calls of one step in this many (a different step each prompt): less calibration time
+    share: bool = False  # the sampled heads of a (layer, bucket) spend their summed density as one budget per call (sampled_layer)
 
     def __post_init__(self) -> None:
         values.positive(self.error_budget, "error_budget")
@@ -59,6 +61,7 @@ class ProfileConfig:
             values.density(self.target_density, "target_density")
         values.count(self.buckets, "buckets", 1)
         values.count(self.rows, "rows", 1)
+        values.count(self.score_every, "score_every", 1)
         for d in self.densities:
             values.density(d, "candidate density")
         values.density(self.probe_density, "probe_density")
@@ -79,6 +82,7 @@ class Profiler:
         self.calibration = Calibration.start(timesteps, config.buckets, config.seed, boundary)
         self.scorer = Scorer(config.patterns, config.densities, rows=config.rows, compensate=config.compensate, fp8=config.fp8)
         self.probe: dict | None = None  # probe.measure's result
+        self.prompt = 0  # the calibration prompt being run: which steps ``score_every`` scores
 
     def __call__(self, call: AttentionCall) -> None:
         """One dense self-attention call: sample 0 is scored (with its valid text keys when the rest is padding)."""
@@ -92,6 +96,8 @@ class Profiler:
         """q/k/v [B, S, H, D] of one dense self-attention call (sample 0 is scored, with its
         ``valid_text`` text keys when the rest is padding)."""
         self.calibration.head_dim = q.shape[-1]
+        if (step + self.prompt) % self.config.score_every:
+            return
         errs = self.scorer.score(q, k, v, geometry, self.calibration.generator, valid_text)
         self.calibration.add(layer, step, timestep, errs)
 
@@ -148,17 +154,18 @@ def calibrate(pipe: DiffusionPipeline, prompts: list[str], config: ProfileConfig
         start = saved.resume(profiler.calibration)
         with attach.observe(pipe, profiler):
             bar = tqdm(total=len(prompts) + int(config.probe), desc="calibrating", disable=not progress, initial=start)
+            dense = {}  # the first prompt's latents per step: the probe's dense run (same prompt and seed)
             for i, prompt in enumerate(prompts):
                 if i < start:
                     continue
-                g = torch.Generator(device=getattr(pipe, "device", "cpu")).manual_seed(seed + i)
-                pipe(prompt=prompt, generator=g, output_type="latent", **call_kwargs)
+                profiler.prompt = i
+                probe.latent_run(pipe, prompt, seed + i, dense.__setitem__ if i == 0 and config.probe else None, call_kwargs)
                 saved.save(profiler.calibration, i + 1)
                 bar.update()
         geometry, heads, num_layers = profiler.calibration.geometry, profiler.calibration.heads, attach.num_layers(model)
         if config.probe and geometry is not None:
             bar.set_description("probing step sensitivity")
-            _probe(pipe, models, profiler, geometry, prompts[0], seed, call_kwargs)
+            _probe(pipe, models, profiler, geometry, prompts[0], seed, call_kwargs, dense or None)
             bar.update()
         bar.close()
     if geometry is None:
@@ -169,8 +176,10 @@ def calibrate(pipe: DiffusionPipeline, prompts: list[str], config: ProfileConfig
     return Calibrated(profiler, heads, num_layers, geometry, model, meta)
 
 
-def _probe(pipe, models, profiler: Profiler, geometry: VideoGeometry, prompt: str, seed: int, call: dict) -> None:
-    """Step sensitivities (probe.py) with the reference plan: the allocation without step information."""
+def _probe(pipe, models, profiler: Profiler, geometry: VideoGeometry, prompt: str, seed: int, call: dict,
+           dense: dict | None) -> None:
+    """Step sensitivities (probe.py) with the reference plan: the allocation without step information; ``dense``: the
+    first calibration run's latents (a resumed run has none: the probe runs its own)."""
     reference = profiler.chooser().reference_profile(geometry)
-    profiler.probe = {**probe.measure(pipe, models, prompt, seed, lambda: attach.switch(pipe, reference), call),
+    profiler.probe = {**probe.measure(pipe, models, prompt, seed, lambda: attach.switch(pipe, reference), call, dense=dense),
                       "prompt": prompt, "reference_cost": profiler.config.probe_density}

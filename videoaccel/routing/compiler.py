@@ -43,6 +43,8 @@ class Selection:
     keep: torch.Tensor | None = None  # top-k: blocks per row for each head (int32)
     kmax: int = 0  # top-k: the largest keep
     last: int | None = None  # step of the last estimate
+    density: torch.Tensor | None = None  # mask selections: per head, the last estimate's density (on the device,
+    # written in place: a CUDA graph of a call between estimates reads it where the estimating call wrote it)
 
 
 @dataclass(eq=False)
@@ -204,6 +206,8 @@ class PlanCompiler:
         if PATTERNS[pattern].selection == "top_k":
             keep = [min(g.num_blocks, max(1, round(plans[h].kwargs["density"] * g.num_blocks))) for h in heads]
             sel.keep, sel.kmax = torch.tensor(keep, dtype=torch.int32, device=device), max(keep)
+        elif PATTERNS[pattern].selection == "mask":
+            sel.density = torch.zeros(len(heads), device=device)
         return sel
 
     # ---- densities -----------------------------------------------------------------------------

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import torch
 
+from ..kernels import BlockLayout
 from ..patterns import VideoGeometry
-from ..patterns.registry import PATTERNS, behaviour
+from ..patterns.registry import PATTERNS, behaviour, estimate_share
 from ..patterns.sampled import default_rows, write_rows
 from .compiler import CallTable, Selection
 from .context import StepContext
@@ -33,18 +34,22 @@ def refresh(table: CallTable, ctx: StepContext, q: torch.Tensor, k: torch.Tensor
     changed = counts = False
     density = None
     for sel in table.selections:
-        if not due(sel, ctx):
-            continue
-        sel.last, changed = ctx.step, True
-        fn = behaviour(sel.pattern)
-        if PATTERNS[sel.pattern].selection == "top_k":
-            extra = {"scratch": _scratch(scratch, q, sel, g)} if sel.pattern == "sampled" and q.is_cuda else {}
-            scores = fn(q, k, g, scale=scale, heads=sel.heads, **sel.params, **extra)
-            write_rows(layout.lut, sel.heads, sel.keep, sel.kmax, scores)
-        else:
-            mask = fn(q, k, g, scale=scale, heads=sel.heads, **sel.params)
-            density = _write_mask(table, sel.heads.long(), mask, g, density)
-            counts = True
+        spec = PATTERNS[sel.pattern]
+        if due(sel, ctx):
+            sel.last, changed = ctx.step, True
+            fn = behaviour(sel.pattern)
+            extra = {"scratch": _scratch(scratch, q, sel, g)} if spec.impl.startswith("sampled:") and q.is_cuda else {}
+            if spec.selection == "top_k":
+                scores = fn(q, k, g, scale=scale, heads=sel.heads, **sel.params, **extra)
+                write_rows(layout.lut, sel.heads, sel.keep, sel.kmax, scores)
+            else:
+                mask = fn(q, k, g, scale=scale, heads=sel.heads, **sel.params, **extra)
+                share = estimate_share(sel.pattern, {**sel.params, "every": sel.every}, g.block)
+                sel.density.copy_(_write_mask(layout, sel.heads.long(), mask, g) + share)
+                counts = True
+        if sel.density is not None:  # every call reports its mask's density, the calls between estimates too
+            density = torch.zeros(len(table.labels), device=q.device) if density is None else density
+            density = density.index_copy(0, sel.heads.long(), sel.density)
     if counts:
         layout.reschedule()
     if changed and table.fp8_layout is not None:
@@ -55,19 +60,15 @@ def refresh(table: CallTable, ctx: StepContext, q: torch.Tensor, k: torch.Tensor
     return density
 
 
-def _write_mask(table: CallTable, heads: torch.Tensor, mask: torch.Tensor, g: VideoGeometry,
-                density: torch.Tensor | None) -> torch.Tensor:
-    layout = table.layout
+def _write_mask(layout: BlockLayout, heads: torch.Tensor, mask: torch.Tensor, g: VideoGeometry) -> torch.Tensor:
+    """Write a per-call mask's rows and counts into ``layout``; returns its heads' computed densities [len(heads)]."""
     cap = layout.lut.shape[-1]
     order = torch.argsort((~mask).to(torch.int8), dim=-1, stable=True)[..., :cap]  # kept blocks first, ascending
     layout.lut[heads] = order.to(torch.int32)
     layout.counts[heads] = mask.sum(-1).to(torch.int32)
     n = torch.full((g.num_blocks,), g.block, dtype=torch.float32, device=mask.device)
     n[-1] = g.video_tokens - (g.num_blocks - 1) * g.block
-    got = (mask.float() * n[:, None] * n[None, :]).sum((-1, -2)) / g.video_tokens ** 2
-    if density is None:
-        density = torch.zeros(len(table.labels), device=mask.device)
-    return density.index_copy(0, heads, got)
+    return (mask.float() * n[:, None] * n[None, :]).sum((-1, -2)) / g.video_tokens ** 2
 
 
 def _scratch(scratch: dict, q: torch.Tensor, sel: Selection, g: VideoGeometry) -> torch.Tensor:
