@@ -76,8 +76,7 @@ def layer_top_blocks(mass: torch.Tensor, density: float) -> torch.Tensor:
     first = top_k_blocks(mass, 1.0 / nb)
     ranked = torch.where(first, torch.finfo(mass.dtype).max, mass)
     flat = torch.zeros(mass.numel(), dtype=torch.bool, device=mass.device)
-    flat[ranked.flatten().topk(keep).indices] = True
-    return flat.view_as(mass)
+    return flat.index_fill_(0, ranked.flatten().topk(keep).indices, True).view_as(mass)  # no host tensor: CUDA-graph safe
 
 
 def top_k_density(geometry: VideoGeometry, density: float) -> float:

@@ -135,15 +135,21 @@ class Chooser:
         w2 = self.step_weights(keys, self.reference(geometry)[1] if self.probe is not None else None)
         kb = torch.tensor([b for _, b in keys])
         target = config.target_density
-        a = allocate(err, cost, kb, calibration.step_bucket, w2, target=target,
+        # a target is in computed density (what the mask computes; the unit): time, measured or analytic, is
+        # reported beside it; an error budget buys the least time
+        a = allocate(err, dens if target else cost, kb, calibration.step_bucket, w2, target=target,
                      error_budget=None if target else config.error_budget)
         layers = per_layer(keys, a.choice, plans, num_layers, calibration.buckets)
         layers = shared(layers) if config.share else layers
-        mean_d = [float(dens[a.choice[kb == b]].mean()) if (kb == b).any() else 1.0 for b in range(calibration.buckets)]
         n = len(calibration.step_bucket)
+
+        def total(per_plan: torch.Tensor) -> float:  # over the generation: warm-up steps at 1.0, each bucket's mean plan
+            means = [float(per_plan[a.choice[kb == b]].mean()) if (kb == b).any() else 1.0 for b in range(calibration.buckets)]
+            return (a.warm + sum(x * m for x, m in zip(a.bucket_steps, means))) / n
+
         budget = {"target_density": target, "error_budget": None if target else config.error_budget,
-                  "bucket_steps": a.bucket_steps, "expected_density": (a.warm + sum(x * d for x, d in zip(a.bucket_steps, mean_d))) / n,
-                  "expected_cost": a.cost, "expected_error": a.error,
+                  "bucket_steps": a.bucket_steps, "expected_density": total(dens), "expected_cost": total(cost),
+                  "expected_error": a.error,
                   "error_units": "relative L2 of the final latent" if self.probe else "mean per-head attention error"}
         return Profile(name=name, layers=layers, bucket_edges=calibration.edges, dense_steps=a.warm, order=config.order,
                        block=config.block, calibrated=True, steps=n, budget=budget, cost_model=costs.to_json(),
