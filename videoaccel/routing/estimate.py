@@ -67,7 +67,7 @@ def _write_mask(layout: BlockLayout, heads: torch.Tensor, mask: torch.Tensor, g:
     layout.lut[heads] = order.to(torch.int32)
     layout.counts[heads] = mask.sum(-1).to(torch.int32)
     n = torch.full((g.num_blocks,), g.block, dtype=torch.float32, device=mask.device)
-    n[-1] = g.video_tokens - (g.num_blocks - 1) * g.block
+    n.narrow(0, g.num_blocks - 1, 1).fill_(g.video_tokens - (g.num_blocks - 1) * g.block)  # no host tensor: graph-safe
     return (mask.float() * n[:, None] * n[None, :]).sum((-1, -2)) / g.video_tokens ** 2
 
 
