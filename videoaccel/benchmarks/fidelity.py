@@ -46,8 +46,8 @@ def _preset_density(spec: str) -> float | None:
     return preset(spec).default.kwargs.get("density")
 
 
-def _uses(profile, patterns: tuple[str, ...]) -> bool:
-    return profile.default.pattern in patterns or any(p.pattern in patterns for b in profile.layers.values() for hs in b for p in hs)
+def _uses(profile, pattern: str) -> bool:
+    return profile.default.pattern == pattern or any(p.pattern == pattern for b in profile.layers.values() for hs in b for p in hs)
 
 
 def _fast(spec: str) -> tuple[int, int] | None:
@@ -63,15 +63,24 @@ def _fast(spec: str) -> tuple[int, int] | None:
     return k, e
 
 
+def _compensate(spec: str) -> list[bool]:
+    """--oracle-compensate 0,1 -> [False, True], checked before any work."""
+    if any(x not in ("0", "1") for x in spec.split(",")):
+        raise ValueError(f"--oracle-compensate {spec!r} must be 0, 1 or 0,1")
+    return [x == "1" for x in spec.split(",")]
+
+
 def _oracles(args) -> list[tuple[str, object]]:
     """The oracle rows: at each total density, each warm-up count that fits in it (the bound is their best)."""
     block = args.oracle_block or args.block
     out = []
     for d in (args.targets if args.oracles is None else args.oracles).split(","):
         for w in (int(x) for x in args.oracle_warmups.split(",") if x):
-            if d and w < args.steps and w < float(d) * args.steps:
-                tag = f"oracle-{'layer-' if args.oracle_per_layer else ''}b{block}-{d}-w{w}"
-                out.append((tag, oracle_for_total(float(d), args.steps, w, block, args.oracle_order, args.oracle_per_layer)))
+            for comp in _compensate(args.oracle_compensate):
+                if d and w < args.steps and w < float(d) * args.steps:
+                    tag = f"oracle-{'layer-' if args.oracle_per_layer else ''}b{block}-{d}-w{w}{'-comp' if comp else ''}"
+                    out.append((tag, oracle_for_total(float(d), args.steps, w, block, args.oracle_order, args.oracle_per_layer,
+                                                      comp)))
     return out
 
 
@@ -97,12 +106,13 @@ def main(argv: list[str] | None = None) -> None:
                          "profile spends it), not a fixed density per head")
     ap.add_argument("--oracle-warmups", default="0,1,2", help="dense warm-up steps the oracle may spend; the bound at a "
                     "total density is its best row over these")
-    ap.add_argument("--oracle-order", default="frame", choices=["frame", "tile"])
+    ap.add_argument("--oracle-order", default="tile", choices=["frame", "tile"],
+                    help="token order of the oracle's blocks (default: the profiles' and presets' own)")
+    ap.add_argument("--oracle-compensate", default="0", help="comma-separated 0/1: oracle rows without and/or with "
+                    "compensation of the skipped blocks (as profiles may spend it; its pooled keys counted in the density)")
     ap.add_argument("--no-probe", action="store_true", help="profiles without the step-sensitivity probe")
     ap.add_argument("--calib-geometry", help="FRAMESxHEIGHTxWIDTH (pixels): also calibrate the --targets there and run "
                     "those profiles at this run's size (what a profile loses at a size it was not calibrated for)")
-    ap.add_argument("--share", action="store_true", help="also each target's profile with shared layer budgets "
-                    "(ProfileConfig.share: sampled heads of a layer as one sampled_layer budget)")
     ap.add_argument("--fast-calib", default="", help="K:E: also calibrate on the first K calibration prompts scoring one "
                     "step in E, and run its target profiles (what cheaper profiling costs in fidelity)")
     ap.add_argument("--patterns", help="comma-separated candidate patterns (default: the profiler's; on a CPU the static "
@@ -117,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     calib_size = video_size(args.calib_geometry, "--calib-geometry") if args.calib_geometry else None  # before any work
     fast = _fast(args.fast_calib)
+    _compensate(args.oracle_compensate)
     os.makedirs(args.out, exist_ok=True)
     cuda = torch.cuda.is_available()
     torch.backends.cudnn.benchmark = True  # the VAE's conv3d: without it bf16 decoding is ~10x slower
@@ -148,8 +159,6 @@ def main(argv: list[str] | None = None) -> None:
         print(f"profiling: {args.calib} calibration prompts and the probe in {calib_s:.1f} s = {calib_s / per_prompt:.2f} dense "
               f"generations of one prompt ({per_prompt:.1f} s each)", flush=True)
         plans = [(f"target-{d}", cal.profile(f"tiny-target-{d}", target_density=float(d))) for d in targets]
-        plans += [(f"target-{d}-shared", cal.profile(f"tiny-target-{d}-shared", target_density=float(d), share=True))
-                  for d in targets if args.share]
         if fast:
             t = time.perf_counter()
             quick = calibrate(pipe, calib[:fast[0]], ProfileConfig(block=args.block, probe=not args.no_probe, score_every=fast[1],
@@ -186,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     for tag, profile in plans:
         videoaccel.accelerate(pipe, profile)
         oracle = profile.meta.get("oracle", False)
-        per_sample = oracle or _uses(profile, ("sampled", "sampled_layer"))  # a batch shares one layout: masks from q/k are exact per sample only at batch 1
+        per_sample = oracle or _uses(profile, "sampled")  # a batch shares one layout: masks from q/k are exact per sample only at batch 1
         videos, seconds = evaluate.generate(pipe, prompts, seeds, 1 if per_sample else args.batch, **call)
         rep = videoaccel.report(pipe)
         ms = {} if oracle else timing()  # the oracle computes dense attention to choose its blocks: no speed to claim

@@ -7,8 +7,7 @@ import argparse
 import torch
 from safetensors.torch import load_file
 
-from ..patterns import (VideoGeometry, block_mask, draft_masks, estimate_levels, fit_density, mask_density, sampled_layer_masks,
-                         sampled_masks)
+from ..patterns import VideoGeometry, block_mask, draft_masks, estimate_levels, fit_density, mask_density, sampled_masks
 from ..patterns.registry import DYNAMIC, STATIC, USER_FACING
 from ..patterns.synthetic import planted_qk
 from ..pictures import layout_png, profile_png, require
@@ -73,9 +72,9 @@ def pattern_layout(pattern: str, geometry_spec: str, output: str, *, text: int, 
         q, k = _load_qk(qk, geometry, synthetic)
         if pattern == "draft":
             levels = draft_masks(q[None, :, None], k[None, :, None], geometry, top_p=kw.get("top_p", 0.9))[0]
-        elif pattern in ("sampled", "sampled_layer"):
+        elif pattern == "sampled":
             kw.pop("every", None)
-            levels = (sampled_masks if pattern == "sampled" else sampled_layer_masks)(q[None, :, None], k[None, :, None], geometry, kw.pop("density", density or 0.25), **kw)[0]
+            levels = sampled_masks(q[None, :, None], k[None, :, None], geometry, kw.pop("density", density or 0.25), **kw)[0]
         else:
             levels = estimate_levels(q[None, :, None], k[None, :, None], geometry)[0]
         kept = levels if levels.dtype == torch.bool else levels >= 0

@@ -100,8 +100,6 @@ def add_profile(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--buckets", type=types.positive_int, default=3, help="timestep buckets")
     parser.add_argument("--score-every", type=types.positive_int, default=1,
                         help="score the attention of one step in N (another step each prompt): N times less scoring")
-    parser.add_argument("--share-budget", action="store_true",
-                        help="sampled heads of a layer spend their summed density as one budget per call (sampled_layer)")
     parser.add_argument("--block", type=int, default=128, choices=BLOCKS,
                       help="attention block; 64 for short sequences or heads that need finer masks")
     parser.add_argument("--seed", type=int, default=0)

@@ -13,7 +13,6 @@ _HOME = {"VideoGeometry": "geometry", "block_mask": "library", "build_layout": "
          "fit_density": "library", "honest_density": "library", "mask_density": "library", "draft_masks": "draft", "top_p_mask": "draft",
          "video_block_scores": "draft", "estimate_levels": "pyramid", "merge_lse": "pyramid",
          "pyramid_attention": "pyramid", "pyramid_levels": "pyramid", "oracle_masks": "oracle", "sampled_masks": "sampled",
-         "sampled_layer_masks": "sampled",
          "tile_major_permutation": "token_order", "to_frame_major": "token_order", "to_tile_major": "token_order"}
 
 

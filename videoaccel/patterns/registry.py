@@ -93,8 +93,6 @@ PATTERNS: dict[str, PatternSpec] = {s.name: s for s in [
     PatternSpec("pyramid", "levels", ("thresholds",), "pyramid:estimate_levels", color=(0, 140, 140)),
     PatternSpec("sampled", "top_k", ("density", "rows", "every"), "sampled:sampled_scores", every=2,
                 estimate_cost="sampled:estimate_share", preset=Preset("density", 0.25), color=(220, 80, 160), scored=True),
-    PatternSpec("sampled_layer", "mask", ("density", "rows", "every"), "sampled:sampled_layer_masks", every=2,
-                estimate_cost="sampled:estimate_share", preset=Preset("density", 0.25), color=(240, 120, 200)),
     PatternSpec("oracle", "top_k", ("density",), "oracle:oracle_scores", every=0, benchmark_only=True),  # exact, every call
     PatternSpec("oracle_layer", "mask", ("density",), "oracle:layer_oracle_masks", every=0, benchmark_only=True),  # the bound
 ]}

@@ -24,7 +24,7 @@ import torch
 
 from ..kernels.sampled_mass import sampled_mass_triton
 from .geometry import VideoGeometry
-from .oracle import layer_top_blocks, top_k_blocks
+from .oracle import top_k_blocks
 
 ROWS_PER_BLOCK = 16  # default: one sampled row per 16 queries
 EVERY = 2  # default: a mask serves two steps
@@ -108,18 +108,6 @@ def sampled_masks(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, den
     if not 0.0 < density <= 1.0:
         raise ValueError(f"sampled density {density} must be in (0, 1]")
     return top_k_blocks(sampled_scores(q, k, geometry, rows, scale), density)
-
-
-def sampled_layer_masks(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, density: float, rows: int | None = None,
-                        scale: float | None = None, heads: torch.Tensor | None = None,
-                        scratch: torch.Tensor | None = None) -> torch.Tensor:
-    """bool [H, NB, NB] (registry ``sampled_layer``): the sampled mass ranked over all the selection's heads at once,
-    one budget of ``density`` for them (``oracle.layer_top_blocks``): a sharp head gives blocks to a diffuse one and
-    a row keeps what its mass asks, call by call, where ``sampled`` keeps the same count in every row. Sampled masses
-    are comparable across heads and rows: each sampled row's softmax sums to one."""
-    if not 0.0 < density <= 1.0:
-        raise ValueError(f"sampled_layer density {density} must be in (0, 1]")
-    return layer_top_blocks(sampled_scores(q, k, geometry, rows, scale, heads=heads, scratch=scratch), density)
 
 
 def write_rows(lut: torch.Tensor, heads: torch.Tensor, keep: torch.Tensor, kmax: int, mass: torch.Tensor) -> None:

@@ -31,28 +31,6 @@ def per_layer(keys: list, choice: torch.Tensor, plans: list[Plan], num_layers: i
                     for b in range(buckets)] for layer in range(num_layers)}
 
 
-def shared(layers: dict) -> dict:
-    """The sampled heads of each (layer, bucket) with one precision, compensation and parameters other than density
-    as ``sampled_layer`` heads at their mean density: the same total, which the router then spends per call where
-    the estimate finds the mass (across heads and rows) instead of at the fixed per-head counts calibration chose."""
-    out = {}
-    for layer, buckets in layers.items():
-        out[layer] = []
-        for heads in buckets:
-            groups: dict[tuple, list[int]] = {}
-            for h, p in enumerate(heads):
-                if p.pattern == "sampled":
-                    groups.setdefault((p.precision, p.compensate, tuple(x for x in p.params if x[0] != "density")), []).append(h)
-            heads = list(heads)
-            for hs in groups.values():
-                mean = sum(heads[h].kwargs["density"] for h in hs) / len(hs)
-                for h in hs:
-                    params = tuple(sorted({**heads[h].kwargs, "density": round(mean, 7)}.items()))
-                    heads[h] = replace(heads[h], pattern="sampled_layer", params=params)
-            out[layer].append(heads)
-    return out
-
-
 class Chooser:
     """The profile for one config's budget from a calibration's scores (and the probe's step sensitivities)."""
 
@@ -140,7 +118,6 @@ class Chooser:
         a = allocate(err, dens if target else cost, kb, calibration.step_bucket, w2, target=target,
                      error_budget=None if target else config.error_budget)
         layers = per_layer(keys, a.choice, plans, num_layers, calibration.buckets)
-        layers = shared(layers) if config.share else layers
         n = len(calibration.step_bucket)
 
         def total(per_plan: torch.Tensor) -> float:  # over the generation: warm-up steps at 1.0, each bucket's mean plan

@@ -12,23 +12,24 @@ from ..plans import Plan, Profile
 
 
 def oracle_profile(density: float, block: int = 128, dense_steps: int = 0, order: str = "frame",
-                   per_layer: bool = False) -> Profile:
-    """Every call keeps its exact top ``density`` key blocks (per head, or ``per_layer`` across its heads); the first
-    ``dense_steps`` run dense."""
+                   per_layer: bool = False, compensate: bool = False) -> Profile:
+    """Every call keeps its exact top ``density`` key blocks (per head, or ``per_layer`` across its heads), with the
+    skipped blocks' mass ``compensate``d as a profile's heads may; the first ``dense_steps`` run dense."""
     pattern = "oracle_layer" if per_layer else "oracle"
-    return Profile(name=f"{pattern}-b{block}-{density:.3g}" + (f"-w{dense_steps}" if dense_steps else ""),
-                   default=Plan(pattern, (("density", float(density)),)), dense_steps=dense_steps, order=order,
+    return Profile(name=f"{pattern}-b{block}-{density:.3g}" + (f"-w{dense_steps}" if dense_steps else "") + ("-comp" if compensate else ""),
+                   default=Plan(pattern, (("density", float(density)),), compensate=compensate), dense_steps=dense_steps, order=order,
                    block=block, meta={"oracle": True, "benchmark_only": True})
 
 
 def oracle_for_total(total: float, steps: int, dense_steps: int = 0, block: int = 128, order: str = "frame",
-                     per_layer: bool = False) -> Profile:
-    """The oracle whose total density over ``steps`` (warm-up steps at 1.0) is ``total``."""
+                     per_layer: bool = False, compensate: bool = False) -> Profile:
+    """The oracle whose total density over ``steps`` (warm-up steps at 1.0; compensation's pooled key per block at
+    1/block, as the profiler counts it) is ``total``."""
     if not 0 <= dense_steps < steps:
         raise ValueError(f"dense_steps={dense_steps} must lie in [0, steps={steps})")
-    per_step = (total * steps - dense_steps) / (steps - dense_steps)
+    per_step = (total * steps - dense_steps) / (steps - dense_steps) - (1.0 / block if compensate else 0.0)
     if per_step <= 0:
         raise ValueError(f"{dense_steps} dense steps of {steps} already exceed the total density {total}")
-    profile = oracle_profile(min(per_step, 1.0), block, dense_steps, order, per_layer)
+    profile = oracle_profile(min(per_step, 1.0), block, dense_steps, order, per_layer, compensate)
     profile.meta["total_density"] = total
     return profile

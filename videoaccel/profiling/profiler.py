@@ -53,7 +53,6 @@ class ProfileConfig:
     probe_density: float = 0.2  # cost of the reference plan the probe perturbs with
     cost_table: str | None = None  # `videoaccel bench cost-table` JSON; None: this GPU's measured table (device_costs), analytic on a CPU
     score_every: int = 1  # score the calls of one step in this many (a different step each prompt): less calibration time
-    share: bool = False  # the sampled heads of a (layer, bucket) spend their summed density as one budget per call (sampled_layer)
 
     def __post_init__(self) -> None:
         values.positive(self.error_budget, "error_budget")
