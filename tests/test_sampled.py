@@ -146,4 +146,3 @@ def test_write_rows_puts_each_heads_heaviest_blocks_in_place_ascending():
     for j, (h, keep) in enumerate([(2, 3), (0, 1)]):
         want = top_k_blocks(mass[j], keep / 6).nonzero()[:, 1].reshape(6, keep)
         assert torch.equal(lut[h, :, :keep].long(), want)  # ascending, the oracle's choice on this mass
-

@@ -38,12 +38,12 @@ def refresh(table: CallTable, ctx: StepContext, q: torch.Tensor, k: torch.Tensor
         if due(sel, ctx):
             sel.last, changed = ctx.step, True
             fn = behaviour(sel.pattern)
-            extra = {"scratch": _scratch(scratch, q, sel, g)} if spec.impl.startswith("sampled:") and q.is_cuda else {}
             if spec.selection == "top_k":
+                extra = {"scratch": _scratch(scratch, q, sel, g)} if sel.pattern == "sampled" and q.is_cuda else {}
                 scores = fn(q, k, g, scale=scale, heads=sel.heads, **sel.params, **extra)
                 write_rows(layout.lut, sel.heads, sel.keep, sel.kmax, scores)
             else:
-                mask = fn(q, k, g, scale=scale, heads=sel.heads, **sel.params, **extra)
+                mask = fn(q, k, g, scale=scale, heads=sel.heads, **sel.params)
                 share = estimate_share(sel.pattern, {**sel.params, "every": sel.every}, g.block)
                 sel.density.copy_(_write_mask(layout, sel.heads.long(), mask, g) + share)
                 counts = True
