@@ -373,13 +373,14 @@ def main() -> None:
     files = [ROOT / "README.md", ROOT / "docs" / "gpu-results.md", ROOT / "docs" / "embedded-model.md"]
     texts = {f: f.read_text() for f in files}
     blocks: dict[str, str] = {}
-    kern, e2e, pat, rec, stack, sfid = (_json(n) for n in ("kernels-h100", "e2e-h200", "patterns-h100", "attention-recall-h100",
-                                                          "stack-h100", "stack-fidelity-h100"))
+    kern, e2e, pat, rec, stack, sfid, stack_h200 = (_json(n) for n in ("kernels-h100", "e2e-h200", "patterns-h100",
+                                                                       "attention-recall-h100", "stack-h100",
+                                                                       "stack-fidelity-h100", "stack-h200"))
     if kern:
         blocks["kernels-table"] = kernels_table(kern)
     if e2e:
         blocks["e2e-table"] = e2e_table(e2e)
-        blocks["headline-table"] = headline_table(e2e, _json("fidelity-h200")) + stack_line(_json("stack-h200"))
+        blocks["headline-table"] = headline_table(e2e, _json("fidelity-h200")) + stack_line(stack_h200)
     if pat:
         blocks["patterns-table"] = patterns_table(pat)
     fid = ROOT / "bench" / "fidelity-h200.json"  # the testbed (GPU); fidelity-cpu.json is the CPU demo geometry
@@ -390,8 +391,7 @@ def main() -> None:
     if rec:
         blocks["recall-table"] = recall_table(rec)
     if stack:
-        h200 = _json("stack-h200")
-        blocks["stack-table"] = (stack_table(h200, None) + "\n\n" if h200 else "") + stack_table(stack, sfid)
+        blocks["stack-table"] = (stack_table(stack_h200, None) + "\n\n" if stack_h200 else "") + stack_table(stack, sfid)
     families = _json("e2e-families-h200")
     if families:
         blocks["family-table"] = families_table(families)

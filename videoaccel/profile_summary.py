@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plans import Plan, Profile
-
-
-def _density(p: Plan) -> float:
-    return p.density
+from .plans import Profile
 
 
 def step_budget(profile: Profile) -> str:
@@ -44,7 +40,7 @@ def summary(profile: Profile, num_layers: int | None = None) -> str:
             for p in heads:
                 key = p.pattern + ("+fp8" if p.precision == "fp8" else "") + ("+comp" if p.compensate else "")
                 counts[key] = counts.get(key, 0) + 1
-            d = np.nanmean([_density(p) for p in heads])
+            d = np.nanmean([p.density for p in heads])
             cells.append(f"b{b}: " + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())) + f" (density {d:.2f})")
         lines.append(f"layer {layer:3d}: " + " | ".join(cells))
     return "\n".join(lines)

@@ -70,13 +70,14 @@ def _compensate(spec: str) -> list[bool]:
     return [x == "1" for x in spec.split(",")]
 
 
-def _oracles(args) -> list[tuple[str, object]]:
-    """The oracle rows: at each total density, each warm-up count that fits in it (the bound is their best)."""
+def _oracles(args, compensate: list[bool]) -> list[tuple[str, object]]:
+    """The oracle rows: at each total density, each warm-up count that fits in it (the bound is their best), without
+    and/or with compensation."""
     block = args.oracle_block or args.block
     out = []
     for d in (args.targets if args.oracles is None else args.oracles).split(","):
         for w in (int(x) for x in args.oracle_warmups.split(",") if x):
-            for comp in _compensate(args.oracle_compensate):
+            for comp in compensate:
                 if d and w < args.steps and w < float(d) * args.steps:
                     tag = f"oracle-{'layer-' if args.oracle_per_layer else ''}b{block}-{d}-w{w}{'-comp' if comp else ''}"
                     out.append((tag, oracle_for_total(float(d), args.steps, w, block, args.oracle_order, args.oracle_per_layer,
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     calib_size = video_size(args.calib_geometry, "--calib-geometry") if args.calib_geometry else None  # before any work
     fast = _fast(args.fast_calib)
-    _compensate(args.oracle_compensate)
+    compensate = _compensate(args.oracle_compensate)
     os.makedirs(args.out, exist_ok=True)
     cuda = torch.cuda.is_available()
     torch.backends.cudnn.benchmark = True  # the VAE's conv3d: without it bf16 decoding is ~10x slower
@@ -152,17 +153,17 @@ def main(argv: list[str] | None = None) -> None:
     targets, budgets = [d for d in args.targets.split(",") if d], [b for b in args.budgets.split(",") if b]
     plans, calib_s, fast_s, per_prompt = [], None, None, dense_s / args.n
     patterns = {"patterns": tuple(args.patterns.split(","))} if args.patterns else {}
+    config = ProfileConfig(block=args.block, probe=not args.no_probe, **patterns)
     if targets or budgets:  # no calibration when only oracles or presets are asked for
         t = time.perf_counter()
-        cal = calibrate(pipe, calib, ProfileConfig(block=args.block, probe=not args.no_probe, **patterns), seed=1000, progress=False, **call)
+        cal = calibrate(pipe, calib, config, seed=1000, progress=False, **call)
         calib_s = time.perf_counter() - t
         print(f"profiling: {args.calib} calibration prompts and the probe in {calib_s:.1f} s = {calib_s / per_prompt:.2f} dense "
               f"generations of one prompt ({per_prompt:.1f} s each)", flush=True)
         plans = [(f"target-{d}", cal.profile(f"tiny-target-{d}", target_density=float(d))) for d in targets]
         if fast:
             t = time.perf_counter()
-            quick = calibrate(pipe, calib[:fast[0]], ProfileConfig(block=args.block, probe=not args.no_probe, score_every=fast[1],
-                                                                   **patterns), seed=1000, progress=False, **call)
+            quick = calibrate(pipe, calib[:fast[0]], replace(config, score_every=fast[1]), seed=1000, progress=False, **call)
             fast_s = time.perf_counter() - t
             print(f"fast profiling ({args.fast_calib}): {fast_s:.1f} s = {fast_s / per_prompt:.2f} dense generations", flush=True)
             plans += [(f"target-{d}-fast{args.fast_calib}", quick.profile(f"tiny-target-{d}-fast", target_density=float(d)))
@@ -170,15 +171,14 @@ def main(argv: list[str] | None = None) -> None:
         plans += [(f"budget-{b}", cal.profile(f"tiny-budget-{b}", error_budget=float(b))) for b in budgets]
         if args.calib_geometry:  # the same profiles calibrated at another size, run at this one (the router says so)
             f, h, w = calib_size
-            other = calibrate(pipe, calib, ProfileConfig(block=args.block, probe=not args.no_probe, **patterns), seed=1000,
-                              progress=False, **{**call, "num_frames": f, "height": h, "width": w})
+            other = calibrate(pipe, calib, config, seed=1000, progress=False, **{**call, "num_frames": f, "height": h, "width": w})
             plans += [(f"target-{d}-calib{args.calib_geometry}", other.profile(f"tiny-target-{d}-calib{args.calib_geometry}",
                                                                                           target_density=float(d)))
                       for d in targets]
     for tag, profile in plans:
         profile.save(os.path.join(args.out, f"profile-{tag}.json"))
     plans += [(p, replace(preset(p), block=args.preset_block)) for p in args.presets.split(",") if p]
-    plans = _oracles(args) + plans
+    plans = _oracles(args, compensate) + plans
 
     k = args.fidelity_n or args.n
     prompts, seeds, specs, dense = prompts[:k], seeds[:k], specs[:k], dense[:k]

@@ -2,8 +2,9 @@
 
 Why a module of its own: the calibration state (calibration.py) only accumulates; what a candidate is and how
 it is scored lives here (``Scorer``: one config's candidates per geometry, and each call's errors). Static
-candidates (radial, diagonal, ...) have one mask per geometry, built once; scored dynamic candidates (``sampled``) get this call's own masks from this call's q/k, exactly
-as the router will build them, so their error includes the estimate's misses.
+candidates (radial, diagonal, ...) have one mask per geometry, built once; scored dynamic candidates
+(``sampled``) get this call's own masks from this call's q/k, exactly as the router will build them, so
+their error includes the estimate's misses.
 """
 from __future__ import annotations
 

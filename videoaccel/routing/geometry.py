@@ -41,4 +41,3 @@ def text_lengths(attn_mask: torch.Tensor, g: VideoGeometry, batch: int) -> tuple
     if not ok:
         raise Fallback("attention mask is not a prefix text-padding mask")
     return tuple(int(n) for n in lens)
-
