@@ -305,3 +305,7 @@ def test_score_every_scores_one_step_in_n_and_still_weighs_every_step():
     cal = calibrate(pipe, ["a red circle moving left", "a blue square"], ProfileConfig(block=16, buckets=2, score_every=2,
                                                                                       probe=False), progress=False, **call)
     assert sorted(cal.profiler.calibration.step_err) == [0, 1, 2, 3]
+    # 3 buckets over 4 steps ([0], [1], [2, 3]): step 1's bucket has no step the rule picks, so it scores step 1
+    cal = calibrate(pipe, ["a red circle moving left"], ProfileConfig(block=16, buckets=3, score_every=2, probe=False),
+                    progress=False, **call)
+    assert cal.profiler.calibration.step_bucket == [0, 1, 2, 2] and sorted(cal.profiler.calibration.step_err) == [0, 1, 2]

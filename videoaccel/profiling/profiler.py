@@ -95,10 +95,20 @@ class Profiler:
         """q/k/v [B, S, H, D] of one dense self-attention call (sample 0 is scored, with its
         ``valid_text`` text keys when the rest is padding)."""
         self.calibration.head_dim = q.shape[-1]
-        if (step + self.prompt) % self.config.score_every:
+        if not self.scores(step):
             return
         errs = self.scorer.score(q, k, v, geometry, self.calibration.generator, valid_text)
         self.calibration.add(layer, step, timestep, errs)
+
+    def scores(self, step: int) -> bool:
+        """Whether this prompt scores ``step``'s calls: one step in ``score_every`` (another each prompt), and a
+        timestep bucket none of whose steps that rule picks scores its first step (no bucket is left unmeasured: its
+        plans would run dense while the allocation counted them free)."""
+        n, sb = self.config.score_every, self.calibration.step_bucket
+        if (step + self.prompt) % n == 0:
+            return True
+        steps = [s for s, b in enumerate(sb) if b == sb[step]] if step < len(sb) else [step]
+        return step == steps[0] and all((s + self.prompt) % n for s in steps)
 
     def chooser(self, config: ProfileConfig | None = None) -> Chooser:
         """Choosing from the scores so far, by this profiler's config or ``config`` (another budget)."""
