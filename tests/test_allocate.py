@@ -86,3 +86,10 @@ def test_cost_table_needs_a_gpu_and_says_so():
 
     with pytest.raises(ValueError, match="CUDA GPU.*analytic"):
         measure()
+
+
+def test_a_bucket_never_observed_counts_as_dense():
+    """Its plans run dense (choose.per_layer), so its steps cost 1.0 in the total, as warm-up steps do."""
+    err = torch.tensor([[[0.5, 0.0]]])  # one key (bucket 0), one head: a cheap candidate and dense
+    a = allocate(err, torch.tensor([0.1, 1.0]), torch.tensor([0]), [0, 0, 1, 1], torch.ones(4), target=0.6, warm_up=False)
+    assert a.cost == pytest.approx((2 * 0.1 + 2 * 1.0) / 4) and a.choice.tolist() == [[0]]

@@ -77,6 +77,7 @@ def allocate(err: torch.Tensor, cost: torch.Tensor, key_bucket: torch.Tensor, st
     head_bucket = key_bucket.repeat_interleave(H)
     start, (head, order, cand, dc, de) = _hulls(e2, cost)
     base_c = torch.zeros(nb, dtype=torch.float64).index_add_(0, head_bucket, cost[start]) / units
+    base_c[torch.bincount(key_bucket, minlength=nb) == 0] = 1.0  # a bucket calibration never saw runs dense (per_layer)
     base_e = torch.zeros(nb, dtype=torch.float64).index_add_(0, head_bucket, e2[torch.arange(K * H), start]) / units
     best = None
     for warm in range(n if warm_up else 1):
