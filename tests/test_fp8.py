@@ -55,6 +55,15 @@ def test_quantize_matches_reference(case):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
 
 
+def test_quantize_one_plane_writes_that_plane_as_the_whole_pass():
+    """``planes`` (for measuring one plane's time) launches only those planes, each written as the full pass writes it."""
+    q, k, v, _ = _inputs("video-only-odd", torch.bfloat16, 5)
+    full = quantize_fp8(q, k, v)
+    for plane, field in enumerate(("q", "k", "v_t")):
+        one = quantize_fp8(q, k, v, planes=(plane, plane + 1), num_warps=8)
+        assert torch.equal(getattr(one, field).view(torch.uint8), getattr(full, field).view(torch.uint8)), field
+
+
 def _dequantised(q, k, v):
     q8, qs, k8, ks, v8, vs, km = quantize_reference(q, k, v)
     dq = (q8.double() * qs[..., None].double() / ks[:, :, None].double()).transpose(1, 2)

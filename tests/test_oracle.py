@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import videoaccel
+import videoaccel.patterns.oracle as oracle_module
 from videoaccel.patterns import VideoGeometry, fit_density, mask_density
 from videoaccel.patterns.measure import evaluate, sample_head
 from videoaccel.patterns.oracle import block_mass, oracle_masks
@@ -27,6 +28,32 @@ def test_block_mass_equals_brute_force_softmax():
         for j in range(G.num_blocks):
             ref[:, i, j] = p[:, :, lo:hi][:, :, blk == i][..., lo:hi][..., blk == j].sum((0, 2, 3))
     torch.testing.assert_close(mass.double(), ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("D,block,text,position", [(64, 32, 5, "back"), (128, 64, 7, "front"), (64, 16, 0, "none")])
+def test_fused_block_mass_equals_float64_softmax(D, block, text, position, monkeypatch):
+    """The GPU path (the sampled-mass kernel over every row; interpreter here) against float64: a short last block,
+    text joined in front or behind, head dims 64 and 128, batch 2, the kernel's output poisoned first."""
+    g = VideoGeometry(3, 5, 7, text=text, text_position=position, block=block, order="tile")
+    gen = torch.Generator().manual_seed(D + block)
+    q, k = (torch.randn(2, g.seq_len, 2, D, generator=gen) for _ in range(2))
+    assert (g.video_range[1] - g.video_range[0]) % block  # the last block is short
+    real, calls = oracle_module.sampled_mass_triton, []
+
+    def poisoned(*a, **kw):  # the kernel writes every element of its output
+        calls.append(1)
+        return real(*a, out=torch.full((2, 2, g.num_blocks, g.num_blocks), float("nan")), **kw)
+    monkeypatch.setattr(oracle_module, "sampled_mass_triton", poisoned)
+    fused = block_mass(q, k, g, fused=True)
+    p = torch.softmax(q.double().transpose(1, 2) @ k.double().transpose(1, 2).transpose(-1, -2) * D ** -0.5, -1)
+    lo, hi = g.video_range
+    blk = torch.arange(hi - lo) // block
+    ref = torch.zeros(2, g.num_blocks, g.num_blocks, dtype=torch.float64)
+    for i in range(g.num_blocks):
+        for j in range(g.num_blocks):
+            ref[:, i, j] = p[:, :, lo:hi][:, :, blk == i][..., lo:hi][..., blk == j].sum((0, 2, 3))
+    assert calls and torch.isfinite(fused).all()
+    torch.testing.assert_close(fused.double(), ref, rtol=2e-4, atol=2e-5)
 
 
 def test_oracle_keeps_top_k_and_beats_static_patterns_at_equal_density():
@@ -105,3 +132,29 @@ def test_layer_oracle_moves_blocks_to_the_heads_that_need_them():
         densities.append(videoaccel.report(model).transformers["transformer"].mean_density)
         videoaccel.restore(model)
     assert densities[1] == pytest.approx(densities[0], rel=1e-5) and densities[0] > 0.05
+
+
+def test_oracle_like_spends_what_the_profile_spends_where_it_spends_it():
+    """Per (layer, bucket): the heads' mean computed density (a sampled plan's estimate and compensation's pooled keys
+    counted), across the layer's heads; warm-up steps, dense layers, buckets, order and block as the profile's."""
+    from videoaccel.patterns.registry import estimate_share
+    from videoaccel.profiling.oracle import oracle_like
+
+    sampled = Plan("sampled", (("density", 0.1),))
+    radial = Plan("radial", (("density", 0.2),), compensate=True)
+    prof = Profile("p", layers={0: [[sampled, radial], [Plan(), Plan()]], 1: [[radial, radial], [sampled, Plan()]]},
+                   bucket_edges=[500.0], dense_steps=2, dense_layers=(3,), order="tile", block=64, calibrated=True,
+                   steps=10, budget={"target_density": 0.3})
+    like = oracle_like(prof)
+    est = estimate_share("sampled", sampled.kwargs, 64)
+    assert (like.dense_steps, like.dense_layers, like.bucket_edges, like.order, like.block) == (2, (3,), [500.0], "tile", 64)
+    assert like.meta["oracle"] and like.meta["like"] == "p" and like.meta["total_density"] == 0.3
+    l0, l1 = like.layers[0], like.layers[1]
+    assert l0[1] == [Plan(), Plan()]  # a dense (layer, bucket) stays dense
+    assert {p.pattern for b in (l0[0], l1[0], l1[1]) for p in b} == {"oracle_layer"}
+    assert l0[0][0].density == pytest.approx((0.1 + est + 0.2 + 1 / 64) / 2)
+    assert l1[0][1].density == pytest.approx(0.2 + 1 / 64) and l1[1][0].density == pytest.approx((0.1 + est + 1.0) / 2)
+    comp = oracle_like(prof, compensate=True)  # its pooled keys are paid from the same density
+    assert comp.layers[1][0][0].compensate and comp.layers[1][0][0].density == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="without a fixed density"):
+        oracle_like(Profile("d", layers={0: [[Plan("draft", (("top_p", 0.9),))]]}))

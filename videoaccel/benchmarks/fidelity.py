@@ -6,9 +6,11 @@ key blocks per call or per layer across its heads, profiling/oracle.py) at each 
 number of dense warm-up steps it may spend (the bound: its best row). Each plan generates the
 held-out prompts (never-trained colour/shape/direction triples) with the same seeds as dense: PSNR and
 SSIM against dense, achieved attention density (total: warm-up steps at 1.0), colour/direction
-adherence, ``oracle_gap_db`` = PSNR minus the bound's at the same target total density, and the
+adherence, ``oracle_gap_db`` = PSNR minus the bound's at the same target total density,
+``own_bound_gap_db`` = PSNR minus the oracle spending the profile's own allocation (``oracle_like``), the
 transformer's time per generation eager / compiled / with CUDA graphs with ``speedup`` /
-``speedup_compiled`` / ``speedup_graphs`` against dense in the same mode (benchmarks/generation_time.py).
+``speedup_compiled`` / ``speedup_graphs`` against dense in the same mode (benchmarks/generation_time.py), and the
+routed attention's time relative to dense (``attention_cost``, eager) beside the profile's ``expected_cost``.
 Writes (bench-format.md)
 
     OUT/tiny-model-<dev>.json   dense adherence of the embedded model (issue: embedded model)
@@ -33,11 +35,11 @@ import videoaccel  # the public API, as a user calls it
 from ..metrics import psnr, ssim
 from ..plans import preset
 from ..profiling import ProfileConfig, calibrate
-from ..profiling.oracle import oracle_for_total
+from ..profiling.oracle import oracle_for_total, oracle_like
 from ..tiny import data, detect, evaluate
 from ..tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN
 from ..values import video_size
-from .generation_time import MODES, transformer_ms
+from .generation_time import MODES, attention_ms, transformer_ms
 from .record import run_suite, suite_command, write_record
 
 
@@ -50,24 +52,25 @@ def _uses(profile, pattern: str) -> bool:
     return profile.default.pattern == pattern or any(p.pattern == pattern for b in profile.layers.values() for hs in b for p in hs)
 
 
-def _fast(spec: str) -> tuple[int, int] | None:
-    """--fast-calib K:E -> (K, E), checked before any work."""
+def _fast(spec: str) -> tuple[int, int, bool] | None:
+    """--fast-calib K:E[:noprobe] -> (K, E, probe), checked before any work."""
     if not spec:
         return None
+    parts = spec.split(":")
     try:
-        k, e = (int(x) for x in spec.split(":"))
+        k, e = (int(x) for x in parts[:2])
     except ValueError:
-        raise ValueError(f"--fast-calib {spec!r} must be K:E (prompts:score-every), e.g. 1:4") from None
-    if k < 1 or e < 1:
-        raise ValueError(f"--fast-calib {spec!r}: both numbers must be >= 1")
-    return k, e
+        raise ValueError(f"--fast-calib {spec!r} must be K:E[:noprobe] (prompts:score-every), e.g. 1:4") from None
+    if k < 1 or e < 1 or parts[2:] not in ([], ["noprobe"]):
+        raise ValueError(f"--fast-calib {spec!r}: both numbers must be >= 1, and the only third part is 'noprobe'")
+    return k, e, not parts[2:]
 
 
-def _compensate(spec: str) -> list[bool]:
-    """--oracle-compensate 0,1 -> [False, True], checked before any work."""
-    if any(x not in ("0", "1") for x in spec.split(",")):
-        raise ValueError(f"--oracle-compensate {spec!r} must be 0, 1 or 0,1")
-    return [x == "1" for x in spec.split(",")]
+def _compensate(spec: str, flag: str) -> list[bool]:
+    """'0,1' -> [False, True] ('' -> none), checked before any work."""
+    if any(x not in ("0", "1") for x in spec.split(",") if spec):
+        raise ValueError(f"{flag} {spec!r} must be 0, 1 or 0,1")
+    return [x == "1" for x in spec.split(",") if spec]
 
 
 def _oracles(args, compensate: list[bool]) -> list[tuple[str, object]]:
@@ -83,6 +86,23 @@ def _oracles(args, compensate: list[bool]) -> list[tuple[str, object]]:
                     out.append((tag, oracle_for_total(float(d), args.steps, w, block, args.oracle_order, args.oracle_per_layer,
                                                       comp)))
     return out
+
+
+def _gaps(rows: list[dict]) -> None:
+    """Fill each plan row's ``oracle_gap_db`` (PSNR minus the best oracle row at its target total density: the bound)
+    and ``own_bound_gap_db`` (minus the oracle at its own allocation), from the rows measured so far."""
+    bound: dict[float, float] = {}
+    own: dict[str, float] = {}
+    for r in rows:
+        if r.get("oracle") and r["psnr"] is not None:
+            bound[r["target_density"]] = max(bound.get(r["target_density"], -np.inf), r["psnr"])
+            if r["like"]:
+                own[r["like"]] = max(own.get(r["like"], -np.inf), r["psnr"])
+    for r in rows:
+        if "oracle" in r and not r["oracle"]:
+            ok = r["psnr"] is not None
+            r["oracle_gap_db"] = r["psnr"] - bound[r["target_density"]] if ok and r["target_density"] in bound else None
+            r["own_bound_gap_db"] = r["psnr"] - own[r["profile"]] if ok and r["profile"] in own else None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -111,11 +131,14 @@ def main(argv: list[str] | None = None) -> None:
                     help="token order of the oracle's blocks (default: the profiles' and presets' own)")
     ap.add_argument("--oracle-compensate", default="0", help="comma-separated 0/1: oracle rows without and/or with "
                     "compensation of the skipped blocks (as profiles may spend it; its pooled keys counted in the density)")
+    ap.add_argument("--oracle-like", default="0", help="comma-separated 0/1 ('' for none): each calibrated profile's own "
+                    "bound, the per-layer oracle spending what it spends where it spends it (warm-up steps, each layer's "
+                    "density per timestep bucket), without and/or with compensation; field own_bound_gap_db")
     ap.add_argument("--no-probe", action="store_true", help="profiles without the step-sensitivity probe")
     ap.add_argument("--calib-geometry", help="FRAMESxHEIGHTxWIDTH (pixels): also calibrate the --targets there and run "
                     "those profiles at this run's size (what a profile loses at a size it was not calibrated for)")
-    ap.add_argument("--fast-calib", default="", help="K:E: also calibrate on the first K calibration prompts scoring one "
-                    "step in E, and run its target profiles (what cheaper profiling costs in fidelity)")
+    ap.add_argument("--fast-calib", default="", help="K:E[:noprobe],...: also calibrate on the first K calibration prompts "
+                    "scoring one step in E (without the probe), and run its target profiles (what cheaper profiling costs)")
     ap.add_argument("--patterns", help="comma-separated candidate patterns (default: the profiler's; on a CPU the static "
                     "ones: the sampled estimate costs more time there than it saves)")
     ap.add_argument("--batch", type=int, default=10)
@@ -127,8 +150,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--width", type=int, default=DEFAULT_WIDTH)
     args = ap.parse_args(argv)
     calib_size = video_size(args.calib_geometry, "--calib-geometry") if args.calib_geometry else None  # before any work
-    fast = _fast(args.fast_calib)
-    compensate = _compensate(args.oracle_compensate)
+    fasts = [_fast(x) for x in args.fast_calib.split(",") if x]
+    compensate = _compensate(args.oracle_compensate, "--oracle-compensate")
+    like_compensate = _compensate(args.oracle_like, "--oracle-like")
     os.makedirs(args.out, exist_ok=True)
     cuda = torch.cuda.is_available()
     torch.backends.cudnn.benchmark = True  # the VAE's conv3d: without it bf16 decoding is ~10x slower
@@ -151,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(1234)
     calib = [data.prompt(data.sample_spec(rng, "train")) for _ in range(args.calib)]
     targets, budgets = [d for d in args.targets.split(",") if d], [b for b in args.budgets.split(",") if b]
-    plans, calib_s, fast_s, per_prompt = [], None, None, dense_s / args.n
+    plans, calib_s, fast_runs, per_prompt = [], None, {}, dense_s / args.n
     patterns = {"patterns": tuple(args.patterns.split(","))} if args.patterns else {}
     config = ProfileConfig(block=args.block, probe=not args.no_probe, **patterns)
     if targets or budgets:  # no calibration when only oracles or presets are asked for
@@ -161,12 +185,15 @@ def main(argv: list[str] | None = None) -> None:
         print(f"profiling: {args.calib} calibration prompts and the probe in {calib_s:.1f} s = {calib_s / per_prompt:.2f} dense "
               f"generations of one prompt ({per_prompt:.1f} s each)", flush=True)
         plans = [(f"target-{d}", cal.profile(f"tiny-target-{d}", target_density=float(d))) for d in targets]
-        if fast:
+        for spec, (n_fast, every, probe) in zip(args.fast_calib.split(","), fasts):
             t = time.perf_counter()
-            quick = calibrate(pipe, calib[:fast[0]], replace(config, score_every=fast[1]), seed=1000, progress=False, **call)
+            quick = calibrate(pipe, calib[:n_fast], replace(config, score_every=every, probe=config.probe and probe), seed=1000,
+                              progress=False, **call)
             fast_s = time.perf_counter() - t
-            print(f"fast profiling ({args.fast_calib}): {fast_s:.1f} s = {fast_s / per_prompt:.2f} dense generations", flush=True)
-            plans += [(f"target-{d}-fast{args.fast_calib}", quick.profile(f"tiny-target-{d}-fast", target_density=float(d)))
+            fast_runs[spec] = {"prompts": n_fast, "score_every": every, "probe": config.probe and probe, "seconds": fast_s,
+                               "dense_generations": fast_s / per_prompt}
+            print(f"fast profiling ({spec}): {fast_s:.1f} s = {fast_s / per_prompt:.2f} dense generations", flush=True)
+            plans += [(f"target-{d}-fast{spec}", quick.profile(f"tiny-target-{d}-fast{spec}", target_density=float(d)))
                       for d in targets]
         plans += [(f"budget-{b}", cal.profile(f"tiny-budget-{b}", error_budget=float(b))) for b in budgets]
         if args.calib_geometry:  # the same profiles calibrated at another size, run at this one (the router says so)
@@ -176,7 +203,10 @@ def main(argv: list[str] | None = None) -> None:
                                                                                           target_density=float(d)))
                       for d in targets]
     for tag, profile in plans:
-        profile.save(os.path.join(args.out, f"profile-{tag}.json"))
+        profile.save(os.path.join(args.out, f"profile-{tag.replace(':', '-')}.json"))  # no ':' in a file name
+    plans = [row for tag, profile in plans for row in  # each profile right after its own bound: a run cut short keeps pairs
+             [(f"oracle-like-{tag}{'-comp' if comp else ''}", oracle_like(profile, comp)) for comp in like_compensate]
+             + [(tag, profile)]]
     plans += [(p, replace(preset(p), block=args.preset_block)) for p in args.presets.split(",") if p]
     plans = _oracles(args, compensate) + plans
 
@@ -185,12 +215,13 @@ def main(argv: list[str] | None = None) -> None:
     adh = detect.score(dense, specs)
     rows = [{"case": f"heldout-{k}", "impl": "dense", "attn_density": 1.0, "psnr": None, "ssim": 1.0,
              "colour": adh["colour"], "direction": adh["direction"], "seconds": dense_s * k / args.n}]
-    oracle_psnr: dict[float, float] = {}
     modes = [m for m in args.time_modes.split(",") if m] if cuda and args.time_n > 1 else []
     timing = lambda: {m: transformer_ms(pipe, prompts[:args.time_n], seeds[:args.time_n], m, **call) for m in modes}  # noqa: E731
+    attn = (lambda: attention_ms(pipe, prompts[0], seeds[0], **call)) if modes else (lambda: None)  # noqa: E731
     with videoaccel.accelerated(pipe, "dense"):  # the baseline through the same path (and the same graphs)
         base = timing()
-    rows[0].update({f"ms_{m}": v for m, v in base.items()})
+        dense_attn = attn()
+    rows[0].update({f"ms_{m}": v for m, v in base.items()}, attention_ms=dense_attn)
     print("dense transformer ms per generation:", {m: round(v, 1) for m, v in base.items()}, flush=True)
     for tag, profile in plans:
         videoaccel.accelerate(pipe, profile)
@@ -198,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
         per_sample = oracle or _uses(profile, "sampled")  # a batch shares one layout: masks from q/k are exact per sample only at batch 1
         videos, seconds = evaluate.generate(pipe, prompts, seeds, 1 if per_sample else args.batch, **call)
         rep = videoaccel.report(pipe)
+        att = None if oracle else attn()  # warm: the row's generations built its tables
         ms = {} if oracle else timing()  # the oracle computes dense attention to choose its blocks: no speed to claim
         videoaccel.restore(pipe)
         p = [psnr(a, b)[1] for a, b in zip(videos, dense)]
@@ -206,28 +238,29 @@ def main(argv: list[str] | None = None) -> None:
         finite = [x for x in p if np.isfinite(x)]
         calibrated = profile.calibrated
         target = profile.meta.get("total_density") if oracle else profile.budget.get("target_density") if calibrated else _preset_density(tag)
-        if oracle and finite:  # the bound: the best oracle row at this total density
-            oracle_psnr[target] = max(oracle_psnr.get(target, -np.inf), float(np.mean(finite)))
-        row = {"case": f"heldout-{k}", "impl": f"videoaccel-{tag}", "calibrated": calibrated,
-               "oracle": oracle, "target_density": target, "attn_density": rep.mean_density,
+        row = {"case": f"heldout-{k}", "impl": f"videoaccel-{tag}", "profile": profile.name, "calibrated": calibrated,
+               "oracle": oracle, "like": profile.meta.get("like"), "target_density": target, "attn_density": rep.mean_density,
                "expected_density": profile.budget.get("expected_density") if calibrated else None,
                "dense_steps": profile.dense_steps,
                "expected_error": profile.budget.get("expected_error") if calibrated else None,
                "psnr": float(np.mean(finite)) if finite else None, "psnr_min": float(min(finite)) if finite else None,
                "ssim": float(np.mean(s)), "ssim_min": float(min(s)), "colour": a["colour"], "direction": a["direction"],
                "seconds": seconds, "fallbacks": rep.fallbacks, **{f"ms_{m}": v for m, v in ms.items()},
+               "expected_cost": profile.budget.get("expected_cost") if calibrated else None, "attention_ms": att,
+               "attention_cost": att / dense_attn if att is not None and dense_attn else None,
                **{("speedup" if m == "eager" else f"speedup_{m}"): base[m] / v for m, v in ms.items()}}
-        row["oracle_gap_db"] = (row["psnr"] - oracle_psnr[target]) if not oracle and row["psnr"] is not None \
-            and target in oracle_psnr else None
         rows.append(row)
+        _gaps(rows)
         speed = " ".join(f"{k} {v:.2f}x" for k, v in row.items() if k.startswith("speedup"))
-        print(f"{row['impl']:<28} density {row['attn_density']:.3f} PSNR {row['psnr']} gap {row['oracle_gap_db']} SSIM {row['ssim']:.4f} "
+        if row["attention_cost"] is not None:
+            speed += f" attention {row['attention_cost']:.3f} of dense (expected {row['expected_cost']})"
+        print(f"{row['impl']:<28} density {row['attn_density']:.3f} PSNR {row['psnr']} gap {row.get('oracle_gap_db')} "
+              f"own {row.get('own_bound_gap_db')} SSIM {row['ssim']:.4f} "
               f"colour {row['colour']:.2f} direction {row['direction']:.2f} {speed}", flush=True)
         write_record("fidelity", command, rows, args.out,
                      calibration={"prompts": calib, "seconds": calib_s, "dense_seconds_per_prompt": per_prompt,
                                   "dense_generations": calib_s / per_prompt if calib_s else None, "probe": not args.no_probe, "block": args.block,
-                                  **({"fast": {"prompts": fast[0], "score_every": fast[1], "seconds": fast_s,
-                                               "dense_generations": fast_s / per_prompt}} if fast_s else {})})
+                                  **({"fast": fast_runs} if fast_runs else {})})
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ changes; the product's claim is about the denoising loop. CUDA events around eve
 (compilation, table building, graph captures). Modes: ``eager``; ``compiled`` (regional torch.compile,
 default mode); ``graphs`` (compiled, and whole forwards replayed as CUDA graphs per step context:
 compile_transformer(mode="reduce-overhead")). The dense baseline runs through the same path with the
-``dense`` profile, so every mode compares like with like.
+``dense`` profile, so every mode compares like with like. ``attention_ms``: the routed attention alone.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..pipelines import report, set_timing
 from ..pipelines.compile import compile_transformer, uncompile
 
 if TYPE_CHECKING:
@@ -55,3 +56,18 @@ def transformer_ms(pipe: DiffusionPipeline, prompts: list[str], seeds: list[int]
             uncompile(model)
             torch._dynamo.reset()
     return total / max(len(prompts) - 1, 1)
+
+
+def attention_ms(pipe: DiffusionPipeline, prompt: str, seed: int, **call) -> float:
+    """ms of routed attention in one generation of the accelerated ``pipe`` (every call timed by report(), eager):
+    what a profile's ``expected_cost`` predicts relative to dense. Run it warm (tables and layouts built)."""
+    def total() -> float:
+        return sum(r.attention_ms or 0.0 for t in report(pipe).transformers.values() for r in t.layers.values())
+
+    set_timing(pipe, True)
+    try:
+        before = total()
+        pipe(prompt=prompt, generator=torch.Generator("cpu").manual_seed(seed), output_type="latent", **call)
+        return total() - before
+    finally:
+        set_timing(pipe, False)

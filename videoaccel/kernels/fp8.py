@@ -45,13 +45,13 @@ def _load_rows(X, b, h, rows, ok, stride_b, stride_s, stride_h, HEAD_DIM: tl.con
 @triton.jit
 def _quantize_fp8_kernel(Q, K, V, Q8, K8, V8T, QS, KS, VS, KMEAN,
                          stride_qb, stride_qs, stride_qh, stride_kb, stride_ks, stride_kh,
-                         stride_vb, stride_vs, stride_vh, H, SEQ_Q, SEQ_KV, SEQ_KV_PAD, V_PAD,
+                         stride_vb, stride_vs, stride_vh, H, SEQ_Q, SEQ_KV, SEQ_KV_PAD, V_PAD, PLANE0,
                          BLOCK: tl.constexpr, HEAD_DIM: tl.constexpr, EMULATE: tl.constexpr):
-    """One [BLOCK, D] tile of Q, K or V (grid axis 2): one tile in registers per program keeps
+    """One [BLOCK, D] tile of Q, K or V (grid axis 2, from plane PLANE0): one tile in registers per program keeps
     occupancy, and so memory parallelism, high."""
     row0 = tl.program_id(0) * BLOCK
     bh = tl.program_id(1)
-    which = tl.program_id(2)
+    which = tl.program_id(2) + PLANE0
     b = (bh // H).to(tl.int64)
     h = bh % H
     rows = row0 + tl.arange(0, BLOCK)
@@ -153,11 +153,13 @@ def fp8_stats(k: torch.Tensor, v: torch.Tensor, rows: int = 1024) -> tuple[torch
     return k_mean, k_scale, v_scale
 
 
-def quantize_fp8(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: int = 128, v_pad: int = 0) -> Fp8Inputs:
+def quantize_fp8(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: int = 128, v_pad: int = 0,
+                 planes: tuple[int, int] = (0, 3), num_warps: int = 4) -> Fp8Inputs:
     """Quantise [B, S, H, D] q/k/v for the FP8 kernels: the stats passes, then one fused Triton pass.
 
     ``v_pad`` zero columns go before token 0 of the transposed V, so that a kernel reading V by TMA
     from token ``kv_lo`` starts on a 16-byte boundary (the Gluon kernel asks for (-kv_lo) % 16).
+    ``planes`` [first, end) of (Q, K, V) to write (all by default; the others stay unwritten: for measuring one).
     """
     if not 0 <= v_pad < 16:
         raise ValueError(f"v_pad must be in [0, 16) (got {v_pad})")
@@ -175,9 +177,9 @@ def quantize_fp8(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: int =
     v8t[..., :v_pad].zero_()  # the columns around the tokens: kernels read them (as keys they mask), so finite
     v8t[..., v_pad + Skv:].zero_()
     qs = torch.empty(B, H, Sq, dtype=torch.float32, device=dev)
-    grid = (triton.cdiv(max(Sq, Skv), block), B * H, 3)
+    grid = (triton.cdiv(max(Sq, Skv), block), B * H, planes[1] - planes[0])
     _quantize_fp8_kernel[grid](q, k, v, q8, k8, v8t, qs, k_scale, v_scale, k_mean,
                                q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
-                               v.stride(0), v.stride(1), v.stride(2), H, Sq, Skv, skv_pad, v_pad,
-                               BLOCK=block, HEAD_DIM=D, EMULATE=INTERPRET)
+                               v.stride(0), v.stride(1), v.stride(2), H, Sq, Skv, skv_pad, v_pad, planes[0],
+                               BLOCK=block, HEAD_DIM=D, EMULATE=INTERPRET, num_warps=num_warps)
     return Fp8Inputs(q=q8, q_scale=qs, k=k8, k_scale=k_scale, v_t=v8t, v_scale=v_scale, k_mean=k_mean, v_pad=v_pad)

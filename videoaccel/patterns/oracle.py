@@ -11,15 +11,38 @@ from __future__ import annotations
 
 import torch
 
+from ..kernels.sampled_mass import sampled_mass_triton
 from .geometry import VideoGeometry
 
 
 def block_mass(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, scale: float | None = None,
-               max_elements: int = 1 << 27) -> torch.Tensor:
+               max_elements: int = 1 << 27, fused: bool | None = None) -> torch.Tensor:
     """float32 [H, NB, NB]: exact softmax mass from query block i to video key block j, summed over
-    the rows of i and the batch. q/k [B, S, H, D], the full joint sequence (text keys share the softmax)."""
+    the rows of i and the batch. q/k [B, S, H, D], the full joint sequence (text keys share the softmax).
+    ``fused`` (default: on a GPU, where the kernel takes the shape) runs the sampled-mass kernel over every row
+    of every block: one pass over the keys with the attention's own input precision, no [rows, S] map in memory (a
+    short last block's rows in float32 PyTorch: the kernel's row groups are a power of two). Otherwise float32
+    PyTorch in chunks of query rows."""
     B, S, H, D = q.shape
     scale = D ** -0.5 if scale is None else scale
+    lo, hi = geometry.video_range
+    nb, bs = geometry.num_blocks, geometry.block
+    if fused is None:
+        fused = q.is_cuda and D in (64, 128) and bs % 16 == 0 and bs & (bs - 1) == 0
+    if not fused:
+        return _exact_mass(q, k, geometry, scale, lo, hi, max_elements)
+    rows = (lo + torch.arange(nb * bs, device=q.device).clamp(max=hi - lo - 1)).view(nb, bs)
+    out = sampled_mass_triton(q, k, rows, (lo, hi), bs, scale, rows_per_program=max(bs, 64), num_warps=4 if bs <= 64 else 8).sum(0)
+    last = lo + (nb - 1) * bs
+    if hi - last < bs:  # the clamped rows repeat the last one: this block's rows exact instead
+        out[:, nb - 1] = _exact_mass(q, k, geometry, scale, last, hi, max_elements)[:, nb - 1]
+    return out
+
+
+def _exact_mass(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, scale: float, r_lo: int, r_hi: int,
+                max_elements: int) -> torch.Tensor:
+    """``block_mass`` in float32 PyTorch over the query rows [r_lo, r_hi) (whole blocks, or the last one's)."""
+    B, S, H, D = q.shape
     lo, hi = geometry.video_range
     nb, bs = geometry.num_blocks, geometry.block
     kf = k.float().transpose(1, 2)  # [B, H, S, D]
@@ -27,8 +50,8 @@ def block_mass(q: torch.Tensor, k: torch.Tensor, geometry: VideoGeometry, scale:
     key_block[lo:hi] = torch.arange(hi - lo, device=q.device) // bs
     out = torch.zeros(H, nb + 1, nb + 1, device=q.device)
     chunk = max(bs, max_elements // (B * H * S))  # rows per softmax chunk: bounded memory at any length
-    for r0 in range(lo, hi, chunk):
-        r1 = min(r0 + chunk, hi)
+    for r0 in range(r_lo, r_hi, chunk):
+        r1 = min(r0 + chunk, r_hi)
         p = torch.softmax(q[:, r0:r1].float().transpose(1, 2) @ kf.transpose(-1, -2) * scale, -1)  # [B, H, R, S]
         per_key = torch.zeros(B, H, r1 - r0, nb + 1, device=q.device).index_add_(3, key_block, p)
         rows = key_block[r0:r1]

@@ -5,9 +5,12 @@ warm-up steps counted at 1.0), the upper bound a block mask of that size can rea
 a full attention map (patterns/oracle.py): never ship an oracle profile. ``per_layer`` takes the top
 blocks of each layer across its heads at once (``oracle_layer``), as a profile's per-head budgets may
 spend them; a per-head oracle keeps every head at one density and is no bound for a profile.
+``oracle_like`` spends exactly what one calibrated profile spends, where it spends it (its warm-up steps, dense
+layers and each layer's density in each timestep bucket): that profile's own bound, whatever its allocation.
 """
 from __future__ import annotations
 
+from ..patterns.registry import estimate_share
 from ..plans import Plan, Profile
 
 
@@ -33,3 +36,26 @@ def oracle_for_total(total: float, steps: int, dense_steps: int = 0, block: int 
     profile = oracle_profile(min(per_step, 1.0), block, dense_steps, order, per_layer, compensate)
     profile.meta["total_density"] = total
     return profile
+
+
+def oracle_like(profile: Profile, compensate: bool = False) -> Profile:
+    """The per-layer oracle at ``profile``'s allocation: the same warm-up steps, dense layers, buckets, order and block;
+    in every (layer, bucket) its heads' mean computed density (a sampled plan's estimate and compensation's pooled keys
+    included, as the profiler counts them), spent on the layer's exact top blocks across its heads, ``compensate``d
+    (its pooled keys paid from that density) or not."""
+    layers = {}
+    for layer, buckets in profile.layers.items():
+        layers[layer] = []
+        for plans in buckets:
+            spent = sum(1.0 if p.pattern == "dense" else p.density + estimate_share(p.pattern, p.kwargs, profile.block)
+                        + (1.0 / profile.block if p.compensate else 0.0) for p in plans) / len(plans)
+            if spent != spent:
+                raise ValueError(f"profile {profile.name!r} has a plan without a fixed density (layer {layer}): its oracle "
+                                 "needs a density per layer")
+            d = min(spent - (1.0 / profile.block if compensate else 0.0), 1.0)
+            plan = Plan() if d >= 1.0 else Plan("oracle_layer", (("density", max(d, 1.0 / profile.block)),), compensate=compensate)
+            layers[layer].append([plan] * len(plans))
+    meta = {"oracle": True, "benchmark_only": True, "total_density": profile.budget.get("target_density"), "like": profile.name}
+    return Profile(name=f"oracle-like-{profile.name}" + ("-comp" if compensate else ""), default=Plan(), layers=layers,
+                   bucket_edges=list(profile.bucket_edges), dense_steps=profile.dense_steps, dense_layers=profile.dense_layers,
+                   order=profile.order, block=profile.block, steps=profile.steps, meta=meta)
