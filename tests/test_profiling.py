@@ -261,6 +261,21 @@ def test_sampled_candidates_ask_the_density_their_rows_keep():
         assert abs(top_k_density(g, a) - a) <= 0.1 * a
 
 
+def test_estimate_parameters_reach_the_candidates_and_their_cost():
+    """``estimate_rows`` / ``estimate_every``: the per-call candidates carry them (the router runs what was scored) and
+    pay for them: 8 rows of 64 every step cost 8 / 128 of a dense attention, 4 rows every 2 steps 4 / 256."""
+    from videoaccel.patterns.oracle import top_k_density
+    from videoaccel.profiling.scoring import build
+
+    g = VideoGeometry(7, 12, 20, block=64)
+    plain, finer = build(("sampled",), (0.25,), g), build(("sampled",), (0.25,), g, (("every", 1), ("rows", 8)))
+    assert finer.plans[-1].kwargs == {"density": plain.plans[-1].kwargs["density"], "every": 1, "rows": 8}
+    d = top_k_density(g, plain.scored[0])
+    assert plain.cost[-1].item() == pytest.approx(d + 4 / 256) and finer.cost[-1].item() == pytest.approx(d + 8 / 128)
+    with pytest.raises(ValueError, match="estimate_rows"):
+        ProfileConfig(estimate_rows=0)
+
+
 @pytest.mark.parametrize("buckets", [1, 2])
 def test_two_transformer_pipeline_profiles_as_one_and_runs_by_it(buckets):
     """Wan2.2 A14B's shape: transformer for the high-noise steps, transformer_2 below the boundary. One calibration

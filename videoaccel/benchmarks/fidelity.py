@@ -141,6 +141,9 @@ def main(argv: list[str] | None = None) -> None:
                     "scoring one step in E (without the probe), and run its target profiles (what cheaper profiling costs)")
     ap.add_argument("--patterns", help="comma-separated candidate patterns (default: the profiler's; on a CPU the static "
                     "ones: the sampled estimate costs more time there than it saves)")
+    ap.add_argument("--estimate-rows", type=int, help="sampled rows per block of the profiles' per-call estimate (default "
+                    "block / 16)")
+    ap.add_argument("--estimate-every", type=int, help="steps one estimate serves in the profiles (default 2)")
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--time-n", type=int, default=3, help="prompts per timing mode (the first warms up; 0: no timing)")
     ap.add_argument("--time-modes", default=",".join(MODES), help="transformer time per generation in these modes")
@@ -177,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     targets, budgets = [d for d in args.targets.split(",") if d], [b for b in args.budgets.split(",") if b]
     plans, calib_s, fast_runs, per_prompt = [], None, {}, dense_s / args.n
     patterns = {"patterns": tuple(args.patterns.split(","))} if args.patterns else {}
-    config = ProfileConfig(block=args.block, probe=not args.no_probe, **patterns)
+    config = ProfileConfig(block=args.block, probe=not args.no_probe, estimate_rows=args.estimate_rows,
+                           estimate_every=args.estimate_every, **patterns)
     if targets or budgets:  # no calibration when only oracles or presets are asked for
         t = time.perf_counter()
         cal = calibrate(pipe, calib, config, seed=1000, progress=False, **call)

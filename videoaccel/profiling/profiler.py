@@ -53,6 +53,8 @@ class ProfileConfig:
     probe_density: float = 0.2  # cost of the reference plan the probe perturbs with
     cost_table: str | None = None  # `videoaccel bench cost-table` JSON; None: this GPU's measured table (device_costs), analytic on a CPU
     score_every: int = 1  # score the calls of one step in this many (a different step each prompt): less calibration time
+    estimate_rows: int | None = None  # sampled rows per block of the per-call candidates' estimate (None: block / 16)
+    estimate_every: int | None = None  # steps one estimate serves (None: the pattern's, 2)
 
     def __post_init__(self) -> None:
         values.positive(self.error_budget, "error_budget")
@@ -61,6 +63,9 @@ class ProfileConfig:
         values.count(self.buckets, "buckets", 1)
         values.count(self.rows, "rows", 1)
         values.count(self.score_every, "score_every", 1)
+        for name in ("estimate_rows", "estimate_every"):
+            if getattr(self, name) is not None:
+                values.count(getattr(self, name), name, 1)
         for d in self.densities:
             values.density(d, "candidate density")
         values.density(self.probe_density, "probe_density")
@@ -79,7 +84,9 @@ class Profiler:
             config = replace(config, fp8=torch.cuda.is_available() and device_costs(torch.device("cuda")).fp8_pays())
         self.config = config
         self.calibration = Calibration.start(timesteps, config.buckets, config.seed, boundary)
-        self.scorer = Scorer(config.patterns, config.densities, rows=config.rows, compensate=config.compensate, fp8=config.fp8)
+        estimate = tuple((k, v) for k, v in (("every", config.estimate_every), ("rows", config.estimate_rows)) if v is not None)
+        self.scorer = Scorer(config.patterns, config.densities, rows=config.rows, compensate=config.compensate, fp8=config.fp8,
+                             estimate=estimate)
         self.probe: dict | None = None  # probe.measure's result
         self.prompt = 0  # the calibration prompt being run: which steps ``score_every`` scores
 

@@ -28,8 +28,9 @@ class Candidates:
     scored: list[float]  # densities of the ``sampled`` candidates, in ``plans`` order after the static ones
 
 
-def build(patterns: tuple[str, ...], densities: tuple[float, ...], g: VideoGeometry) -> Candidates:
-    """Candidates of one geometry: each pattern at each density (static ones fitted to it)."""
+def build(patterns: tuple[str, ...], densities: tuple[float, ...], g: VideoGeometry, estimate: tuple = ()) -> Candidates:
+    """Candidates of one geometry: each pattern at each density (static ones fitted to it); ``estimate``: the
+    scored plans' estimate parameters (("rows", r), ("every", e)), their cost counted."""
     plans, masks, scored, cost = [Plan("skip")], [torch.zeros(g.num_blocks, g.num_blocks, dtype=torch.bool)], [], []
     for name in patterns:
         if PATTERNS[name].scored:
@@ -47,9 +48,9 @@ def build(patterns: tuple[str, ...], densities: tuple[float, ...], g: VideoGeome
     cost = [mask_density(m, g) for m in masks]
     for name in (n for n in patterns if PATTERNS[n].scored):
         for d in dict.fromkeys(top_k_asked(g, d) for d in densities):  # what each runs here; one candidate per count
-            plans.append(Plan(name, (("density", d),)))
+            plans.append(Plan(name, (("density", d), *estimate)))
             scored.append(d)
-            cost.append(top_k_density(g, d) + estimate_share(name, {}, g.block))
+            cost.append(top_k_density(g, d) + estimate_share(name, dict(estimate), g.block))
     return Candidates(plans, torch.stack(masks), torch.tensor(cost), scored)
 
 
@@ -59,7 +60,8 @@ def call_masks(c: Candidates, q: torch.Tensor, k: torch.Tensor, g: VideoGeometry
     static = c.masks.to(q.device)[None].expand(H, -1, -1, -1)
     if not c.scored:
         return static
-    mass = sampled_block_mass(q[:1], k[:1], g, rows=default_rows(g.block))  # as the router builds them
+    rows = c.plans[-1].kwargs.get("rows", default_rows(g.block))
+    mass = sampled_block_mass(q[:1], k[:1], g, rows=rows)  # as the router builds them
     dyn = torch.stack([top_k_blocks(mass, d) for d in c.scored], 1)  # [H, Cs, NB, NB]
     return torch.cat([static, dyn], 1)
 
@@ -81,14 +83,15 @@ def score_call(c: Candidates, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 class Scorer:
     """Scores calls for one calibration: its candidates per geometry (built once each) and every call's errors."""
 
-    def __init__(self, patterns: tuple[str, ...], densities: tuple[float, ...], *, rows: int, compensate: bool, fp8: bool):
-        self.patterns, self.densities = patterns, densities
+    def __init__(self, patterns: tuple[str, ...], densities: tuple[float, ...], *, rows: int, compensate: bool, fp8: bool,
+                 estimate: tuple = ()):
+        self.patterns, self.densities, self.estimate = patterns, densities, estimate
         self.rows, self.compensate, self.fp8 = rows, compensate, fp8
         self._built: dict[VideoGeometry, Candidates] = {}
 
     def candidates(self, g: VideoGeometry) -> Candidates:
         if g not in self._built:
-            self._built[g] = build(self.patterns, self.densities, g)
+            self._built[g] = build(self.patterns, self.densities, g, self.estimate)
         return self._built[g]
 
     def score(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: VideoGeometry, generator: torch.Generator,
