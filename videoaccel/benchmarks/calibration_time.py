@@ -16,6 +16,7 @@ import torch
 from diffusers import WanPipeline
 
 from ..profiling import ProfileConfig, calibrate
+from ..profiling.device_costs import device_costs
 from ..profiling.probe import latent_run
 from ..tiny.model import Z_DIM, components
 from .cases import CASES
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     f, h, w = CASES[args.case].latent
     call = dict(num_inference_steps=args.steps, guidance_scale=5.0, num_frames=(f - 1) * 4 + 1, height=h * 8, width=w * 8)
     prompts = ["a red circle slowly moving left", "a blue square quickly bouncing up", "a green triangle moving right"]
+    device_costs(pipe.device)  # the cost table: measured once per GPU and versions, then cached (not a profile's cost)
     latent_run(pipe, prompts[0], 0, None, {**call, "num_inference_steps": 2})  # warm-up: kernels, cuDNN, allocator
     torch.cuda.synchronize()
     t = time.perf_counter()

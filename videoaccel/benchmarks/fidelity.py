@@ -35,6 +35,7 @@ import videoaccel  # the public API, as a user calls it
 from ..metrics import psnr, ssim
 from ..plans import preset
 from ..profiling import ProfileConfig, calibrate
+from ..profiling.device_costs import device_costs
 from ..profiling.oracle import oracle_for_total, oracle_like
 from ..tiny import data, detect, evaluate
 from ..tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN
@@ -141,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
                     "scoring one step in E (without the probe), and run its target profiles (what cheaper profiling costs)")
     ap.add_argument("--patterns", help="comma-separated candidate patterns (default: the profiler's; on a CPU the static "
                     "ones: the sampled estimate costs more time there than it saves)")
+    ap.add_argument("--score-every", type=int, default=1, help="the main calibration scores one step in this many")
     ap.add_argument("--estimate-rows", type=int, help="sampled rows per block of the profiles' per-call estimate (default "
                     "block / 16)")
     ap.add_argument("--estimate-every", type=int, help="steps one estimate serves in the profiles (default 2)")
@@ -178,11 +180,14 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(1234)
     calib = [data.prompt(data.sample_spec(rng, "train")) for _ in range(args.calib)]
     targets, budgets = [d for d in args.targets.split(",") if d], [b for b in args.budgets.split(",") if b]
-    plans, calib_s, fast_runs, per_prompt = [], None, {}, dense_s / args.n
+    plans, calib_s, fast_runs, per_prompt, cost_table_s = [], None, {}, dense_s / args.n, None
     patterns = {"patterns": tuple(args.patterns.split(","))} if args.patterns else {}
-    config = ProfileConfig(block=args.block, probe=not args.no_probe, estimate_rows=args.estimate_rows,
+    config = ProfileConfig(block=args.block, probe=not args.no_probe, score_every=args.score_every, estimate_rows=args.estimate_rows,
                            estimate_every=args.estimate_every, **patterns)
     if targets or budgets:  # no calibration when only oracles or presets are asked for
+        t = time.perf_counter()
+        device_costs(pipe.device)  # measured once per GPU and versions, then cached: not part of a profile's cost
+        cost_table_s = time.perf_counter() - t
         t = time.perf_counter()
         cal = calibrate(pipe, calib, config, seed=1000, progress=False, **call)
         calib_s = time.perf_counter() - t
@@ -264,6 +269,7 @@ def main(argv: list[str] | None = None) -> None:
         write_record("fidelity", command, rows, args.out,
                      calibration={"prompts": calib, "seconds": calib_s, "dense_seconds_per_prompt": per_prompt,
                                   "dense_generations": calib_s / per_prompt if calib_s else None, "probe": not args.no_probe, "block": args.block,
+                                  "score_every": args.score_every, "cost_table_seconds": cost_table_s,
                                   **({"fast": fast_runs} if fast_runs else {})})
 
 

@@ -83,12 +83,17 @@ def run(case_names: tuple[str, ...] = CASE_NAMES) -> list[dict]:
         for block, warps in ((64, 4), (128, 4), (128, 8)):
             variants[f"V^T by TMA store, block {block}, {warps} warps"] = lambda bl=block, w=warps: v_tma(v, v_scale, bl, w)
         ref = quantize_fp8(q, k, v).v_t.view(H * D, -1)[:, :S].float()
-        tma = v_tma(v, v_scale)[:, :S].float()
-        same = bool(torch.equal(ref, tma))
+        try:  # a variant that does not build on this Triton is recorded as such, not a lost run
+            same = bool(torch.equal(ref, v_tma(v, v_scale)[:, :S].float()))
+        except Exception as e:  # noqa: BLE001
+            same = f"{type(e).__name__}: {e}"[:200]
         for label, fn in variants.items():
+            if "TMA" in label and same is not True:
+                rows.append({"case": name, "impl": label, "error": same if isinstance(same, str) else "differs from quantize_fp8"})
+                continue
             ms = _ms(fn)
             rows.append({"case": name, "impl": label, "ms": ms, "plane_gbps": plane_mb / ms / 1e3 if "plane" in label or "V" in label
-                         else None, "seq": S, "heads": H, "head_dim": D, "tma_equal": same})
+                         else None, "seq": S, "heads": H, "head_dim": D})
             print(f"{name:<22} {label:<36} {ms:7.3f} ms", flush=True)
     return rows
 
