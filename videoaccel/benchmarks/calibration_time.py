@@ -37,10 +37,11 @@ def pipeline(case: str) -> WanPipeline:
     return pipe
 
 
-def _spec(text: str) -> tuple[int, int, bool]:
+def calib_spec(text: str, flag: str = "--configs") -> tuple[int, int, bool]:
+    """A calibration configuration PROMPTS:SCORE_EVERY[:noprobe] -> (prompts, score_every, probe), checked before any work."""
     parts = text.split(":")
     if len(parts) not in (2, 3) or parts[2:] not in ([], ["noprobe"]) or not all(p.isdigit() and int(p) > 0 for p in parts[:2]):
-        raise ValueError(f"configuration {text!r} must be PROMPTS:SCORE_EVERY[:noprobe], e.g. 1:4:noprobe")
+        raise ValueError(f"{flag} {text!r} must be PROMPTS:SCORE_EVERY[:noprobe] (whole numbers >= 1), e.g. 1:4:noprobe")
     return int(parts[0]), int(parts[1]), not parts[2:]
 
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--configs", default="1:4:noprobe,1:4", help="comma-separated PROMPTS:SCORE_EVERY[:noprobe]")
     ap.add_argument("--block", type=int, default=128)
     args = ap.parse_args(argv)
-    configs = [(c, _spec(c)) for c in args.configs.split(",")]  # checked before any work
+    configs = [(c, calib_spec(c)) for c in args.configs.split(",")]  # checked before any work
     pipe = pipeline(args.case)
     f, h, w = CASES[args.case].latent
     call = dict(num_inference_steps=args.steps, guidance_scale=5.0, num_frames=(f - 1) * 4 + 1, height=h * 8, width=w * 8)

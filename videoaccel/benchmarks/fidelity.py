@@ -36,74 +36,14 @@ from ..metrics import psnr, ssim
 from ..plans import preset
 from ..profiling import ProfileConfig, calibrate
 from ..profiling.device_costs import device_costs
-from ..profiling.oracle import oracle_for_total, oracle_like
+from ..profiling.oracle import oracle_like
 from ..tiny import data, detect, evaluate
 from ..tiny.model import DEFAULT_FRAMES, DEFAULT_HEIGHT, DEFAULT_WIDTH, TEXT_LEN
 from ..values import video_size
+from .calibration_time import calib_spec
+from .fidelity_rows import compensation_flags, gaps, oracles, preset_density, uses
 from .generation_time import MODES, attention_ms, transformer_ms
 from .record import run_suite, suite_command, write_record
-
-
-def _preset_density(spec: str) -> float | None:
-    """radial:0.25 -> 0.25 (a preset has no warm-up: its density is its total); draft (top-p) / dense -> None."""
-    return preset(spec).default.kwargs.get("density")
-
-
-def _uses(profile, pattern: str) -> bool:
-    return profile.default.pattern == pattern or any(p.pattern == pattern for b in profile.layers.values() for hs in b for p in hs)
-
-
-def _fast(spec: str) -> tuple[int, int, bool] | None:
-    """--fast-calib K:E[:noprobe] -> (K, E, probe), checked before any work."""
-    if not spec:
-        return None
-    parts = spec.split(":")
-    try:
-        k, e = (int(x) for x in parts[:2])
-    except ValueError:
-        raise ValueError(f"--fast-calib {spec!r} must be K:E[:noprobe] (prompts:score-every), e.g. 1:4") from None
-    if k < 1 or e < 1 or parts[2:] not in ([], ["noprobe"]):
-        raise ValueError(f"--fast-calib {spec!r}: both numbers must be >= 1, and the only third part is 'noprobe'")
-    return k, e, not parts[2:]
-
-
-def _compensate(spec: str, flag: str) -> list[bool]:
-    """'0,1' -> [False, True] ('' -> none), checked before any work."""
-    if any(x not in ("0", "1") for x in spec.split(",") if spec):
-        raise ValueError(f"{flag} {spec!r} must be 0, 1 or 0,1")
-    return [x == "1" for x in spec.split(",") if spec]
-
-
-def _oracles(args, compensate: list[bool]) -> list[tuple[str, object]]:
-    """The oracle rows: at each total density, each warm-up count that fits in it (the bound is their best), without
-    and/or with compensation."""
-    block = args.oracle_block or args.block
-    out = []
-    for d in (args.targets if args.oracles is None else args.oracles).split(","):
-        for w in (int(x) for x in args.oracle_warmups.split(",") if x):
-            for comp in compensate:
-                if d and w < args.steps and w < float(d) * args.steps:
-                    tag = f"oracle-{'layer-' if args.oracle_per_layer else ''}b{block}-{d}-w{w}{'-comp' if comp else ''}"
-                    out.append((tag, oracle_for_total(float(d), args.steps, w, block, args.oracle_order, args.oracle_per_layer,
-                                                      comp)))
-    return out
-
-
-def _gaps(rows: list[dict]) -> None:
-    """Fill each plan row's ``oracle_gap_db`` (PSNR minus the best oracle row at its target total density: the bound)
-    and ``own_bound_gap_db`` (minus the oracle at its own allocation), from the rows measured so far."""
-    bound: dict[float, float] = {}
-    own: dict[str, float] = {}
-    for r in rows:
-        if r.get("oracle") and r["psnr"] is not None:
-            bound[r["target_density"]] = max(bound.get(r["target_density"], -np.inf), r["psnr"])
-            if r["like"]:
-                own[r["like"]] = max(own.get(r["like"], -np.inf), r["psnr"])
-    for r in rows:
-        if "oracle" in r and not r["oracle"]:
-            ok = r["psnr"] is not None
-            r["oracle_gap_db"] = r["psnr"] - bound[r["target_density"]] if ok and r["target_density"] in bound else None
-            r["own_bound_gap_db"] = r["psnr"] - own[r["profile"]] if ok and r["profile"] in own else None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -155,9 +95,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--width", type=int, default=DEFAULT_WIDTH)
     args = ap.parse_args(argv)
     calib_size = video_size(args.calib_geometry, "--calib-geometry") if args.calib_geometry else None  # before any work
-    fasts = [_fast(x) for x in args.fast_calib.split(",") if x]
-    compensate = _compensate(args.oracle_compensate, "--oracle-compensate")
-    like_compensate = _compensate(args.oracle_like, "--oracle-like")
+    fasts = [calib_spec(x, "--fast-calib") for x in args.fast_calib.split(",") if x]
+    compensate = compensation_flags(args.oracle_compensate, "--oracle-compensate")
+    like_compensate = compensation_flags(args.oracle_like, "--oracle-like")
     os.makedirs(args.out, exist_ok=True)
     cuda = torch.cuda.is_available()
     torch.backends.cudnn.benchmark = True  # the VAE's conv3d: without it bf16 decoding is ~10x slower
@@ -217,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
              [(f"oracle-like-{tag}{'-comp' if comp else ''}", oracle_like(profile, comp)) for comp in like_compensate]
              + [(tag, profile)]]
     plans += [(p, replace(preset(p), block=args.preset_block)) for p in args.presets.split(",") if p]
-    plans = _oracles(args, compensate) + plans
+    plans = oracles(args, compensate) + plans
 
     k = args.fidelity_n or args.n
     prompts, seeds, specs, dense = prompts[:k], seeds[:k], specs[:k], dense[:k]
@@ -235,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     for tag, profile in plans:
         videoaccel.accelerate(pipe, profile)
         oracle = profile.meta.get("oracle", False)
-        per_sample = oracle or _uses(profile, "sampled")  # a batch shares one layout: masks from q/k are exact per sample only at batch 1
+        per_sample = oracle or uses(profile, "sampled")  # a batch shares one layout: masks from q/k are exact per sample only at batch 1
         videos, seconds = evaluate.generate(pipe, prompts, seeds, 1 if per_sample else args.batch, **call)
         rep = videoaccel.report(pipe)
         att = None if oracle else attn()  # warm: the row's generations built its tables
@@ -246,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         a = detect.score(videos, specs)
         finite = [x for x in p if np.isfinite(x)]
         calibrated = profile.calibrated
-        target = profile.meta.get("total_density") if oracle else profile.budget.get("target_density") if calibrated else _preset_density(tag)
+        target = profile.meta.get("total_density") if oracle else profile.budget.get("target_density") if calibrated else preset_density(tag)
         row = {"case": f"heldout-{k}", "impl": f"videoaccel-{tag}", "profile": profile.name, "calibrated": calibrated,
                "oracle": oracle, "like": profile.meta.get("like"), "target_density": target, "attn_density": rep.mean_density,
                "expected_density": profile.budget.get("expected_density") if calibrated else None,
@@ -259,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
                "attention_cost": att / dense_attn if att is not None and dense_attn else None,
                **{("speedup" if m == "eager" else f"speedup_{m}"): base[m] / v for m, v in ms.items()}}
         rows.append(row)
-        _gaps(rows)
+        gaps(rows)
         speed = " ".join(f"{k} {v:.2f}x" for k, v in row.items() if k.startswith("speedup"))
         if row["attention_cost"] is not None:
             speed += f" attention {row['attention_cost']:.3f} of dense (expected {row['expected_cost']})"

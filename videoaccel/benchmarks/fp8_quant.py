@@ -6,7 +6,7 @@ the whole ``quantize_fp8`` (V^T by TMA stores, and by pointer stores as an unali
 statistics, each plane alone (Q, K, V^T, each with the statistics) at several tile sizes and warp counts,
 and the floors: the same bytes cast by PyTorch (bf16 read, e4m3 written, no transpose) and PyTorch's own
 cast-and-transpose; first, whether the outputs are bit-exact with the torch reference. Random inputs (never
-zeros); CUDA events, median of 20 runs after a warm-up. Writes OUT/fp8-quant-<dev>.json.
+zeros); CUDA events, median of 20 runs after a warm-up (timing.median_ms). Writes OUT/fp8-quant-<dev>.json.
 """
 from __future__ import annotations
 
@@ -18,21 +18,9 @@ from ..kernels.fp8 import fp8_stats, quantize_fp8
 from ..kernels.reference import quantize_reference
 from .cases import CASES
 from .record import run_suite, suite_command, write_record
+from .timing import median_ms
 
 CASE_NAMES = ("wan1.3b-480p81f", "cogvideox5b-480p49f")
-
-
-def _ms(fn, repeats: int = 20) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b))
-    return sorted(times)[len(times) // 2]
 
 
 def run(case_names: tuple[str, ...] = CASE_NAMES) -> list[dict]:
@@ -62,7 +50,7 @@ def run(case_names: tuple[str, ...] = CASE_NAMES) -> list[dict]:
                     ((out.q, ref[0]), (out.k, ref[2]), (out.v_t[..., :S].transpose(-1, -2), ref[4])))
         print(f"{name}: quantize_fp8 bit-exact with the torch reference: {exact}", flush=True)
         for label, fn in variants.items():
-            ms = _ms(fn)
+            ms = median_ms(fn)
             rows.append({"case": name, "impl": label, "ms": ms, "plane_gbps": plane_mb / ms / 1e3 if "plane" in label or "V" in label
                          else None, "seq": S, "heads": H, "head_dim": D, "bit_exact": exact})
             print(f"{name:<22} {label:<36} {ms:7.3f} ms", flush=True)
