@@ -156,5 +156,9 @@ def test_oracle_like_spends_what_the_profile_spends_where_it_spends_it():
     assert l1[0][1].density == pytest.approx(0.2 + 1 / 64) and l1[1][0].density == pytest.approx((0.1 + est + 1.0) / 2)
     comp = oracle_like(prof, compensate=True)  # its pooled keys are paid from the same density
     assert comp.layers[1][0][0].compensate and comp.layers[1][0][0].density == pytest.approx(0.2)
+    head = oracle_like(prof, per_layer=False)  # each head its own density, exact top blocks per row
+    assert [p.pattern for p in head.layers[0][0]] == ["oracle", "oracle"] and head.layers[0][1] == [Plan(), Plan()]
+    assert head.layers[0][0][0].density == pytest.approx(0.1 + est) and head.layers[1][1][1] == Plan()
+    assert head.layers[0][0][1].density == pytest.approx(0.2 + 1 / 64) and head.name == "oracle-like-p-per-head"
     with pytest.raises(ValueError, match="without a fixed density"):
         oracle_like(Profile("d", layers={0: [[Plan("draft", (("top_p", 0.9),))]]}))

@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--oracle-like", default="0", help="comma-separated 0/1 ('' for none): each calibrated profile's own "
                     "bound, the per-layer oracle spending what it spends where it spends it (warm-up steps, each layer's "
                     "density per timestep bucket), without and/or with compensation; field own_bound_gap_db")
+    ap.add_argument("--oracle-like-per-head", action="store_true", help="also each profile's per-head oracle: its heads' "
+                    "own densities on their exact top blocks (what its plans keep with a perfect estimate)")
     ap.add_argument("--no-probe", action="store_true", help="profiles without the step-sensitivity probe")
     ap.add_argument("--calib-geometry", help="FRAMESxHEIGHTxWIDTH (pixels): also calibrate the --targets there and run "
                     "those profiles at this run's size (what a profile loses at a size it was not calibrated for)")
@@ -154,7 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     for tag, profile in plans:
         profile.save(os.path.join(args.out, f"profile-{tag.replace(':', '-')}.json"))  # no ':' in a file name
     plans = [row for tag, profile in plans for row in  # each profile right after its own bound: a run cut short keeps pairs
-             [(f"oracle-like-{tag}{'-comp' if comp else ''}", oracle_like(profile, comp)) for comp in like_compensate]
+             [(f"oracle-like-{tag}{'' if layer else '-per-head'}{'-comp' if comp else ''}", oracle_like(profile, comp, layer))
+              for comp in like_compensate for layer in (True, False)[:1 + args.oracle_like_per_head]]
              + [(tag, profile)]]
     plans += [(p, replace(preset(p), block=args.preset_block)) for p in args.presets.split(",") if p]
     plans = oracles(args, compensate) + plans

@@ -38,24 +38,33 @@ def oracle_for_total(total: float, steps: int, dense_steps: int = 0, block: int 
     return profile
 
 
-def oracle_like(profile: Profile, compensate: bool = False) -> Profile:
-    """The per-layer oracle at ``profile``'s allocation: the same warm-up steps, dense layers, buckets, order and block;
-    in every (layer, bucket) its heads' mean computed density (a sampled plan's estimate and compensation's pooled keys
-    included, as the profiler counts them), spent on the layer's exact top blocks across its heads, ``compensate``d
-    (its pooled keys paid from that density) or not."""
+def oracle_like(profile: Profile, compensate: bool = False, per_layer: bool = True) -> Profile:
+    """The oracle at ``profile``'s allocation: the same warm-up steps, dense layers, buckets, order and block; in every
+    (layer, bucket) its heads' mean computed density (a sampled plan's estimate and compensation's pooled keys included,
+    as the profiler counts them) spent on the layer's exact top blocks across its heads, or (``per_layer`` False) each
+    head's own density on its exact top blocks per row (what the profile's plans would keep with a perfect estimate);
+    ``compensate``d (its pooled keys paid from that density) or not."""
+    pooled = 1.0 / profile.block
+
+    def spent(p: Plan) -> float:
+        extra = estimate_share(p.pattern, p.kwargs, profile.block) + (pooled if p.compensate else 0.0)
+        return 1.0 if p.pattern == "dense" else p.density + extra
+
+    def plan(d: float, pattern: str) -> Plan:
+        d = min(d - (pooled if compensate else 0.0), 1.0)
+        return Plan() if d >= 1.0 else Plan(pattern, (("density", max(d, pooled)),), compensate=compensate)
+
     layers = {}
     for layer, buckets in profile.layers.items():
         layers[layer] = []
         for plans in buckets:
-            spent = sum(1.0 if p.pattern == "dense" else p.density + estimate_share(p.pattern, p.kwargs, profile.block)
-                        + (1.0 / profile.block if p.compensate else 0.0) for p in plans) / len(plans)
-            if spent != spent:
+            costs = [spent(p) for p in plans]
+            if any(c != c for c in costs):
                 raise ValueError(f"profile {profile.name!r} has a plan without a fixed density (layer {layer}): its oracle "
                                  "needs a density per layer")
-            d = min(spent - (1.0 / profile.block if compensate else 0.0), 1.0)
-            plan = Plan() if d >= 1.0 else Plan("oracle_layer", (("density", max(d, 1.0 / profile.block)),), compensate=compensate)
-            layers[layer].append([plan] * len(plans))
+            layers[layer].append([plan(sum(costs) / len(costs), "oracle_layer")] * len(plans) if per_layer
+                                 else [plan(c, "oracle") for c in costs])
     meta = {"oracle": True, "benchmark_only": True, "total_density": profile.budget.get("target_density"), "like": profile.name}
-    return Profile(name=f"oracle-like-{profile.name}" + ("-comp" if compensate else ""), default=Plan(), layers=layers,
-                   bucket_edges=list(profile.bucket_edges), dense_steps=profile.dense_steps, dense_layers=profile.dense_layers,
-                   order=profile.order, block=profile.block, steps=profile.steps, meta=meta)
+    return Profile(name=f"oracle-like-{profile.name}" + ("" if per_layer else "-per-head") + ("-comp" if compensate else ""),
+                   default=Plan(), layers=layers, bucket_edges=list(profile.bucket_edges), dense_steps=profile.dense_steps,
+                   dense_layers=profile.dense_layers, order=profile.order, block=profile.block, steps=profile.steps, meta=meta)
