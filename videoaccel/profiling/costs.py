@@ -21,6 +21,17 @@ FP8_COST = 1.0  # analytic: FP8 is not cheaper than bf16 (H200: 0.46-0.91x bf16 
 # included): without a measured table the profiler never trades error for it
 
 
+def computed_density(plan: Plan, block: int) -> float:
+    """The fraction of the score matrix ``plan`` computes (dense 1, skip 0), its estimate and compensation's pooled keys
+    included: the unit of a target density and of the analytic cost of a bf16 plan."""
+    return plan.density if plan.pattern in ("dense", "skip") else plan.density + _extra(plan, block)
+
+
+def _extra(plan: Plan, block: int) -> float:
+    """Beyond the mask: one pooled key per block for mass compensation, and a per-call estimate's own share."""
+    return (1.0 / block if plan.compensate else 0.0) + estimate_share(plan.pattern, plan.kwargs, block)
+
+
 @dataclass
 class CostModel:
     """``table`` rows: pattern, precision, head_dim, block, density, ms, dense_ms (cuDNN, same shape)."""
@@ -52,12 +63,9 @@ class CostModel:
 
     def cost(self, plan: Plan, head_dim: int, block: int) -> float:
         """Time of ``plan`` over dense time (dense 1, skip 0); mass compensation adds one pooled key per block."""
-        if plan.pattern == "dense":
-            return 1.0
-        if plan.pattern == "skip":
-            return 0.0
-        d = plan.density
-        extra = (1.0 / block if plan.compensate else 0.0) + estimate_share(plan.pattern, plan.kwargs, block)
+        if plan.pattern in ("dense", "skip"):
+            return plan.density
+        d, extra = plan.density, _extra(plan, block)
         measured = self._lookup(plan.pattern, plan.precision, head_dim, block, d) if self.source == "measured" else None
         if measured is not None:
             return measured + extra

@@ -10,8 +10,8 @@ layers and each layer's density in each timestep bucket): that profile's own bou
 """
 from __future__ import annotations
 
-from ..patterns.registry import estimate_share
 from ..plans import Plan, Profile
+from .costs import computed_density
 
 
 def oracle_profile(density: float, block: int = 128, dense_steps: int = 0, order: str = "frame",
@@ -46,10 +46,6 @@ def oracle_like(profile: Profile, compensate: bool = False, per_layer: bool = Tr
     ``compensate``d (its pooled keys paid from that density) or not."""
     pooled = 1.0 / profile.block
 
-    def spent(p: Plan) -> float:
-        extra = estimate_share(p.pattern, p.kwargs, profile.block) + (pooled if p.compensate else 0.0)
-        return 1.0 if p.pattern == "dense" else p.density + extra
-
     def plan(d: float, pattern: str) -> Plan:
         d = min(d - (pooled if compensate else 0.0), 1.0)
         return Plan() if d >= 1.0 else Plan(pattern, (("density", max(d, pooled)),), compensate=compensate)
@@ -58,7 +54,7 @@ def oracle_like(profile: Profile, compensate: bool = False, per_layer: bool = Tr
     for layer, buckets in profile.layers.items():
         layers[layer] = []
         for plans in buckets:
-            costs = [spent(p) for p in plans]
+            costs = [computed_density(p, profile.block) for p in plans]
             if any(c != c for c in costs):
                 raise ValueError(f"profile {profile.name!r} has a plan without a fixed density (layer {layer}): its oracle "
                                  "needs a density per layer")
