@@ -44,12 +44,14 @@ def _load_rows(X, b, h, rows, ok, stride_b, stride_s, stride_h, HEAD_DIM: tl.con
 
 
 @triton.jit
-def _quantize_fp8_kernel(Q, K, V, Q8, K8, V8T, QS, KS, VS, KMEAN,
+def _quantize_fp8_kernel(Q, K, V, Q8, K8, V8T, V8T_DESC, QS, KS, VS, KMEAN,
                          stride_qb, stride_qs, stride_qh, stride_kb, stride_ks, stride_kh,
                          stride_vb, stride_vs, stride_vh, H, SEQ_Q, SEQ_KV, SEQ_KV_PAD, V_PAD, PLANE0,
-                         BLOCK: tl.constexpr, HEAD_DIM: tl.constexpr, EMULATE: tl.constexpr):
+                         BLOCK: tl.constexpr, HEAD_DIM: tl.constexpr, EMULATE: tl.constexpr, TMA_V: tl.constexpr):
     """One [BLOCK, D] tile of Q, K or V (grid axis 2, from plane PLANE0): one tile in registers per program keeps
-    occupancy, and so memory parallelism, high."""
+    occupancy, and so memory parallelism, high. ``TMA_V``: V^T goes out by one TMA store of [D, BLOCK] through
+    ``V8T_DESC`` (it clips the sequence's end; token 0 at column 0, as a TMA box starts 16-byte aligned): on an H200
+    0.16 ms at Wan2.1-1.3B against ~0.3 ms for the pointer store (benchmarks/fp8_quant.py)."""
     row0 = tl.program_id(0) * BLOCK
     bh = tl.program_id(1)
     which = tl.program_id(2) + PLANE0
@@ -76,26 +78,11 @@ def _quantize_fp8_kernel(Q, K, V, Q8, K8, V8T, QS, KS, VS, KMEAN,
             ok = rows < SEQ_KV
             v = _load_rows(V, b, h, rows, ok, stride_vb, stride_vs, stride_vh, HEAD_DIM)
             v8 = to_fp8(v * tl.math.div_rn(1.0, tl.load(VS + bh * HEAD_DIM + offs_d))[None, :], EMULATE)
-            # transposed in registers first, so the store runs along tokens (coalesced), not along channels
-            tl.store(V8T + bh * HEAD_DIM * SEQ_KV_PAD + offs_d[:, None] * SEQ_KV_PAD + V_PAD + rows[None, :], tl.trans(v8),
-                     mask=ok[None, :])
-
-
-@triton.jit
-def _v_t_tma_kernel(V, VS, DESC, stride_vb, stride_vs, stride_vh, H, SEQ_KV,
-                    BLOCK: tl.constexpr, HEAD_DIM: tl.constexpr, EMULATE: tl.constexpr):
-    """V / vs stored transposed by one TMA store of [D, BLOCK] per program (the descriptor clips the sequence's end):
-    on an H200 0.16 ms at Wan2.1-1.3B against ~0.3 ms for the pointer store above (benchmarks/fp8_quant.py).
-    Needs token 0 at column 0 (v_pad 0): a TMA box starts 16-byte aligned."""
-    row0 = tl.program_id(0) * BLOCK
-    bh = tl.program_id(1)
-    b = (bh // H).to(tl.int64)
-    h = bh % H
-    rows = row0 + tl.arange(0, BLOCK)
-    offs_d = tl.arange(0, HEAD_DIM)
-    v = _load_rows(V, b, h, rows, rows < SEQ_KV, stride_vb, stride_vs, stride_vh, HEAD_DIM)
-    v8 = to_fp8(v * tl.math.div_rn(1.0, tl.load(VS + bh * HEAD_DIM + offs_d))[None, :], EMULATE)
-    DESC.store([bh * HEAD_DIM, row0], tl.trans(v8))
+            if TMA_V:
+                V8T_DESC.store([bh * HEAD_DIM, row0], tl.trans(v8))
+            else:  # transposed in registers first, so the store runs along tokens (coalesced), not along channels
+                tl.store(V8T + bh * HEAD_DIM * SEQ_KV_PAD + offs_d[:, None] * SEQ_KV_PAD + V_PAD + rows[None, :], tl.trans(v8),
+                         mask=ok[None, :])
 
 
 @triton.jit
@@ -195,16 +182,11 @@ def quantize_fp8(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: int =
     v8t[..., :v_pad].zero_()  # the columns around the tokens: kernels read them (as keys they mask), so finite
     v8t[..., v_pad + Skv:].zero_()
     qs = torch.empty(B, H, Sq, dtype=torch.float32, device=dev)
-    tma_v = v_pad == 0 and planes[1] == 3 and tma_supported(dev)
-    first, end = planes[0], 2 if tma_v else planes[1]
-    if end > first:
-        grid = (triton.cdiv(max(Sq, Skv), block), B * H, end - first)
-        _quantize_fp8_kernel[grid](q, k, v, q8, k8, v8t, qs, k_scale, v_scale, k_mean,
-                                   q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
-                                   v.stride(0), v.stride(1), v.stride(2), H, Sq, Skv, skv_pad, v_pad, first,
-                                   BLOCK=block, HEAD_DIM=D, EMULATE=INTERPRET, num_warps=num_warps)
-    if tma_v:
-        desc = TensorDescriptor.from_tensor(v8t.view(B * H * D, skv_pad), block_shape=[D, block])
-        _v_t_tma_kernel[(triton.cdiv(Skv, block), B * H)](v, v_scale, desc, v.stride(0), v.stride(1), v.stride(2), H, Skv,
-                                                          BLOCK=block, HEAD_DIM=D, EMULATE=INTERPRET, num_warps=num_warps)
+    tma_v = v_pad == 0 and tma_supported(dev)
+    desc = TensorDescriptor.from_tensor(v8t.view(B * H * D, skv_pad), block_shape=[D, block]) if tma_v else None
+    grid = (triton.cdiv(max(Sq, Skv), block), B * H, planes[1] - planes[0])
+    _quantize_fp8_kernel[grid](q, k, v, q8, k8, v8t, desc, qs, k_scale, v_scale, k_mean,
+                               q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
+                               v.stride(0), v.stride(1), v.stride(2), H, Sq, Skv, skv_pad, v_pad, planes[0],
+                               BLOCK=block, HEAD_DIM=D, EMULATE=INTERPRET, TMA_V=tma_v, num_warps=num_warps)
     return Fp8Inputs(q=q8, q_scale=qs, k=k8, k_scale=k_scale, v_t=v8t, v_scale=v_scale, k_mean=k_mean, v_pad=v_pad)
