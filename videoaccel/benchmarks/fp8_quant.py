@@ -36,6 +36,8 @@ def run(case_names: tuple[str, ...] = CASE_NAMES) -> list[dict]:
             "quantize_fp8 (all)": lambda: quantize_fp8(q, k, v),
             "quantize_fp8 (all), V^T by pointer stores (v_pad 8)": lambda: quantize_fp8(q, k, v, v_pad=8),
             "stats (both passes)": lambda: fp8_stats(k, v),
+            **{f"stats, {r} rows a program, tiles of {bl}, {w} warps": (lambda r=r, bl=bl, w=w: fp8_stats(k, v, r, bl, w))
+               for r, bl, w in ((256, 32, 4), (512, 32, 4), (512, 64, 8), (2048, 32, 4), (1024, 64, 4), (1024, 16, 4))},
             "floor: torch cast, one plane": lambda: f8.copy_(v),
             "torch cast + transpose, V": lambda: v.to(torch.float8_e4m3fn).permute(0, 2, 3, 1).contiguous(),
         }

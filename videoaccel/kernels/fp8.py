@@ -142,7 +142,8 @@ def _stats_final_kernel(PART, KMEAN, KS, VS, NCHUNK, SEQ_KV, CHUNKS: tl.constexp
     tl.store(VS + bh * HEAD_DIM + offs_d, tl.maximum(v_max, 1e-12) / E4M3_MAX_C)
 
 
-def fp8_stats(k: torch.Tensor, v: torch.Tensor, rows: int = 1024) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def fp8_stats(k: torch.Tensor, v: torch.Tensor, rows: int = 1024, block: int = 32,
+              num_warps: int = 4) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per (sample, head, channel) over tokens: K's mean, max |K - mean| / 448, max |V| / 448 -> [B, H, D] each.
 
     Two Triton passes (partials per ``rows`` tokens, then per head); max |K - mean| is taken from
@@ -152,7 +153,7 @@ def fp8_stats(k: torch.Tensor, v: torch.Tensor, rows: int = 1024) -> tuple[torch
     nchunk = triton.cdiv(S, rows)
     part = torch.empty(B * H, nchunk, 4, D, dtype=torch.float32, device=k.device)
     _stats_partial_kernel[(nchunk, B * H, 2)](k, v, part, k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1),
-                                              v.stride(2), H, S, ROWS=rows, BLOCK=32, HEAD_DIM=D)
+                                              v.stride(2), H, S, ROWS=rows, BLOCK=block, HEAD_DIM=D, num_warps=num_warps)
     k_mean, k_scale, v_scale = (torch.empty(B, H, D, dtype=torch.float32, device=k.device) for _ in range(3))
     _stats_final_kernel[(B * H,)](part, k_mean, k_scale, v_scale, nchunk, S, CHUNKS=16, HEAD_DIM=D)
     return k_mean, k_scale, v_scale
