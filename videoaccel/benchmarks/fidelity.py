@@ -10,7 +10,8 @@ adherence, ``oracle_gap_db`` = PSNR minus the bound's at the same target total d
 ``own_bound_gap_db`` = PSNR minus the oracle spending the profile's own allocation (``oracle_like``), the
 transformer's time per generation eager / compiled / with CUDA graphs with ``speedup`` /
 ``speedup_compiled`` / ``speedup_graphs`` against dense in the same mode (benchmarks/generation_time.py), and the
-routed attention's time relative to dense (``attention_cost``, eager) beside the profile's ``expected_cost``.
+routed attention's GPU kernel time relative to dense (``attention_cost``, eager, torch.profiler; the top kernels in
+``attention_kernels``) beside the profile's ``expected_cost``.
 Writes (bench-format.md)
 
     OUT/tiny-model-<dev>.json   dense adherence of the embedded model (issue: embedded model)
@@ -170,11 +171,11 @@ def main(argv: list[str] | None = None) -> None:
              "colour": adh["colour"], "direction": adh["direction"], "seconds": dense_s * k / args.n}]
     modes = [m for m in args.time_modes.split(",") if m] if cuda and args.time_n > 1 else []
     timing = lambda: {m: transformer_ms(pipe, prompts[:args.time_n], seeds[:args.time_n], m, **call) for m in modes}  # noqa: E731
-    attn = (lambda: attention_ms(pipe, prompts[0], seeds[0], **call)) if modes else (lambda: None)  # noqa: E731
+    attn = (lambda: attention_ms(pipe, prompts[0], seeds[0], **call)) if modes else (lambda: (None, None))  # noqa: E731
     with videoaccel.accelerated(pipe, "dense"):  # the baseline through the same path (and the same graphs)
         base = timing()
-        dense_attn = attn()
-    rows[0].update({f"ms_{m}": v for m, v in base.items()}, attention_ms=dense_attn)
+        dense_attn, dense_kernels = attn()
+    rows[0].update({f"ms_{m}": v for m, v in base.items()}, attention_ms=dense_attn, attention_kernels=dense_kernels)
     print("dense transformer ms per generation:", {m: round(v, 1) for m, v in base.items()}, flush=True)
     for tag, profile in plans:
         videoaccel.accelerate(pipe, profile)
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
         per_sample = oracle or uses(profile, "sampled")  # a batch shares one layout: masks from q/k are exact per sample only at batch 1
         videos, seconds = evaluate.generate(pipe, prompts, seeds, 1 if per_sample else args.batch, **call)
         rep = videoaccel.report(pipe)
-        att = None if oracle else attn()  # warm: the row's generations built its tables
+        att, kernels = (None, None) if oracle else attn()  # warm: the row's generations built its tables
         ms = {} if oracle else timing()  # the oracle computes dense attention to choose its blocks: no speed to claim
         videoaccel.restore(pipe)
         p = [psnr(a, b)[1] for a, b in zip(videos, dense)]
@@ -200,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
                "ssim": float(np.mean(s)), "ssim_min": float(min(s)), "colour": a["colour"], "direction": a["direction"],
                "seconds": seconds, "fallbacks": rep.fallbacks, **{f"ms_{m}": v for m, v in ms.items()},
                "expected_cost": profile.budget.get("expected_cost") if calibrated else None, "attention_ms": att,
+               "attention_kernels": kernels,
                "attention_cost": att / dense_attn if att is not None and dense_attn else None,
                **{("speedup" if m == "eager" else f"speedup_{m}"): base[m] / v for m, v in ms.items()}}
         rows.append(row)
