@@ -44,3 +44,23 @@ def test_fp8_candidates_only_where_fp8_measured_faster():
     assert not CostModel("measured", "x", [row("bf16", 0.3), row("fp8", 0.4)]).fp8_pays()
     assert CostModel("measured", "x", [row("bf16", 0.3), row("fp8", 0.2)]).fp8_pays()
     assert not CostModel().fp8_pays()
+
+
+def test_measured_estimate_and_compensation_are_priced_from_their_rows():
+    """A sampled plan pays its estimate at the measured per-call price scaled by its rows and period, a compensated
+    plan the measured epilogue; the kernel's interpolation never reads those rows."""
+    from videoaccel.patterns.registry import estimate_share
+    from videoaccel.profiling.costs import CostModel
+
+    row = lambda pattern, d, ms: {"pattern": pattern, "precision": "bf16", "head_dim": 64, "block": 64,  # noqa: E731
+                                  "density": d, "ms": ms, "dense_ms": 2.0}
+    table = [row("radial", 0.1, 0.2), row("radial", 1.0, 2.0), row("estimate", 0.25, 0.2), row("compensate", 0.25, 0.08)]
+    costs = CostModel("measured", "x", table)
+    sampled = Plan("sampled", (("density", 0.1), ("every", 2)))
+    ref = estimate_share("sampled", {"every": 1}, 64)
+    assert costs.cost(sampled, 64, 64) == pytest.approx(0.1 + 0.1 * estimate_share("sampled", {"every": 2}, 64) / ref)
+    assert costs.cost(sampled, 64, 64) == pytest.approx(0.15)  # every 2: half the measured per-call 0.1
+    comp = Plan("radial", (("density", 0.1),), compensate=True)
+    assert costs.cost(comp, 64, 64) == pytest.approx(0.1 + 0.04)
+    analytic = CostModel("measured", "x", table[:2]).cost(comp, 64, 64)  # no extra rows: the score-matrix share
+    assert analytic == pytest.approx(0.1 + 1 / 64)

@@ -80,9 +80,10 @@ def test_profiler_candidates_score_each_calls_own_mask():
     assert errs[0, 4] < errs[0, 3] < errs[0, 0]  # more sampled blocks, less error; any beats skip
 
 
-@pytest.mark.parametrize("D,block,rows,text", [(64, 32, 4, 7), (128, 64, 8, 0), (64, 16, 1, 3)])
-def test_kernel_matches_float64_reference(D, block, rows, text):
-    """The fused kernel (interpreter on CPU) against a float64 softmax: odd lengths, text joined, output poisoned."""
+@pytest.mark.parametrize("D,block,rows,text,splits", [(64, 32, 4, 7, 3), (128, 64, 8, 0, 1), (64, 16, 1, 3, 2), (64, 16, 2, 0, 4)])
+def test_kernel_matches_float64_reference(D, block, rows, text, splits):
+    """The fused kernel (interpreter on CPU) against a float64 softmax: odd lengths, text joined, output poisoned,
+    the pass split over key blocks (3 splits of 4 blocks: the last split is empty)."""
     from videoaccel.kernels.sampled_mass import sampled_mass_triton
 
     g = VideoGeometry(2, 7, 9, text=text, text_position="back" if text else "none", block=block, order="tile")
@@ -90,7 +91,7 @@ def test_kernel_matches_float64_reference(D, block, rows, text):
     q, k = (torch.randn(2, g.seq_len, 2, D, generator=gen) for _ in range(2))
     idx = sample_rows(g, rows)
     poisoned = torch.full((2, 2, g.num_blocks, g.num_blocks), float("nan"))
-    out = sampled_mass_triton(q, k, idx, g.video_range, block, D ** -0.5, out=poisoned)
+    out = sampled_mass_triton(q, k, idx, g.video_range, block, D ** -0.5, out=poisoned, splits=splits)
     p = torch.softmax(q.double().transpose(1, 2)[:, :, idx.flatten()] @ k.double().transpose(1, 2).transpose(-1, -2) * D ** -0.5, -1)
     lo, hi = g.video_range
     nb = g.num_blocks

@@ -1,11 +1,15 @@
-"""Row-sampled block mass (patterns/sampled.py) in one Triton kernel and one pass over the keys.
+"""Row-sampled block mass (patterns/sampled.py): one pass over the keys, split over key blocks, then one tiled
+normalisation.
 
-Each program takes the sampled rows of a few query blocks (``r`` rows each, contiguous in ROWS) of
-one (batch, head); ``HEADS`` lists the heads to estimate, so a call's sampled heads are read in place
-(no copy of q/k per head group). One pass over every key: keys outside the video region (joined
-text) only feed each row's softmax statistics; each video key block's scores are folded into the
-running max and sum and the block's own log-sum-exp is kept in a scratch row. After the pass the
-row's final statistics turn those into softmax mass, summed over the r rows of each query block.
+Each program of the pass takes the sampled rows of a few query blocks (``r`` rows each, contiguous in ROWS) of
+one (batch, head) and one split of the video key blocks; ``HEADS`` lists the heads to estimate, so a call's
+sampled heads are read in place (no copy of q/k per head group). Keys outside the video region (joined text)
+only feed the rows' softmax statistics (split 0); each video key block's log-sum-exp is kept in a scratch row,
+each split's own per row beside it. Why split: at the testbed's length (195 blocks of 64, 4 heads) the unsplit
+pass launched ~100 programs that each walked all 195 key blocks in turn, and with its serial normalisation loop
+cost 12% of dense attention (H200, torch.profiler) against a 1.6% FLOP share. The normalisation combines the
+splits into each row's log-sum-exp and turns the block log-sum-exps into mass summed over the r rows, one
+[rows, key blocks] tile per program.
 
 Cost: one QK^T over r/block of the queries (half of attention's FLOPs per score: no PV) plus one
 exp2 per score, like attention's: ``patterns/sampled.estimate_cost``. The earlier two-pass kernel
@@ -33,12 +37,16 @@ def _scores(q, k_base, cols, stride_ks, end, offs_d, scale_log2, UPCAST: tl.cons
 
 
 @triton.jit
-def _sampled_mass_kernel(Q, K, ROWS, HEADS, OUT, SCR, stride_qb, stride_qs, stride_qh, stride_kb, stride_ks, stride_kh,
-                         HS, S, lo, hi, NB, scale_log2,
+def _sampled_mass_kernel(Q, K, ROWS, HEADS, SCR, STAT, stride_qb, stride_qs, stride_qh, stride_kb, stride_ks, stride_kh,
+                         HS, S, lo, hi, NB, NB_SPLIT, scale_log2,
                          R: tl.constexpr, QB: tl.constexpr, BLOCK: tl.constexpr, BLOCK_N: tl.constexpr,
                          HEAD_DIM: tl.constexpr, UPCAST: tl.constexpr):
+    """The pass: rows of QB query blocks of one (sample, estimated head) against key blocks [split * NB_SPLIT, + NB_SPLIT)
+    (split 0 also the text keys): each video key block's log-sum-exp into SCR [bh, row, key block], the split's own
+    log-sum-exp per row into STAT [bh, split, row]."""
     pid = tl.program_id(0)
     bh = tl.program_id(1)  # (sample, estimated head) pair
+    split = tl.program_id(2)
     b = (bh // HS).to(tl.int64)
     h = tl.load(HEADS + bh % HS)
     BLOCK_R: tl.constexpr = QB * R
@@ -52,20 +60,22 @@ def _sampled_mass_kernel(Q, K, ROWS, HEADS, OUT, SCR, stride_qb, stride_qs, stri
         q = q.to(tl.float32)
     k_base = K + b * stride_kb + h * stride_kh
     offs_n = tl.arange(0, BLOCK_N)
-    m = tl.full([BLOCK_R], -float("inf"), tl.float32)
+    m = tl.full([BLOCK_R], -1e30, tl.float32)  # finite: a split without keys keeps exp2(m - m) defined
     l = tl.zeros([BLOCK_R], tl.float32)
-    for n0 in range(0, lo, BLOCK_N):  # keys before the video region (text in front): statistics only
-        s = _scores(q, k_base, n0 + offs_n, stride_ks, lo, offs_d, scale_log2, UPCAST)
-        m_new = tl.maximum(m, tl.max(s, 1))
-        l = l * tl.exp2(m - m_new) + tl.sum(tl.exp2(s - m_new[:, None]), 1)
-        m = m_new
-    for n0 in range(hi, S, BLOCK_N):  # keys after it (text at the back)
-        s = _scores(q, k_base, n0 + offs_n, stride_ks, S, offs_d, scale_log2, UPCAST)
-        m_new = tl.maximum(m, tl.max(s, 1))
-        l = l * tl.exp2(m - m_new) + tl.sum(tl.exp2(s - m_new[:, None]), 1)
-        m = m_new
+    if split == 0:
+        for n0 in range(0, lo, BLOCK_N):  # keys before the video region (text in front): statistics only
+            s = _scores(q, k_base, n0 + offs_n, stride_ks, lo, offs_d, scale_log2, UPCAST)
+            m_new = tl.maximum(m, tl.max(s, 1))
+            l = l * tl.exp2(m - m_new) + tl.sum(tl.exp2(s - m_new[:, None]), 1)
+            m = m_new
+        for n0 in range(hi, S, BLOCK_N):  # keys after it (text at the back)
+            s = _scores(q, k_base, n0 + offs_n, stride_ks, S, offs_d, scale_log2, UPCAST)
+            m_new = tl.maximum(m, tl.max(s, 1))
+            l = l * tl.exp2(m - m_new) + tl.sum(tl.exp2(s - m_new[:, None]), 1)
+            m = m_new
     scr = SCR + (bh * NB * R + slot.to(tl.int64)) * NB  # this program's rows of the scratch: [row, key block]
-    for kb in range(0, NB):  # video key blocks: the running statistics and each block's own log-sum-exp
+    kb_end = tl.minimum(NB, (split + 1) * NB_SPLIT)
+    for kb in range(split * NB_SPLIT, kb_end):  # video key blocks: the running statistics and each block's log-sum-exp
         acc = tl.zeros([BLOCK_R], tl.float32)
         for j in range(0, BLOCK, BLOCK_N):
             s = _scores(q, k_base, lo + kb * BLOCK + j + offs_n, stride_ks, hi, offs_d, scale_log2, UPCAST)
@@ -76,23 +86,63 @@ def _sampled_mass_kernel(Q, K, ROWS, HEADS, OUT, SCR, stride_qb, stride_qs, stri
             acc = acc * alpha + p
             m = m_new
         tl.store(scr + kb, m + tl.log2(acc), mask=ok_r)
-    tl.debug_barrier()  # the block log-sum-exps above, read back by the same program
-    top = m + tl.log2(l)
+    tl.store(STAT + (bh * tl.num_programs(2) + split) * NB * R + slot, m + tl.log2(l), mask=ok_r)
+
+
+@triton.jit
+def _normalise_kernel(SCR, STAT, OUT, NB, SPLITS, R: tl.constexpr, QB: tl.constexpr, KB: tl.constexpr,
+                      SPLITS_P2: tl.constexpr):
+    """Mass of QB query blocks (their R rows summed) in KB key blocks of one (sample, head): each row's block
+    log-sum-exps against its log-sum-exp over all keys (the splits' combined). Tiles, no loop over key blocks."""
+    pid = tl.program_id(0)
+    bh = tl.program_id(1)
+    BLOCK_R: tl.constexpr = QB * R
+    slot = pid * BLOCK_R + tl.arange(0, BLOCK_R)
+    ok_r = slot < NB * R
+    sp = tl.arange(0, SPLITS_P2)
+    stat = tl.load(STAT + (bh * SPLITS + sp[None, :]) * NB * R + slot[:, None], mask=ok_r[:, None] & (sp[None, :] < SPLITS),
+                   other=-float("inf"))
+    mx = tl.max(stat, 1)
+    top = mx + tl.log2(tl.sum(tl.exp2(stat - mx[:, None]), 1))
+    kb = tl.program_id(2) * KB + tl.arange(0, KB)
+    ok = ok_r[:, None] & (kb[None, :] < NB)
+    part = tl.exp2(tl.load(SCR + (bh * NB * R + slot[:, None].to(tl.int64)) * NB + kb[None, :], mask=ok,
+                           other=-float("inf")) - top[:, None])
+    mass = tl.sum(tl.reshape(part, (QB, R, KB)), 1)
     qb = pid * QB + tl.arange(0, QB)
-    for kb in range(0, NB):
-        part = tl.exp2(tl.load(scr + kb, mask=ok_r, other=-float("inf")) - top)
-        mass = tl.sum(tl.reshape(part, (QB, R)), 1)
-        tl.store(OUT + (bh * NB + qb) * NB + kb, mass, mask=qb < NB)
+    tl.store(OUT + (bh * NB + qb[:, None]) * NB + kb[None, :], mass, mask=(qb[:, None] < NB) & (kb[None, :] < NB))
+
+
+def _sm_count(device: torch.device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
+
+
+MIN_SPLIT_BLOCKS = 8  # key blocks a split walks at least
+
+
+def key_splits(nb: int, programs: int, device: torch.device) -> int:
+    """Key-block splits of the pass so that it launches about two programs per SM (a short sequence gives few
+    programs, each walking every key block in turn), each split at least MIN_SPLIT_BLOCKS key blocks."""
+    want = -(-2 * _sm_count(device) // max(programs, 1))
+    return max(1, min(want, nb // MIN_SPLIT_BLOCKS))
+
+
+def scratch_elements(batch: int, heads: int, nb: int, r: int, splits: int | None = None) -> int:
+    """Floats of scratch a call needs: a log-sum-exp per sampled row and key block, and per row and split
+    (default: the most splits ``key_splits`` gives)."""
+    splits = max(1, nb // MIN_SPLIT_BLOCKS) if splits is None else splits
+    return batch * heads * nb * r * (nb + splits)
 
 
 def sampled_mass_triton(q: torch.Tensor, k: torch.Tensor, rows: torch.Tensor, video_range: tuple[int, int], block: int,
                         scale: float, out: torch.Tensor | None = None, heads: torch.Tensor | None = None,
                         rows_per_program: int = 64, block_n: int = 128, num_warps: int = 4, num_stages: int = 3,
-                        scratch: torch.Tensor | None = None) -> torch.Tensor:
+                        scratch: torch.Tensor | None = None, splits: int | None = None) -> torch.Tensor:
     """float32 [B, HS, NB, NB]: for q/k [B, S, H, D], ``rows`` int64 [NB, r] (r a power of two) and ``heads``
     (int32 [HS] of the heads to estimate; default all), the softmax mass (over all S keys) of each query
     block's sampled rows in each video key block, summed over the rows. ``scratch``: a float32 buffer of at
-    least B * HS * NB * r * NB elements to reuse (one is allocated otherwise)."""
+    least ``scratch_elements`` to reuse (one is allocated otherwise). ``splits``: key-block splits of the pass
+    (default ``key_splits``)."""
     B, S, H, D = q.shape
     nb, r = rows.shape
     if r & (r - 1) or D not in (64, 128) or block % 16:
@@ -106,12 +156,19 @@ def sampled_mass_triton(q: torch.Tensor, k: torch.Tensor, rows: torch.Tensor, vi
     block_n = min(block, block_n)
     if out is None:
         out = torch.empty(B, hs, nb, nb, dtype=torch.float32, device=q.device)
-    need = B * hs * nb * r * nb
+    programs = triton.cdiv(nb, qb) * B * hs
+    splits = key_splits(nb, programs, q.device) if splits is None else splits
+    need = scratch_elements(B, hs, nb, r, splits)
     if scratch is None or scratch.numel() < need:
         scratch = torch.empty(need, dtype=torch.float32, device=q.device)
-    grid = (triton.cdiv(nb, qb), B * hs)
-    _sampled_mass_kernel[grid](q, k, rows.flatten().contiguous(), heads, out, scratch, q.stride(0), q.stride(1), q.stride(2),
-                               k.stride(0), k.stride(1), k.stride(2), hs, S, lo, hi, nb, scale * LOG2E,
-                               R=r, QB=qb, BLOCK=block, BLOCK_N=block_n, HEAD_DIM=D, UPCAST=INTERPRET and q.dtype == torch.bfloat16,
-                               num_warps=num_warps, num_stages=num_stages)
+    stat = scratch[B * hs * nb * r * nb:]
+    _sampled_mass_kernel[(triton.cdiv(nb, qb), B * hs, splits)](
+        q, k, rows.flatten().contiguous(), heads, scratch, stat, q.stride(0), q.stride(1), q.stride(2),
+        k.stride(0), k.stride(1), k.stride(2), hs, S, lo, hi, nb, triton.cdiv(nb, splits), scale * LOG2E,
+        R=r, QB=qb, BLOCK=block, BLOCK_N=block_n, HEAD_DIM=D, UPCAST=INTERPRET and q.dtype == torch.bfloat16,
+        num_warps=num_warps, num_stages=num_stages)
+    qb2 = max(1, 64 // r)  # 64 rows a program
+    kbt = 32
+    _normalise_kernel[(triton.cdiv(nb, qb2), B * hs, triton.cdiv(nb, kbt))](
+        scratch, stat, out, nb, splits, R=r, QB=qb2, KB=kbt, SPLITS_P2=triton.next_power_of_2(splits))
     return out

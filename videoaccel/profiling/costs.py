@@ -17,6 +17,7 @@ from ..files import read_text
 from ..patterns.registry import estimate_share
 from ..plans import Plan
 
+EXTRAS = ("estimate", "compensate")  # table rows of per-call work beside the kernel (device_costs.measure_table)
 FP8_COST = 1.0  # analytic: FP8 is not cheaper than bf16 (H200: 0.46-0.91x bf16 speed at density <= 0.25, quantisation
 # included): without a measured table the profiler never trades error for it
 
@@ -57,24 +58,38 @@ class CostModel:
     def fp8_pays(self) -> bool:
         """Whether FP8 attention measured faster than bf16 anywhere in this table (same head dim, block, density):
         else the profiler need not score FP8 candidates at all."""
-        bf16 = {(r["head_dim"], r["block"], r["density"]): r["ms"] for r in self.table if r["precision"] == "bf16"}
+        bf16 = {(r["head_dim"], r["block"], r["density"]): r["ms"] for r in self.table
+                if r["precision"] == "bf16" and r["pattern"] not in EXTRAS}
         return any(r["ms"] < bf16.get((r["head_dim"], r["block"], r["density"]), 0.0)
                    for r in self.table if r["precision"] == "fp8")
 
     def cost(self, plan: Plan, head_dim: int, block: int) -> float:
-        """Time of ``plan`` over dense time (dense 1, skip 0); mass compensation adds one pooled key per block."""
+        """Time of ``plan`` over dense time (dense 1, skip 0): its kernel, and its per-call estimate and
+        compensation epilogue, measured where the table has them, else their share of the score matrix."""
         if plan.pattern in ("dense", "skip"):
             return plan.density
-        d, extra = plan.density, _extra(plan, block)
+        d = plan.density
         measured = self._lookup(plan.pattern, plan.precision, head_dim, block, d) if self.source == "measured" else None
-        if measured is not None:
-            return measured + extra
-        return d * (FP8_COST if plan.precision == "fp8" else 1.0) + extra
+        kernel = measured if measured is not None else d * (FP8_COST if plan.precision == "fp8" else 1.0)
+        share = estimate_share(plan.pattern, plan.kwargs, block)
+        est = self._extra_row("estimate", head_dim, block) if share and plan.pattern == "sampled" else None
+        if est is not None:  # measured per call at the default rows: scaled by the plan's rows and period
+            share = est * share / estimate_share("sampled", {"every": 1}, block)
+        comp = (self._extra_row("compensate", head_dim, block) or 1.0 / block) if plan.compensate else 0.0
+        return kernel + share + comp
+
+    def _extra_row(self, what: str, head_dim: int, block: int) -> float | None:
+        """ms / dense_ms of a per-call extra (EXTRAS) at the nearest head dim and block timed, if any."""
+        rows = [r for r in self.table if r["pattern"] == what] if self.source == "measured" else []
+        if not rows:
+            return None
+        r = min(rows, key=lambda r: (abs(r["head_dim"] - head_dim), abs(r["block"] - block)))
+        return r["ms"] / r["dense_ms"]
 
     def _lookup(self, pattern: str, precision: str, head_dim: int, block: int, density: float) -> float | None:
-        """Interpolated ms / dense_ms over density; the same pattern first, else any pattern; nearest
+        """Interpolated kernel ms / dense_ms over density; the same pattern first, else any pattern; nearest
         head dim and block when the exact ones were not timed."""
-        rows = [r for r in self.table if r["precision"] == precision]
+        rows = [r for r in self.table if r["precision"] == precision and r["pattern"] not in EXTRAS]
         if not rows:
             return None
         hd = min({r["head_dim"] for r in rows}, key=lambda x: abs(x - head_dim))

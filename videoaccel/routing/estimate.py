@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from ..kernels import BlockLayout
+from ..kernels.sampled_mass import scratch_elements
 from ..patterns import VideoGeometry
 from ..patterns.registry import PATTERNS, behaviour, estimate_share
 from ..patterns.sampled import default_rows, write_rows
@@ -75,7 +76,7 @@ def _scratch(scratch: dict, q: torch.Tensor, sel: Selection, g: VideoGeometry) -
     """The sampled-mass kernel's scratch (a float per sampled row and key block), one buffer per device
     shared by every layer's estimates, grown on demand."""
     rows = min(sel.params.get("rows", default_rows(g.block)), g.block)
-    need = q.shape[0] * sel.heads.numel() * g.num_blocks * rows * g.num_blocks
+    need = scratch_elements(q.shape[0], sel.heads.numel(), g.num_blocks, rows)
     buf = scratch.get(str(q.device))
     if buf is None or buf.numel() < need:
         buf = scratch[str(q.device)] = torch.empty(need, dtype=torch.float32, device=q.device)
