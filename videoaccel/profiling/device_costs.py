@@ -32,6 +32,7 @@ from .costs import EXTRAS, CostModel
 DENSITIES = (0.05, 0.1, 0.25, 0.5, 1.0)
 GEOMETRY = "13x24x40"  # the testbed's grid (12480 tokens): long enough to fill the GPU, short enough to measure fast
 HEADS = 8
+SLEEP_CYCLES = 100_000_000  # ~50 ms at 2 GHz: longer than the host takes to queue any row's repeats
 TABLE_FORMAT = 2  # in the cache file name: a table without the rows this version prices is measured again
 
 
@@ -57,8 +58,13 @@ def device_costs(device: torch.device | None, progress: bool = True,
 
 
 def _ms(fn: Callable[[], object], repeats: int = 10) -> float:
+    """GPU time per call of ``fn``: its launches queue behind a sleeping kernel, so the host's launch work (tens of
+    microseconds a launch, more than a short call's kernels at the testbed's length) is not what is timed; the
+    router's calls in a generation are priced as torch.profiler counts them (benchmarks/generation_time.py)."""
     fn()
+    torch.cuda.synchronize()
     a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    torch.cuda._sleep(SLEEP_CYCLES)
     a.record()
     for _ in range(repeats):
         fn()
