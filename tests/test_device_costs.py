@@ -64,3 +64,16 @@ def test_measured_estimate_and_compensation_are_priced_from_their_rows():
     assert costs.cost(comp, 64, 64) == pytest.approx(0.1 + 0.04)
     analytic = CostModel("measured", "x", table[:2]).cost(comp, 64, 64)  # no extra rows: the score-matrix share
     assert analytic == pytest.approx(0.1 + 1 / 64)
+
+
+def test_a_graphed_call_pays_its_copies_as_a_share_that_falls_with_length():
+    from videoaccel.profiling.costs import CostModel
+
+    row = lambda pattern, d, ms, **kw: {"pattern": pattern, "precision": "bf16", "head_dim": 64, "block": 64,  # noqa: E731
+                                        "density": d, "ms": ms, "dense_ms": 1.0, **kw}
+    costs = CostModel("measured", "x", [row("radial", 0.1, 0.1), row("radial", 1.0, 1.0), row("graph", 0.25, 0.04, tokens=1000)])
+    plan = Plan("radial", (("density", 0.1),))
+    assert costs.cost(plan, 64, 64) == pytest.approx(0.1)  # not replayed as a graph: no copies
+    assert costs.cost(plan, 64, 64, graph_tokens=1000) == pytest.approx(0.14)
+    assert costs.cost(plan, 64, 64, graph_tokens=2000) == pytest.approx(0.12)
+    assert costs.cost(Plan(), 64, 64, graph_tokens=1000) == 1.0  # an all-dense call runs cuDNN, never a graph

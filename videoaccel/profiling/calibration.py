@@ -42,6 +42,7 @@ class Calibration:
     step_err: dict = field(default_factory=lambda: defaultdict(list))  # step -> [(layer, errors [H, C'])] per call
     geometry: VideoGeometry | None = None  # of the last observed call
     heads: int = 0
+    batch: int = 1  # of the observed calls (CFG's two passes batched: 2)
     head_dim: int = 128
     device: torch.device | None = None  # of the observed calls: whose costs the allocation reads
 
@@ -82,7 +83,7 @@ class Calibration:
         g = self.geometry
         meta = {"count": [[layer, b, n] for (layer, b), n in self.count.items()],
                 "steps": {str(s): [layer for layer, _ in ts] for s, ts in self.step_err.items()}, "heads": self.heads,
-                "geometry": None if g is None else asdict(g)}
+                "batch": self.batch, "geometry": None if g is None else asdict(g)}
         return tensors, meta
 
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
@@ -94,4 +95,4 @@ class Calibration:
             self.step_err[int(s)] = [(layer, tensors[f"step_err.{s}.{i}"]) for i, layer in enumerate(layers)]
         self.generator.set_state(tensors["rng"])
         self.geometry = None if meta["geometry"] is None else VideoGeometry(**meta["geometry"])
-        self.heads = meta["heads"]
+        self.heads, self.batch = meta["heads"], meta.get("batch", 1)

@@ -17,7 +17,7 @@ from ..files import read_text
 from ..patterns.registry import estimate_share
 from ..plans import Plan
 
-EXTRAS = ("estimate", "compensate")  # table rows of per-call work beside the kernel (device_costs.measure_table)
+EXTRAS = ("estimate", "compensate", "graph")  # table rows of per-call work beside the kernel (device_costs.measure_table)
 FP8_COST = 1.0  # analytic: FP8 is not cheaper than bf16 (H200: 0.46-0.91x bf16 speed at density <= 0.25, quantisation
 # included): without a measured table the profiler never trades error for it
 
@@ -63,9 +63,12 @@ class CostModel:
         return any(r["ms"] < bf16.get((r["head_dim"], r["block"], r["density"]), 0.0)
                    for r in self.table if r["precision"] == "fp8")
 
-    def cost(self, plan: Plan, head_dim: int, block: int) -> float:
+    def cost(self, plan: Plan, head_dim: int, block: int, graph_tokens: int | None = None) -> float:
         """Time of ``plan`` over dense time (dense 1, skip 0): its kernel, and its per-call estimate and
-        compensation epilogue, measured where the table has them, else their share of the score matrix."""
+        compensation epilogue, measured where the table has them, else their share of the score matrix.
+        ``graph_tokens``: the call's sequence length when the router replays it as a CUDA graph
+        (routing/call_graphs.py), whose copies of q/k/v in and the output out the table measured at its own
+        length (a share of dense that falls as 1/length: copies grow with it, attention with its square)."""
         if plan.pattern in ("dense", "skip"):
             return plan.density
         d = plan.density
@@ -76,15 +79,18 @@ class CostModel:
         if est is not None:  # measured per call at the default rows: scaled by the plan's rows and period
             share = est * share / estimate_share("sampled", {"every": 1}, block)
         comp = (self._extra_row("compensate", head_dim, block) or 1.0 / block) if plan.compensate else 0.0
-        return kernel + share + comp
+        graph = self._extra_row("graph", head_dim, block) if graph_tokens else None
+        copies = 0.0 if graph is None else graph * self._nearest("graph", head_dim, block)["tokens"] / graph_tokens
+        return kernel + share + comp + copies
 
     def _extra_row(self, what: str, head_dim: int, block: int) -> float | None:
         """ms / dense_ms of a per-call extra (EXTRAS) at the nearest head dim and block timed, if any."""
+        r = self._nearest(what, head_dim, block)
+        return None if r is None else r["ms"] / r["dense_ms"]
+
+    def _nearest(self, what: str, head_dim: int, block: int) -> dict | None:
         rows = [r for r in self.table if r["pattern"] == what] if self.source == "measured" else []
-        if not rows:
-            return None
-        r = min(rows, key=lambda r: (abs(r["head_dim"] - head_dim), abs(r["block"] - block)))
-        return r["ms"] / r["dense_ms"]
+        return min(rows, key=lambda r: (abs(r["head_dim"] - head_dim), abs(r["block"] - block))) if rows else None
 
     def _lookup(self, pattern: str, precision: str, head_dim: int, block: int, density: float) -> float | None:
         """Interpolated kernel ms / dense_ms over density; the same pattern first, else any pattern; nearest

@@ -33,7 +33,7 @@ DENSITIES = (0.05, 0.1, 0.25, 0.5, 1.0)
 GEOMETRY = "13x24x40"  # the testbed's grid (12480 tokens): long enough to fill the GPU, short enough to measure fast
 HEADS = 8
 SLEEP_CYCLES = 100_000_000  # ~50 ms at 2 GHz: longer than the host takes to queue any row's repeats
-TABLE_FORMAT = 2  # in the cache file name: a table without the rows this version prices is measured again
+TABLE_FORMAT = 3  # in the cache file name: a table without the rows this version prices is measured again
 
 
 def cache_path(device_name: str) -> Path:
@@ -80,9 +80,10 @@ def measure_table(progress: bool = True) -> list[dict]:
     output (the router's FP8 launch; about 0.06 of dense per generation on the testbed, torch.profiler), and
     beside the kernels the per-call extras a plan can add (pattern ``estimate``: the sampled estimate of every
     head at its default rows, with its top-k written into the LUT; ``compensate``: the compensation epilogue of
-    every head), which cost several times their FLOP share at short lengths."""
+    every head; ``graph``: the copies of a call replayed as a CUDA graph), which cost several times their FLOP
+    share at short lengths."""
     combos = [(hd, block, prec, d) for hd in (64, 128) for block in (64, 128) for prec in ("bf16", "fp8") for d in DENSITIES]
-    combos += [(hd, block, extra, 0.25) for hd in (64, 128) for block in (64, 128) for extra in ("estimate", "compensate")]
+    combos += [(hd, block, extra, 0.25) for hd in (64, 128) for block in (64, 128) for extra in EXTRAS]
     rows, dense_ms = [], {}
     gen = torch.Generator(device="cuda").manual_seed(0)
     for hd, block, what, d in tqdm(combos, desc="measuring attention costs on this GPU (once)", disable=not progress):
@@ -95,7 +96,7 @@ def measure_table(progress: bool = True) -> list[dict]:
         ms = _ms(_work(what, q, k, v, lay, g))
         rows.append({"case": f"{GEOMETRY}-h{HEADS}", "impl": "cost", "pattern": what if what in EXTRAS else "radial",
                      "precision": "fp8" if what == "fp8" else "bf16", "head_dim": hd, "block": block, "target_density": d,
-                     "density": mask_density(mask, g), "ms": ms, "dense_ms": dense_ms[hd]})
+                     "density": mask_density(mask, g), "ms": ms, "dense_ms": dense_ms[hd], "tokens": g.seq_len})
     return rows
 
 
@@ -114,6 +115,9 @@ def _work(what: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lay: Blo
         scratch = torch.empty(scratch_elements(q.shape[0], len(heads), g.num_blocks, rows), device=q.device)
         h32 = heads.to(torch.int32)
         return lambda: write_rows(lay.lut, heads, keep, kmax, sampled_scores(q, k, g, rows, heads=h32, scratch=scratch))
+    if what == "graph":  # a replayed call's copies: q/k/v into the graph's inputs, its output out
+        static = [torch.empty_like(t) for t in (q, k, v)]
+        return lambda: ([s.copy_(t) for s, t in zip(static, (q, k, v))], static[0].clone())
     out, lse = sparse_attention(q, k, v, lay, return_lse=True)
     kept = kept_blocks(lay, heads)
     return lambda: compensate_(q, k, v, out, lse, lay, heads, q.shape[-1] ** -0.5, kept=kept)

@@ -93,7 +93,7 @@ class Profiler:
     def __call__(self, call: AttentionCall) -> None:
         """One dense self-attention call: sample 0 is scored (with its valid text keys when the rest is padding)."""
         cal = self.calibration
-        cal.geometry, cal.heads, cal.device = call.geometry, call.q.shape[2], call.q.device
+        cal.geometry, cal.heads, cal.batch, cal.device = call.geometry, call.q.shape[2], call.q.shape[0], call.q.device
         valid = None if call.text_lengths is None else call.text_lengths[0]
         self.observe(call.layer, call.step, call.timestep, call.q, call.k, call.v, call.geometry, valid)
 
