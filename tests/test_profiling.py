@@ -324,3 +324,36 @@ def test_score_every_scores_one_step_in_n_and_still_weighs_every_step():
     cal = calibrate(pipe, ["a red circle moving left"], ProfileConfig(block=16, buckets=3, score_every=2, probe=False),
                     progress=False, **call)
     assert cal.profiler.calibration.step_bucket == [0, 1, 2, 2] and sorted(cal.profiler.calibration.step_err) == [0, 1, 2]
+
+
+def test_probe_size_runs_the_probe_at_that_size_and_is_checked_up_front(monkeypatch):
+    """``probe_size``: the probe's runs (its own dense run too) at that size, the calibration at its own; a size that
+    is not FxHxW stops in the config, before any model runs."""
+    from test_pipelines import _tiny_wan_pipeline
+    from videoaccel.profiling import probe
+
+    with pytest.raises(ValueError, match="FRAMESxHEIGHTxWIDTH"):
+        ProfileConfig(probe_size="9x64")
+    sizes = []
+    real = probe.latent_run
+    monkeypatch.setattr(probe, "latent_run", lambda pipe, prompt, seed, on_step, call: (
+        sizes.append((call["num_frames"], call["height"], call["width"], on_step is not None)),
+        real(pipe, prompt, seed, on_step, call))[1])
+    pipe = _tiny_wan_pipeline()
+    call = dict(num_inference_steps=3, height=64, width=128, num_frames=9, max_sequence_length=8)
+    cal = calibrate(pipe, ["a red circle moving left"], ProfileConfig(block=16, buckets=2, probe_size="5x32x64"),
+                    progress=False, **call)
+    # the calibration run keeps no latents; the probe's dense run and its perturbed run at 5x32x64
+    assert sizes == [(9, 64, 128, False), (5, 32, 64, True), (5, 32, 64, True)]
+    assert cal.profiler.probe["size"] == "5x32x64" and len(cal.profile("t", target_density=0.5).meta["step_weights"]) == 3
+
+
+def test_calibration_spec_names_prompts_period_and_probe():
+    from videoaccel.benchmarks.calibration_time import calib_spec
+
+    assert calib_spec("1:4") == (1, 4, True, None)
+    assert calib_spec("2:1:noprobe") == (2, 1, False, None)
+    assert calib_spec("4:1:probe17x128x224") == (4, 1, True, "17x128x224")
+    for bad in ("1", "1:0", "1:4:probe3x4", "1:4:fast"):
+        with pytest.raises(ValueError, match="PROMPTS:SCORE_EVERY"):
+            calib_spec(bad, "--fast-calib")

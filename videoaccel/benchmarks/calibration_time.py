@@ -19,6 +19,7 @@ from ..profiling import ProfileConfig, calibrate
 from ..profiling.device_costs import device_costs
 from ..profiling.probe import latent_run
 from ..tiny.model import Z_DIM, components
+from ..values import video_size
 from .cases import CASES
 from .e2e import build_case
 from .record import run_suite, suite_command, write_record
@@ -37,12 +38,22 @@ def pipeline(case: str) -> WanPipeline:
     return pipe
 
 
-def calib_spec(text: str, flag: str = "--configs") -> tuple[int, int, bool]:
-    """A calibration configuration PROMPTS:SCORE_EVERY[:noprobe] -> (prompts, score_every, probe), checked before any work."""
+def calib_spec(text: str, flag: str = "--configs") -> tuple[int, int, bool, str | None]:
+    """A calibration configuration PROMPTS:SCORE_EVERY[:noprobe|:probeFxHxW] -> (prompts, score_every, probe,
+    probe_size), checked before any work (probeFxHxW: the probe at that size in pixels, ProfileConfig.probe_size)."""
     parts = text.split(":")
-    if len(parts) not in (2, 3) or parts[2:] not in ([], ["noprobe"]) or not all(p.isdigit() and int(p) > 0 for p in parts[:2]):
-        raise ValueError(f"{flag} {text!r} must be PROMPTS:SCORE_EVERY[:noprobe] (whole numbers >= 1), e.g. 1:4:noprobe")
-    return int(parts[0]), int(parts[1]), not parts[2:]
+    tail = parts[2] if len(parts) == 3 else ""
+    size = tail[len("probe"):] if tail.startswith("probe") else None
+    ok = len(parts) in (2, 3) and all(p.isdigit() and int(p) > 0 for p in parts[:2]) and (tail in ("", "noprobe") or size)
+    if ok and size:
+        try:
+            video_size(size)
+        except ValueError:
+            ok = False
+    if not ok:
+        raise ValueError(f"{flag} {text!r} must be PROMPTS:SCORE_EVERY[:noprobe|:probeFxHxW] (whole numbers >= 1), "
+                         "e.g. 1:4:noprobe or 1:4:probe17x128x224")
+    return int(parts[0]), int(parts[1]), tail != "noprobe", size
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--case", default="wan1.3b-480p81f")
     ap.add_argument("--steps", type=int, default=10, help="denoising steps of every run (the ratio is per generation)")
-    ap.add_argument("--configs", default="1:4:noprobe,1:4", help="comma-separated PROMPTS:SCORE_EVERY[:noprobe]")
+    ap.add_argument("--configs", default="1:4:noprobe,1:4", help="comma-separated PROMPTS:SCORE_EVERY[:noprobe|:probeFxHxW]")
     ap.add_argument("--block", type=int, default=128)
     args = ap.parse_args(argv)
     configs = [(c, calib_spec(c)) for c in args.configs.split(",")]  # checked before any work
@@ -68,14 +79,14 @@ def main(argv: list[str] | None = None) -> None:
     dense_s = time.perf_counter() - t
     print(f"dense generation ({args.steps} steps): {dense_s:.1f} s", flush=True)
     rows = [{"case": args.case, "impl": "dense", "seconds": dense_s, "steps": args.steps}]
-    for label, (n, every, probe) in configs:
-        config = ProfileConfig(block=args.block, score_every=every, probe=probe, target_density=0.25)
+    for label, (n, every, probe, probe_size) in configs:
+        config = ProfileConfig(block=args.block, score_every=every, probe=probe, probe_size=probe_size, target_density=0.25)
         t = time.perf_counter()
         calibrate(pipe, prompts[:n], config, seed=0, progress=False, **call)
         torch.cuda.synchronize()
         s = time.perf_counter() - t
         rows.append({"case": args.case, "impl": f"calibrate-{label}", "prompts": n, "score_every": every, "probe": probe,
-                     "seconds": s, "dense_generations": s / dense_s, "steps": args.steps})
+                     "probe_size": probe_size, "seconds": s, "dense_generations": s / dense_s, "steps": args.steps})
         print(f"calibrate {label}: {s:.1f} s = {s / dense_s:.2f} dense generations", flush=True)
     write_record("calibration-time", suite_command(__spec__.name, argv), rows, args.out)
 

@@ -82,8 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-probe", action="store_true", help="profiles without the step-sensitivity probe")
     ap.add_argument("--calib-geometry", help="FRAMESxHEIGHTxWIDTH (pixels): also calibrate the --targets there and run "
                     "those profiles at this run's size (what a profile loses at a size it was not calibrated for)")
-    ap.add_argument("--fast-calib", default="", help="K:E[:noprobe],...: also calibrate on the first K calibration prompts "
-                    "scoring one step in E (without the probe), and run its target profiles (what cheaper profiling costs)")
+    ap.add_argument("--fast-calib", default="", help="K:E[:noprobe|:probeFxHxW],...: also calibrate on the first K calibration "
+                    "prompts scoring one step in E (without the probe, or probing at FxHxW pixels), and run its target profiles "
+                    "(what cheaper profiling costs)")
     ap.add_argument("--patterns", help="comma-separated candidate patterns (default: the profiler's; on a CPU the static "
                     "ones: the sampled estimate costs more time there than it saves)")
     ap.add_argument("--score-every", type=int, default=1, help="the main calibration scores one step in this many")
@@ -138,13 +139,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"profiling: {args.calib} calibration prompts and the probe in {calib_s:.1f} s = {calib_s / per_prompt:.2f} dense "
               f"generations of one prompt ({per_prompt:.1f} s each)", flush=True)
         plans = [(f"target-{d}", cal.profile(f"tiny-target-{d}", target_density=float(d))) for d in targets]
-        for spec, (n_fast, every, probe) in zip(args.fast_calib.split(","), fasts):
+        for spec, (n_fast, every, probe, probe_size) in zip(args.fast_calib.split(","), fasts):
             t = time.perf_counter()
-            quick = calibrate(pipe, calib[:n_fast], replace(config, score_every=every, probe=config.probe and probe), seed=1000,
-                              progress=False, **call)
+            quick = calibrate(pipe, calib[:n_fast], replace(config, score_every=every, probe=config.probe and probe,
+                                                            probe_size=probe_size), seed=1000, progress=False, **call)
             fast_s = time.perf_counter() - t
-            fast_runs[spec] = {"prompts": n_fast, "score_every": every, "probe": config.probe and probe, "seconds": fast_s,
-                               "dense_generations": fast_s / per_prompt}
+            fast_runs[spec] = {"prompts": n_fast, "score_every": every, "probe": config.probe and probe, "probe_size": probe_size,
+                               "seconds": fast_s, "dense_generations": fast_s / per_prompt}
             print(f"fast profiling ({spec}): {fast_s:.1f} s = {fast_s / per_prompt:.2f} dense generations", flush=True)
             plans += [(f"target-{d}-fast{spec}", quick.profile(f"tiny-target-{d}-fast{spec}", target_density=float(d)))
                       for d in targets]

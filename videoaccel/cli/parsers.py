@@ -95,6 +95,8 @@ def add_profile(sub: argparse._SubParsersAction) -> None:
                       "to dense (dense warm-up steps count 1.0, skipped heads 0), least predicted error first")
     parser.add_argument("--cost-table", help="`videoaccel bench cost-table` JSON of the target GPU (default: analytic costs)")
     parser.add_argument("--no-probe", action="store_true", help="skip the step-sensitivity probe (every step weighs the same)")
+    parser.add_argument("--probe-size", metavar="FxHxW", help="run the step-sensitivity probe at this smaller size in pixels "
+                        "(e.g. 33x240x416): a fraction of its cost at full size")
     parser.add_argument("--fp8", action=argparse.BooleanOptionalAction, default=None,
                       help="FP8 variants as per-head candidates (default: when a CUDA GPU is present)")
     parser.add_argument("--buckets", type=types.positive_int, default=3, help="timestep buckets")

@@ -15,7 +15,8 @@ from . import loading, session
 
 def run(a: argparse.Namespace) -> int:
     cfg = ProfileConfig(error_budget=a.error_budget, target_density=a.target_density, buckets=a.buckets, block=a.block,
-                        seed=a.seed, probe=not a.no_probe, fp8=a.fp8, cost_table=a.cost_table, score_every=a.score_every)
+                        seed=a.seed, probe=not a.no_probe, fp8=a.fp8, cost_table=a.cost_table, score_every=a.score_every,
+                        probe_size=a.probe_size)
     return profile_command(a.model, a.prompts, a.output, cfg, vars(a), name=a.name, seed=a.seed, allow_pickle=a.allow_pickle)
 
 

@@ -24,6 +24,7 @@ import triton.language as tl
 from ._triton_utils import INTERPRET
 
 LOG2E = 1.4426950408889634
+MIN_SPLIT_BLOCKS = 8  # key blocks a split of the pass walks at least
 
 
 @triton.jit
@@ -115,9 +116,6 @@ def _normalise_kernel(SCR, STAT, OUT, NB, SPLITS, R: tl.constexpr, QB: tl.conste
 
 def _sm_count(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
-
-
-MIN_SPLIT_BLOCKS = 8  # key blocks a split walks at least
 
 
 def key_splits(nb: int, programs: int, device: torch.device) -> int:

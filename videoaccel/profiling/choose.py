@@ -41,7 +41,8 @@ class Chooser:
     def candidates(self, g: VideoGeometry, costs: CostModel) -> tuple[list[Plan], torch.Tensor, torch.Tensor]:
         """Every candidate, its cost and its computed density: patterns, compensated, their FP8 variants, then
         dense last (error 0). The density is the exact mask density at this geometry (+ a sampled plan's
-        estimate); analytic costs are that, FP8 variants times ``FP8_COST``; a measured table prices each plan (with the copies of a call the router replays as a CUDA graph)."""
+        estimate); analytic costs are that, FP8 variants times ``FP8_COST``; a measured table prices each plan
+        (with the copies of a call the router replays as a CUDA graph)."""
         built = self.scorer.candidates(g)
         base = list(built.plans)
         plans = base + ([replace(p, compensate=True) for p in base[1:]] if self.config.compensate else [])
@@ -54,8 +55,8 @@ class Chooser:
         density = torch.cat([bf16, fp8, torch.ones(1)])
         if costs.source == "measured":
             cal = self.calibration
-            graphed = (cal.device is not None and cal.device.type == "cuda"
-                       and cal.batch * g.seq_len * cal.heads * cal.head_dim * 2 <= MAX_BYTES)  # CallGraphs.eligible (no padding mask)
+            graphed = (cal.device is not None and cal.device.type == "cuda"  # as CallGraphs.eligible (no padding mask)
+                       and cal.batch * g.seq_len * cal.heads * cal.head_dim * 2 <= MAX_BYTES)
             return plans, torch.tensor([costs.cost(p, cal.head_dim, g.block, g.seq_len if graphed else None)
                                         for p in plans]), density
         return plans, torch.cat([bf16, fp8 * FP8_COST, torch.ones(1)]), density

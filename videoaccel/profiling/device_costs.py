@@ -4,8 +4,8 @@ Why: what a plan costs depends on the device, the kernels' versions and the prec
 FP8 attention with its quantisation runs at 0.46-0.91x bf16 at density <= 0.25), so an analytic
 price picks FP8 where it is slower. ``device_costs`` returns, on a CUDA GPU, the table for this
 device name and these torch / triton / videoaccel versions: measured on first use (densities from
-0.05 to 1.0, bf16 and FP8, head dims 64 and 128, blocks 64 and 128, and the per-call estimate and compensation:
-about 30 s, with a progress bar)
+0.05 to 1.0, bf16 and FP8, head dims 64 and 128, blocks 64 and 128, and the per-call estimate, compensation and
+CUDA graph copies: about 30 s, with a progress bar)
 and written to ``$VIDEOACCEL_CACHE`` (default ``~/.cache/videoaccel``); on a CPU the analytic model.
 A table given explicitly (``videoaccel profile --cost-table``) wins over both.
 """
@@ -38,7 +38,8 @@ TABLE_FORMAT = 3  # in the cache file name: a table without the rows this versio
 
 def cache_path(device_name: str) -> Path:
     root = Path(os.environ.get("VIDEOACCEL_CACHE", "~/.cache/videoaccel")).expanduser()
-    tag = re.sub(r"[^A-Za-z0-9.]+", "-", f"{device_name}-torch{torch.__version__}-triton{triton.__version__}-v{__version__}-t{TABLE_FORMAT}")
+    versions = f"torch{torch.__version__}-triton{triton.__version__}-v{__version__}-t{TABLE_FORMAT}"
+    tag = re.sub(r"[^A-Za-z0-9.]+", "-", f"{device_name}-{versions}")
     return root / "costs" / f"{tag}.json"
 
 
@@ -77,11 +78,10 @@ def measure_table(progress: bool = True) -> list[dict]:
     """Cost rows (``impl`` "cost": ms over cuDNN dense ms on the same q/k/v) on the current GPU, random inputs.
 
     Each row times what the router launches: FP8 heads with the gather of their q/k/v and the scatter of their
-    output (the router's FP8 launch; about 0.06 of dense per generation on the testbed, torch.profiler), and
-    beside the kernels the per-call extras a plan can add (pattern ``estimate``: the sampled estimate of every
-    head at its default rows, with its top-k written into the LUT; ``compensate``: the compensation epilogue of
-    every head; ``graph``: the copies of a call replayed as a CUDA graph), which cost several times their FLOP
-    share at short lengths."""
+    output (routing/executors.py's FP8 launch), and beside the kernels the per-call extras a plan can add (pattern
+    ``estimate``: the sampled estimate of every head at its default rows, its top-k written into the LUT;
+    ``compensate``: the compensation epilogue of every head; ``graph``: the copies of a call replayed as a CUDA
+    graph), which cost several times their FLOP share at short lengths."""
     combos = [(hd, block, prec, d) for hd in (64, 128) for block in (64, 128) for prec in ("bf16", "fp8") for d in DENSITIES]
     combos += [(hd, block, extra, 0.25) for hd in (64, 128) for block in (64, 128) for extra in EXTRAS]
     rows, dense_ms = [], {}
@@ -100,7 +100,8 @@ def measure_table(progress: bool = True) -> list[dict]:
     return rows
 
 
-def _work(what: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lay: BlockLayout, g: VideoGeometry) -> Callable[[], object]:
+def _work(what: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lay: BlockLayout,
+          g: VideoGeometry) -> Callable[[], object]:
     """One call's work for a cost row (see measure_table)."""
     heads = torch.arange(q.shape[2], device=q.device)
     if what == "bf16":
@@ -109,8 +110,8 @@ def _work(what: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lay: Blo
         out = torch.empty_like(q)
         return lambda: out.index_copy_(2, heads, sparse_attention(*(t.index_select(2, heads) for t in (q, k, v)), lay, fp8=True))
     if what == "estimate":
-        keep = torch.full((len(heads),), max(1, g.num_blocks // 4), device=q.device)
-        kmax = int(keep[0])
+        kmax = min(lay.lut.shape[-1], max(1, g.num_blocks // 4))  # a quarter of the blocks, as the LUT holds
+        keep = torch.full((len(heads),), kmax, device=q.device)
         rows = default_rows(g.block)
         scratch = torch.empty(scratch_elements(q.shape[0], len(heads), g.num_blocks, rows), device=q.device)
         h32 = heads.to(torch.int32)

@@ -51,6 +51,7 @@ class ProfileConfig:
     fp8: bool | None = None  # FP8 variants of every candidate, their error measured per head; None: where they pay on this GPU
     probe: bool = True  # measure step sensitivity (probe.py); off: every step weighs the same
     probe_density: float = 0.2  # cost of the reference plan the probe perturbs with
+    probe_size: str | None = None  # "FRAMESxHEIGHTxWIDTH" pixels: probe at this (smaller) size; None: the calibration's
     cost_table: str | None = None  # `videoaccel bench cost-table` JSON; None: this GPU's measured table (device_costs), analytic on a CPU
     score_every: int = 1  # score the calls of one step in this many (a different step each prompt): less calibration time
     estimate_rows: int | None = None  # sampled rows per block of the per-call candidates' estimate (None: block / 16)
@@ -69,6 +70,8 @@ class ProfileConfig:
         for d in self.densities:
             values.density(d, "candidate density")
         values.density(self.probe_density, "probe_density")
+        if self.probe_size is not None:
+            values.video_size(self.probe_size, "probe_size")
         if self.cost_table is not None:
             CostModel.load(self.cost_table)  # a file that is no cost table stops here, not after the calibration
 
@@ -170,12 +173,13 @@ def calibrate(pipe: DiffusionPipeline, prompts: list[str], config: ProfileConfig
         start = saved.resume(profiler.calibration)
         with attach.observe(pipe, profiler):
             bar = tqdm(total=len(prompts) + int(config.probe), desc="calibrating", disable=not progress, initial=start)
-            dense = {}  # the first prompt's latents per step: the probe's dense run (same prompt and seed)
+            dense = {}  # the first prompt's latents per step: the probe's dense run (same prompt and seed, same size)
+            keep = config.probe and config.probe_size is None
             for i, prompt in enumerate(prompts):
                 if i < start:
                     continue
                 profiler.prompt = i
-                probe.latent_run(pipe, prompt, seed + i, dense.__setitem__ if i == 0 and config.probe else None, call_kwargs)
+                probe.latent_run(pipe, prompt, seed + i, dense.__setitem__ if i == 0 and keep else None, call_kwargs)
                 saved.save(profiler.calibration, i + 1)
                 bar.update()
         geometry, heads, num_layers = profiler.calibration.geometry, profiler.calibration.heads, attach.num_layers(model)
@@ -195,7 +199,13 @@ def calibrate(pipe: DiffusionPipeline, prompts: list[str], config: ProfileConfig
 def _probe(pipe, models, profiler: Profiler, geometry: VideoGeometry, prompt: str, seed: int, call: dict,
            dense: dict | None) -> None:
     """Step sensitivities (probe.py) with the reference plan: the allocation without step information; ``dense``: the
-    first calibration run's latents (a resumed run has none: the probe runs its own)."""
+    first calibration run's latents (a resumed run has none: the probe runs its own). With ``probe_size`` the probe's
+    runs are at that size (its own dense run too): step sensitivity is a property of the sampler and the model's
+    dynamics more than of the resolution, and a smaller probe costs a fraction of the calibration's generations."""
     reference = profiler.chooser().reference_profile(geometry)
+    size = profiler.config.probe_size
+    if size is not None:
+        f, h, w = values.video_size(size, "probe_size")
+        call, dense = {**call, "num_frames": f, "height": h, "width": w}, None
     profiler.probe = {**probe.measure(pipe, models, prompt, seed, lambda: attach.switch(pipe, reference), call, dense=dense),
-                      "prompt": prompt, "reference_cost": profiler.config.probe_density}
+                      "prompt": prompt, "reference_cost": profiler.config.probe_density, "size": size}
