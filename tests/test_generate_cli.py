@@ -1,4 +1,5 @@
 """videoaccel generate / compare end to end on a tiny Wan pipeline saved as a diffusers directory."""
+import re
 import subprocess
 import sys
 
@@ -64,3 +65,30 @@ def test_compare_prompt_set_mode(model_dir, tmp_path):
     rep = json.loads(out.read_text())
     assert rep["summary"]["prompts"] == 1 and rep["rows"][0]["expected"] == ["red", "left"]
     assert 0 < rep["summary"]["mean_attn_density"] <= 1
+
+
+def test_a_notice_during_a_command_goes_above_the_progress_bar(monkeypatch, capsys):
+    """A videoaccel warning while a progress bar runs is a line of its own (tqdm.write), not glued to the bar's line."""
+    import logging
+
+    from tqdm.auto import tqdm
+
+    from videoaccel import cli
+
+    def command(_args):
+        bar = tqdm(total=3, file=sys.stderr, desc="denoising")
+        bar.update()
+        logging.getLogger("videoaccel").warning("videoaccel: a notice")
+        bar.update(2)
+        bar.close()
+        return 0
+
+    import argparse
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub.choices["vocab"].set_defaults(func=command)
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    assert cli.main(["vocab"]) == 0
+    lines = [x.strip() for x in re.split(r"[\r\n]", capsys.readouterr().err)]
+    assert "videoaccel: a notice" in lines

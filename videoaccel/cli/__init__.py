@@ -9,9 +9,12 @@ Parsing loads neither torch nor diffusers: a command's module is imported once i
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from typing import NoReturn
+
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .parsers import COMMANDS
 
@@ -49,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         sub.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        return args.func(args)
+        with logging_redirect_tqdm([logging.getLogger("videoaccel")]):  # a notice above a running progress bar, not on its line
+            return args.func(args)
     except (ValueError, OSError) as e:
         message = str(e)
     print(f"videoaccel {args.command}{rank_tag()}: {' '.join(message.split())}", file=sys.stderr)
