@@ -357,3 +357,24 @@ def test_calibration_spec_names_prompts_period_and_probe():
     for bad in ("1", "1:0", "1:4:probe3x4", "1:4:fast"):
         with pytest.raises(ValueError, match="PROMPTS:SCORE_EVERY"):
             calib_spec(bad, "--fast-calib")
+
+
+def test_a_measured_table_prices_the_graph_copies_of_short_cuda_calls_only():
+    """Calls the router replays as CUDA graphs (a GPU, q within routing.call_graphs.MAX_BYTES) pay the table's copy
+    row scaled to their length; a CPU calibration, or a sequence over the cap, pays none."""
+    from videoaccel.profiling.costs import CostModel
+    from videoaccel.routing.call_graphs import MAX_BYTES
+
+    row = lambda pattern, d, ms, **kw: {"pattern": pattern, "precision": "bf16", "head_dim": 64, "block": 32,  # noqa: E731
+                                        "density": d, "ms": ms, "dense_ms": 1.0, **kw}
+    costs = CostModel("measured", "x", [row("radial", 0.05, 0.05), row("radial", 1.0, 1.0),
+                                        row("graph", 0.25, 0.05, tokens=G.seq_len)])
+    profiler = _profiler(target_density=0.3, compensate=False)
+    cal = profiler.calibration
+    cal.heads = 4  # what the router's observer records (observe() alone does not)
+    base = profiler.chooser().candidates(G, costs)[1]
+    cal.device = torch.device("cuda")  # only read, never used for work here
+    graphed = profiler.chooser().candidates(G, costs)[1]
+    assert torch.allclose(graphed[:-1], base[:-1] + 0.05) and graphed[-1] == base[-1] == 1.0  # dense: cuDNN, no graph
+    cal.batch = MAX_BYTES // (G.seq_len * cal.heads * cal.head_dim * 2) + 1  # q over the cap: no graph
+    assert torch.equal(profiler.chooser().candidates(G, costs)[1], base)

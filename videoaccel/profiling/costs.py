@@ -64,13 +64,17 @@ class CostModel:
                    for r in self.table if r["precision"] == "fp8")
 
     def cost(self, plan: Plan, head_dim: int, block: int, graph_tokens: int | None = None) -> float:
-        """Time of ``plan`` over dense time (dense 1, skip 0): its kernel, and its per-call estimate and
+        """Time of ``plan`` over dense time (dense 1, skip 0 but its copies): its kernel, and its per-call estimate and
         compensation epilogue, measured where the table has them, else their share of the score matrix.
         ``graph_tokens``: the call's sequence length when the router replays it as a CUDA graph
         (routing/call_graphs.py), whose copies of q/k/v in and the output out the table measured at its own
         length (a share of dense that falls as 1/length: copies grow with it, attention with its square)."""
-        if plan.pattern in ("dense", "skip"):
+        graph = self._extra_row("graph", head_dim, block) if graph_tokens else None
+        copies = 0.0 if graph is None else graph * self._nearest("graph", head_dim, block)["tokens"] / graph_tokens
+        if plan.pattern == "dense":  # a call of dense heads only runs cuDNN, not a graph
             return plan.density
+        if plan.pattern == "skip":  # launches nothing, but its q/k/v are copied with the call's
+            return plan.density + copies
         d = plan.density
         measured = self._lookup(plan.pattern, plan.precision, head_dim, block, d) if self.source == "measured" else None
         kernel = measured if measured is not None else d * (FP8_COST if plan.precision == "fp8" else 1.0)
@@ -79,8 +83,6 @@ class CostModel:
         if est is not None:  # measured per call at the default rows: scaled by the plan's rows and period
             share = est * share / estimate_share("sampled", {"every": 1}, block)
         comp = (self._extra_row("compensate", head_dim, block) or 1.0 / block) if plan.compensate else 0.0
-        graph = self._extra_row("graph", head_dim, block) if graph_tokens else None
-        copies = 0.0 if graph is None else graph * self._nearest("graph", head_dim, block)["tokens"] / graph_tokens
         return kernel + share + comp + copies
 
     def _extra_row(self, what: str, head_dim: int, block: int) -> float | None:
