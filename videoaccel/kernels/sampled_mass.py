@@ -17,6 +17,8 @@ recomputed every video score (H100: 11-12% of cuDNN dense at 8 rows of 128, 1.8x
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import triton
 import triton.language as tl
@@ -114,7 +116,9 @@ def _normalise_kernel(SCR, STAT, OUT, NB, SPLITS, R: tl.constexpr, QB: tl.conste
     tl.store(OUT + (bh * NB + qb[:, None]) * NB + kb[None, :], mass, mask=(qb[:, None] < NB) & (kb[None, :] < NB))
 
 
+@functools.lru_cache(maxsize=None)
 def _sm_count(device: torch.device) -> int:
+    """SMs of ``device`` (read once: ``key_splits`` runs on every estimate call)."""
     return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
 
 

@@ -69,8 +69,8 @@ class CostModel:
         ``graph_tokens``: the call's sequence length when the router replays it as a CUDA graph
         (routing/call_graphs.py), whose copies of q/k/v in and the output out the table measured at its own
         length (a share of dense that falls as 1/length: copies grow with it, attention with its square)."""
-        graph = self._extra_row("graph", head_dim, block) if graph_tokens else None
-        copies = 0.0 if graph is None else graph * self._nearest("graph", head_dim, block)["tokens"] / graph_tokens
+        graph = self._nearest("graph", head_dim, block) if graph_tokens else None
+        copies = 0.0 if graph is None else graph["ms"] / graph["dense_ms"] * graph["tokens"] / graph_tokens
         if plan.pattern == "dense":  # a call of dense heads only runs cuDNN, not a graph
             return plan.density
         if plan.pattern == "skip":  # launches nothing, but its q/k/v are copied with the call's
