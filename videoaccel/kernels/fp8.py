@@ -8,7 +8,7 @@ scaled per token, V per channel. The statistics are two Triton passes: per-chunk
 tokens (sum, min and max of K, max |V|), then one program per head that folds them into the mean
 and the scales (deterministic: no atomics). The scaling and casting of Q, K and V is one Triton
 kernel, which also writes V transposed ([B, H, D, S]), the K-major layout the FP8 P @ V product
-wants on Hopper; where TMA is there and V starts aligned, V^T goes out by TMA stores instead (twice as fast).
+wants on Hopper; where TMA is there and V starts aligned, V^T goes out by TMA stores instead.
 Error versus float32 attention: see README (rel. L2 about 2-3% on random inputs).
 """
 from __future__ import annotations
@@ -50,8 +50,10 @@ def _quantize_fp8_kernel(Q, K, V, Q8, K8, V8T, V8T_DESC, QS, KS, VS, KMEAN,
                          BLOCK: tl.constexpr, HEAD_DIM: tl.constexpr, EMULATE: tl.constexpr, TMA_V: tl.constexpr):
     """One [BLOCK, D] tile of Q, K or V (grid axis 2, from plane PLANE0): one tile in registers per program keeps
     occupancy, and so memory parallelism, high. ``TMA_V``: V^T goes out by one TMA store of [D, BLOCK] through
-    ``V8T_DESC`` (it clips the sequence's end; token 0 at column 0, as a TMA box starts 16-byte aligned): on an H200
-    0.16 ms at Wan2.1-1.3B against ~0.3 ms for the pointer store (benchmarks/fp8_quant.py)."""
+    ``V8T_DESC`` (it clips the sequence's end; token 0 at column 0, as a TMA box starts 16-byte aligned). Alone, in a
+    kernel of its own, it took 0.16 ms at Wan2.1-1.3B on an H200 against ~0.3 ms for the pointer store; inside this pass
+    the whole pass measured 0.342 ms with it and 0.309 with the pointer store forced by v_pad 8 (benchmarks/fp8_quant.py,
+    one run; the old pointer-store pass's 0.566 ms came from another lease: docs/kernel-notes.md)."""
     row0 = tl.program_id(0) * BLOCK
     bh = tl.program_id(1)
     which = tl.program_id(2) + PLANE0
