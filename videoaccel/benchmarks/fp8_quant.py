@@ -11,6 +11,7 @@ zeros); CUDA events, median of 20 runs after a warm-up (timing.median_ms). Write
 from __future__ import annotations
 
 import argparse
+from unittest import mock
 
 import torch
 
@@ -21,6 +22,18 @@ from .record import run_suite, suite_command, write_record
 from .timing import median_ms
 
 CASE_NAMES = ("wan1.3b-480p81f", "cogvideox5b-480p49f")
+ROUNDS = 3  # the whole-pass variants alternate this many times: store paths compared within one round
+
+
+def _pointer_stores(q, k, v):
+    """quantize_fp8 with V^T by pointer stores at v_pad 0 (TMA switched off): the TMA store's alternative, same bytes."""
+    with mock.patch("videoaccel.kernels.fp8.tma_supported", lambda device: False):
+        return quantize_fp8(q, k, v)
+
+
+def _bit_exact(out, ref, S) -> bool:
+    return all(torch.equal(a.view(torch.uint8), b.view(torch.uint8)) for a, b in
+               ((out.q, ref[0]), (out.k, ref[2]), (out.v_t[..., :S].transpose(-1, -2), ref[4])))
 
 
 def run(case_names: tuple[str, ...] = CASE_NAMES) -> list[dict]:
@@ -32,9 +45,12 @@ def run(case_names: tuple[str, ...] = CASE_NAMES) -> list[dict]:
         q, k, v = (torch.randn(1, S, H, D, device="cuda", dtype=torch.bfloat16, generator=gen) * 3 for _ in range(3))
         plane_mb = S * H * D * 3 / 1e6  # bf16 read + e4m3 written, one plane
         f8 = torch.empty(1, S, H, D, dtype=torch.float8_e4m3fn, device="cuda")
-        variants = {
+        whole = {
             "quantize_fp8 (all)": lambda: quantize_fp8(q, k, v),
+            "quantize_fp8 (all), V^T by pointer stores (v_pad 0, TMA off)": lambda: _pointer_stores(q, k, v),
             "quantize_fp8 (all), V^T by pointer stores (v_pad 8)": lambda: quantize_fp8(q, k, v, v_pad=8),
+        }
+        variants = {
             "stats (both passes)": lambda: fp8_stats(k, v),
             **{f"stats, {r} rows a program, tiles of {bl}, {w} warps": (lambda r=r, bl=bl, w=w: fp8_stats(k, v, r, bl, w))
                for r, bl, w in ((256, 32, 4), (512, 32, 4), (512, 64, 8), (2048, 32, 4), (1024, 64, 4), (1024, 16, 4))},
@@ -47,11 +63,11 @@ def run(case_names: tuple[str, ...] = CASE_NAMES) -> list[dict]:
                     lambda p=plane, bl=block, w=warps: quantize_fp8(q, k, v, block=bl, planes=(p, p + 1), num_warps=w))
         variants["stats + plane V by pointer stores (v_pad 8), block 128, 4 warps"] = (
             lambda: quantize_fp8(q, k, v, planes=(2, 3), v_pad=8))
-        out, ref = quantize_fp8(q, k, v), quantize_reference(q, k, v, stats=fp8_stats(k, v))
-        exact = all(torch.equal(a.view(torch.uint8), b.view(torch.uint8)) for a, b in
-                    ((out.q, ref[0]), (out.k, ref[2]), (out.v_t[..., :S].transpose(-1, -2), ref[4])))
-        print(f"{name}: quantize_fp8 bit-exact with the torch reference: {exact}", flush=True)
-        for label, fn in variants.items():
+        ref = quantize_reference(q, k, v, stats=fp8_stats(k, v))
+        exact = _bit_exact(quantize_fp8(q, k, v), ref, S) and _bit_exact(_pointer_stores(q, k, v), ref, S)
+        print(f"{name}: quantize_fp8 (TMA and pointer V^T stores) bit-exact with the torch reference: {exact}", flush=True)
+        timed = [(f"{label}, round {r}", fn) for r in range(ROUNDS) for label, fn in whole.items()] + list(variants.items())
+        for label, fn in timed:
             ms = median_ms(fn)
             rows.append({"case": name, "impl": label, "ms": ms, "plane_gbps": plane_mb / ms / 1e3 if "plane" in label or "V" in label
                          else None, "seq": S, "heads": H, "head_dim": D, "bit_exact": exact})

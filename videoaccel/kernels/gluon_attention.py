@@ -58,7 +58,6 @@ class GluonConfig:
     stages: int
     version: int = 3
     dtype: str = "bf16"
-    exp2_poly: int = 0  # v3: of every 4 softmax exponentials, how many run as a polynomial on the FMA pipes
 
     @property
     def num_warps(self) -> int:
@@ -245,37 +244,9 @@ if GLUON_IMPORT_ERROR is None:
             end = gl.load(a_row + 3 * (j - n_lut) + 2)
         return start, lo, end
 
-    @gluon.constexpr_function
-    def _exp2_asm(poly):
-        """PTX for 4 exponentials (pack 4): the first 4 - poly on MUFU (ex2.approx), the last ``poly`` as
-        2**round(x) * p(x - round(x)) on the FMA and integer pipes (FA4's offload: MUFU does 16 a clock per
-        SM, the FMA pipe 128). Round by the 1.5 * 2**23 shifter, p a degree-3 fit of 2**f on [-0.5, 0.5]
-        (rel. error 7.5e-5), 2**n added to p's exponent bits; x clamped at -125 (-inf -> 2**-125 ~ 0)."""
-        lines = ["{", ".reg .f32 x<4>, t<4>, f<4>, p<4>;", ".reg .b32 n<4>, b<4>;"]
-        for e in range(4):
-            out, x = f"${e}", f"${4 + e}"
-            if e < 4 - poly:
-                lines.append(f"ex2.approx.ftz.f32 {out}, {x};")
-                continue
-            lines += [f"max.ftz.f32 x{e}, {x}, 0fC2FA0000;", f"add.rn.ftz.f32 t{e}, x{e}, 0f4B400000;",
-                      f"sub.rn.ftz.f32 f{e}, t{e}, 0f4B400000;", f"sub.rn.ftz.f32 f{e}, x{e}, f{e};",
-                      f"fma.rn.ftz.f32 p{e}, f{e}, 0f3D61FBB0, 0f3E786F0F;", f"fma.rn.ftz.f32 p{e}, p{e}, f{e}, 0f3F31798D;",
-                      f"fma.rn.ftz.f32 p{e}, p{e}, f{e}, 0f3F7FFB49;", f"mov.b32 n{e}, t{e};", f"shl.b32 n{e}, n{e}, 23;",
-                      f"mov.b32 b{e}, p{e};", f"add.s32 b{e}, b{e}, n{e};", f"mov.b32 {out}, b{e};"]
-        return "\n".join(lines + ["}"])
-
-    @gluon.jit
-    def _exp2(x, POLY: gl.constexpr):
-        """exp2 of the softmax's scores: all on MUFU (POLY 0) or POLY of every 4 by polynomial (_exp2_asm)."""
-        if POLY == 0:
-            return gl.exp2(x)
-        else:
-            return gl.inline_asm_elementwise(_exp2_asm(POLY), "=f,=f,=f,=f,f,f,f,f", [x], dtype=gl.float32,
-                                             is_pure=True, pack=4)
-
     @gluon.jit
     def _online_softmax(s, m_i, l_i, start, lo, end, row_scale, P_LOG2: gl.constexpr, BLOCK_N: gl.constexpr,
-                        s_layout: gl.constexpr, POLY: gl.constexpr = 0):
+                        s_layout: gl.constexpr):
         """Scores of one key tile -> (P, new max, new sum, alpha = the old accumulator's rescale), base 2.
 
         row_scale: per row, the softmax scale times log2(e) (FP8: times Q's dequantisation scale, > 0).
@@ -286,7 +257,7 @@ if GLUON_IMPORT_ERROR is None:
             cols = gl.arange(0, BLOCK_N, layout=gl.SliceLayout(0, s_layout))  # tile-relative: immediates
             s = gl.where(gl.expand_dims((cols < end - start) & (cols >= lo - start), 0), s, float("-inf"))
         m_new = gl.maximum(m_i, gl.max(s, axis=1) * row_scale)
-        p = _exp2(s * gl.expand_dims(row_scale, 1) - gl.expand_dims(m_new - P_LOG2, 1), POLY)
+        p = gl.exp2(s * gl.expand_dims(row_scale, 1) - gl.expand_dims(m_new - P_LOG2, 1))
         alpha = gl.exp2(m_i - m_new)
         l_i = l_i * alpha + gl.sum(p, axis=1)
         return p, m_new, l_i, alpha
@@ -495,7 +466,7 @@ if GLUON_IMPORT_ERROR is None:
                      stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
                      B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
                      HEAD_DIM: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr,
-                     RETURN_LSE: gl.constexpr, EXP2_POLY: gl.constexpr):
+                     RETURN_LSE: gl.constexpr):
         """Rows [64*WG, 64*WG + 64) of every 128-row work item, over the shared K/V ring.
 
         Per tile j: issue S(j) = Q K(j)^T and O += P(j-1) V(j-1) back to back, wait for S(j) only,
@@ -539,8 +510,7 @@ if GLUON_IMPORT_ERROR is None:
                 s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
                 mbarrier.arrive(q_empty, pred=n_tiles == 1)
                 start, lo, end = _tile(0, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
-                p, m_i, l_i, alpha = _online_softmax(s, m_i, l_i, start, lo, end, row_scale, P_LOG2, BLOCK_N, s_layout,
-                                                          EXP2_POLY)
+                p, m_i, l_i, alpha = _online_softmax(s, m_i, l_i, start, lo, end, row_scale, P_LOG2, BLOCK_N, s_layout)
                 for j in range(1, n_tiles):
                     g = done + j
                     pslot = slot
@@ -554,8 +524,7 @@ if GLUON_IMPORT_ERROR is None:
                     s = warpgroup_mma_wait(num_outstanding=1, deps=(s,))
                     mbarrier.arrive(q_empty, pred=j == n_tiles - 1)
                     start, lo, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
-                    p, m_i, l_i, alpha = _online_softmax(s, m_i, l_i, start, lo, end, row_scale, P_LOG2, BLOCK_N, s_layout,
-                                                          EXP2_POLY)
+                    p, m_i, l_i, alpha = _online_softmax(s, m_i, l_i, start, lo, end, row_scale, P_LOG2, BLOCK_N, s_layout)
                     acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
                     mbarrier.arrive(empty.index(pslot))
                     acc = _rescale(acc, alpha, o_layout)
@@ -635,7 +604,7 @@ if GLUON_IMPORT_ERROR is None:
                 stride_ob, stride_os, stride_oh, stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
                 B, H, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
                 HEAD_DIM: gl.constexpr, BLOCK_M: gl.constexpr, BLOCK_N: gl.constexpr, STAGES: gl.constexpr,
-                RETURN_LSE: gl.constexpr, EXP2_POLY: gl.constexpr):
+                RETURN_LSE: gl.constexpr):
         dtype: gl.constexpr = q_desc.dtype
         gl.static_assert(BLOCK_M == 128, "v3 splits 128-row query blocks over two warpgroups")
         q_smem = gl.allocate_shared_memory(dtype, [2, 64, HEAD_DIM], q_desc.layout)
@@ -660,12 +629,12 @@ if GLUON_IMPORT_ERROR is None:
                             LUT, CNT, WORK, DROWS, ATILES, ACNT, Q8, QS, KS, VS, KMEAN, stride_ob, stride_os, stride_oh,
                             stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
                             B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
-                            HEAD_DIM, BLOCK_N, STAGES, RETURN_LSE, EXP2_POLY)),
+                            HEAD_DIM, BLOCK_N, STAGES, RETURN_LSE)),
             (_v3_consumer, (1, q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty, O, LSE,
                             LUT, CNT, WORK, DROWS, ATILES, ACNT, Q8, QS, KS, VS, KMEAN, stride_ob, stride_os, stride_oh,
                             stride_lut_h, stride_lut_q, stride_ab, stride_acnt,
                             B, H, SEQ_Q, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi, qk_scale,
-                            HEAD_DIM, BLOCK_N, STAGES, RETURN_LSE, EXP2_POLY)),
+                            HEAD_DIM, BLOCK_N, STAGES, RETURN_LSE)),
             (_v3_producer, (q_desc, k_desc, v_desc, q_smem, k_smem, v_smem, item_smem, q_ready, q_empty, ready, empty,
                             LUT, CNT, WORK, DROWS, ATILES, ACNT, COUNTER, v_pad, stride_lut_h, stride_lut_q, stride_ab,
                             stride_acnt, B, H, SEQ_Q, SEQ_KV, NQB, NQT, NKB, n_work, q_lo, q_hi, kv_lo, kv_hi,
@@ -705,8 +674,6 @@ def _kernel(cfg: GluonConfig):
 def _constexprs(cfg: GluonConfig, return_lse: bool) -> dict:
     out = {"HEAD_DIM": cfg.head_dim, "BLOCK_M": cfg.block_m, "BLOCK_N": cfg.block_n, "STAGES": cfg.stages,
            "RETURN_LSE": return_lse}
-    if cfg.version == 3:
-        out["EXP2_POLY"] = cfg.exp2_poly
     return out
 
 
