@@ -51,9 +51,9 @@ def _quantize_fp8_kernel(Q, K, V, Q8, K8, V8T, V8T_DESC, QS, KS, VS, KMEAN,
     """One [BLOCK, D] tile of Q, K or V (grid axis 2, from plane PLANE0): one tile in registers per program keeps
     occupancy, and so memory parallelism, high. ``TMA_V``: V^T goes out by one TMA store of [D, BLOCK] through
     ``V8T_DESC`` (it clips the sequence's end; token 0 at column 0, as a TMA box starts 16-byte aligned). Alone, in a
-    kernel of its own, it took 0.16 ms at Wan2.1-1.3B on an H200 against ~0.3 ms for the pointer store; inside this pass
-    the whole pass measured 0.342 ms with it and 0.309 with the pointer store forced by v_pad 8 (benchmarks/fp8_quant.py,
-    one run; the old pointer-store pass's 0.566 ms came from another lease: docs/kernel-notes.md)."""
+    kernel of its own, it took 0.16 ms at Wan2.1-1.3B on an H200 against ~0.3 ms for the pointer store; the whole pass
+    0.36 ms with it against 0.46-0.50 with pointer stores at the same alignment (benchmarks/fp8_quant.py, 3 rounds in
+    one run; D=64: within 0.04 ms of each other; docs/kernel-notes.md)."""
     row0 = tl.program_id(0) * BLOCK
     bh = tl.program_id(1)
     which = tl.program_id(2) + PLANE0

@@ -522,8 +522,7 @@ if GLUON_IMPORT_ERROR is None:
                     acc = warpgroup_mma(_p_operand(p, dtype, o_layout), _v_operand(v_smem.index(pslot), FP8), acc,
                                         is_async=True)
                     s = warpgroup_mma_wait(num_outstanding=1, deps=(s,))
-                    if j == n_tiles - 1:  # a branch, not a predicate: the partition barrier before the arrive
-                        mbarrier.arrive(q_empty)  # then runs once per item instead of on every tile
+                    mbarrier.arrive(q_empty, pred=j == n_tiles - 1)
                     start, lo, end = _tile(j, n_lut, n_tiles, use_lut, lut_row, a_row, kv_lo, kv_hi, BLOCK_N)
                     p, m_i, l_i, alpha = _online_softmax(s, m_i, l_i, start, lo, end, row_scale, P_LOG2, BLOCK_N, s_layout)
                     acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
