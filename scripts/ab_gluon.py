@@ -44,7 +44,8 @@ for case in ("wan1.3b-480p81f", "cogvideox5b-480p49f"):
             ms = {"before": [], "after": []}
             for _ in range(ROUNDS):
                 for name, mod in (("before", before), ("after", after)):
-                    ms[name].append(bench_ms(lambda mod=mod: mod.gluon_block_sparse_attention(q, k, v, lay, D ** -0.5, fp8=f8, out=out)))
+                    call = mod.gluon_block_sparse_attention
+                    ms[name].append(bench_ms(lambda call=call: call(q, k, v, lay, D ** -0.5, fp8=f8, out=out)))
             med = {n: sorted(t)[ROUNDS // 2] for n, t in ms.items()}
             rows.append({"case": case, "head_dim": D, "density": round(lay.density, 4), "dtype": "fp8" if f8 else "bf16",
                          "ms_before": ms["before"], "ms_after": ms["after"], "speedup": med["before"] / med["after"],
