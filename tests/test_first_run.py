@@ -170,3 +170,22 @@ def test_failed_ranks_are_one_line_each_and_one_summary(tmp_path, capfd):
     assert str(e.value).startswith("2 of 2 ranks did not finish (rank 0: ")
     err = capfd.readouterr().err
     assert "Traceback" not in err and "(rank 0 of 2): --ulysses 2 needs 2 CUDA GPUs" in err
+
+
+def test_frame_pair_panel_counts_every_frame():
+    """Each block weighs in every frame its tokens fall in: at 21x30x52 in tile order (block 128) no block centre
+    rounds to frame 20, which the panel showed as nothing kept under a fully kept mask."""
+    import numpy as np
+    import torch
+
+    from videoaccel.patterns import VideoGeometry, block_mask
+    from videoaccel.pictures import frame_pair_fraction
+
+    g = VideoGeometry.parse("21x30x52", block=128, order="tile")
+    nb = g.num_blocks
+    assert np.allclose(frame_pair_fraction(torch.ones(nb, nb, dtype=torch.bool), g), 1.0)
+    assert np.allclose(frame_pair_fraction(torch.full((nb, nb), -1, dtype=torch.int8), g), 0.0)
+    mask = block_mask("radial", g)
+    tokens = torch.bincount(torch.arange(g.video_tokens) // g.block, minlength=nb).double()
+    kept_pairs = float((mask.double() * tokens[:, None] * tokens[None, :]).sum()) / g.video_tokens ** 2
+    assert np.isclose(frame_pair_fraction(mask, g).mean(), kept_pairs)  # frames hold equal tokens: the mean is exact
