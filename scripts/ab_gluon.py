@@ -2,7 +2,8 @@
 previous commit's videoaccel/kernels/gluon_attention.py) against the current one, on Wan2.1-1.3B (D=128) and
 CogVideoX-5B (D=64) 480p shapes, random 128-blocks, bf16 and FP8, alternating ROUNDS times. FP8 is timed twice: the
 kernel alone on one full quantisation, and the whole call with each version's own quantisation (``--planes-before`` /
-``--planes-after``: the planes of (Q, K, V) quantize_fp8 writes for it). The current version's 192 sampled rows
+``--planes-after``: the planes of (Q, K, V) quantize_fp8 writes for it; 1 3 only for a kernel that quantises Q
+itself, as branch q-in-kernel's did). The current version's 192 sampled rows
 against float64 attention (output NaN-poisoned first). Writes $OUT/ab-gluon-<device>.json.
 
     git show HEAD~1:videoaccel/kernels/gluon_attention.py > /tmp/gluon_before.py
