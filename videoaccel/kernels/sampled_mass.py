@@ -122,17 +122,22 @@ def _sm_count(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
 
 
+def _max_splits(nb: int) -> int:
+    """The most key-block splits of ``nb`` blocks: each split walks at least MIN_SPLIT_BLOCKS of them."""
+    return max(1, nb // MIN_SPLIT_BLOCKS)
+
+
 def key_splits(nb: int, programs: int, device: torch.device) -> int:
     """Key-block splits of the pass so that it launches about two programs per SM (a short sequence gives few
     programs, each walking every key block in turn), each split at least MIN_SPLIT_BLOCKS key blocks."""
     want = -(-2 * _sm_count(device) // max(programs, 1))
-    return max(1, min(want, nb // MIN_SPLIT_BLOCKS))
+    return max(1, min(want, _max_splits(nb)))
 
 
 def scratch_elements(batch: int, heads: int, nb: int, r: int, splits: int | None = None) -> int:
     """Floats of scratch a call needs: a log-sum-exp per sampled row and key block, and per row and split
     (default: the most splits ``key_splits`` gives)."""
-    splits = max(1, nb // MIN_SPLIT_BLOCKS) if splits is None else splits
+    splits = _max_splits(nb) if splits is None else splits
     return batch * heads * nb * r * (nb + splits)
 
 
