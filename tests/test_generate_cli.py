@@ -92,3 +92,9 @@ def test_a_notice_during_a_command_goes_above_the_progress_bar(monkeypatch, caps
     assert cli.main(["vocab"]) == 0
     lines = [x.strip() for x in re.split(r"[\r\n]", capsys.readouterr().err)]
     assert "videoaccel: a notice" in lines
+
+
+def test_call_lines_count_prompts_in_the_singular_and_plural():
+    from videoaccel.cli.session import prompt_count
+
+    assert prompt_count(["a red circle"]) == "1 prompt" and prompt_count(["a", "b"]) == "2 prompts"

@@ -57,7 +57,7 @@ def compare_prompts(prompts_file: str, out: str, flags: dict, *, model: str | No
         return USAGE_ERROR
     pipe = loading.load_pipeline(model)
     profile = pipelines.check_profile(pipe, profile)  # against the model, before any generation
-    print(session.describe_call(pipe, call, model) + f"; {len(prompts)} prompts, dense and accelerated", flush=True)
+    print(session.describe_call(pipe, call, model) + f"; {session.prompt_count(prompts)}, dense and accelerated", flush=True)
     if note := unknown_words_note(pipe, " ".join(prompts), model, embedded):
         print(note, file=sys.stderr)
     rows = []

@@ -29,7 +29,7 @@ def attention_command(model: str | None, prompts_file: str | None, flags: dict, 
     call = session.call_kwargs(flags, session.model_defaults(model))
     pipe = loading.load_pipeline(model)
     pipe.set_progress_bar_config(disable=True)
-    print(session.describe_call(pipe, call, model) + f"; attention statistics on {len(prompts)} prompts (dense)", flush=True)
+    print(session.describe_call(pipe, call, model) + f"; attention statistics on {session.prompt_count(prompts)} (dense)", flush=True)
     obs = attention_stats.measure(pipe, prompts, **call)
     rows = obs.rows(Path(model).name)
     print(attention_stats.summary(rows))

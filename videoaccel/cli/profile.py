@@ -33,8 +33,7 @@ def profile_command(model: str | None, prompts_file: str, output: str, cfg: Prof
     call = session.call_kwargs(flags, session.model_defaults(model))
     loading.check_geometry(model, call)
     pipe = loading.load_pipeline(model, allow_pickle=allow_pickle)
-    plural = "" if len(prompts) == 1 else "s"
-    print(session.describe_call(pipe, call, model) + f"; calibrating on {len(prompts)} prompt{plural} (dense)", flush=True)
+    print(session.describe_call(pipe, call, model) + f"; calibrating on {session.prompt_count(prompts)} (dense)", flush=True)
     if note := unknown_words_note(pipe, " ".join(prompts), model, embedded):
         print(note, file=sys.stderr)
     profile = profile_pipeline(pipe, prompts, cfg, name=name or Path(output).stem, seed=seed, checkpoint=checkpoint, **call)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 PROFILE_NAME = "videoaccel_profile.json"  # a calibrated profile shipped inside a user's model directory
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")  # weights diffusers would load by unpickling
 __all__ = ["EMBEDDED", "EMBEDDED_PROFILE", "call_kwargs", "default_profile", "describe_call", "model_defaults", "pipeline_class",
-           "read_prompts", "resolve_model"]
+           "prompt_count", "read_prompts", "resolve_model"]
 
 
 def resolve_model(model: str | None, allow_pickle: bool = False) -> tuple[str, bool]:
@@ -87,6 +87,11 @@ def default_profile(model: str, embedded: bool) -> str:
         return str(EMBEDDED_PROFILE)
     own = Path(model) / PROFILE_NAME
     return str(own) if own.exists() else "radial"
+
+
+def prompt_count(prompts: list[str]) -> str:
+    """"1 prompt", "3 prompts": the count the call line names."""
+    return f"{len(prompts)} prompt{'' if len(prompts) == 1 else 's'}"
 
 
 def describe_call(pipe: DiffusionPipeline, call: dict, model: str) -> str:
